@@ -1,0 +1,67 @@
+"""CARN (Ahn et al., ECCV 2018) with the paper's extra conv_hr, from any ArchSpec."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from backbones.features import Branches, add_, cat, pixel_shuffle, relu_
+from backbones.unit import conv_unit
+from space.arch import ArchSpec
+from space.layout import CARN_UNITS_PER_BLOCK
+
+RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K mean, as in the official CARN
+
+
+class ResidualUnit(nn.Module):
+    """ReLU(conv - ReLU - conv + identity)."""
+
+    def __init__(self, conv1: nn.Module, conv2: nn.Module) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = conv1, conv2
+
+    def forward(self, xs: Branches) -> Branches:
+        return relu_(add_(self.conv2(relu_(self.conv1(xs))), xs))
+
+
+class Cascade(nn.Module):
+    """CARN's cascading: each stage's output is concatenated with all before it and fused by a 1x1 conv."""
+
+    def __init__(self, stages: list[nn.Module], fusions: list[nn.Module]) -> None:
+        super().__init__()
+        self.stages, self.fusions = nn.ModuleList(stages), nn.ModuleList(fusions)
+
+    def forward(self, xs: Branches) -> Branches:
+        concat, out = xs, xs
+        for stage, fusion in zip(self.stages, self.fusions, strict=True):
+            concat = cat([concat, stage(out)])
+            out = relu_(fusion(concat))
+        return out
+
+
+class CARN(nn.Module):
+    """entry, cascading blocks of cascading residual units, sub-pixel upsampler, conv_hr, exit."""
+
+    def __init__(self, spec: ArchSpec) -> None:
+        super().__init__()
+        units = {site.name: conv_unit(unit, site) for site, unit in spec.site_units}
+        self.shuffles = tuple(site.shuffle for site in spec.layout.sites if site.name.startswith("up."))
+        self.register_buffer("rgb_mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.entry = units["entry"]
+        blocks = [self._block(units, b) for b in range(spec.blocks)]
+        self.body = Cascade(blocks, [units[f"c{b}"] for b in range(spec.blocks)])
+        self.up = nn.ModuleList(units[f"up.{i}"] for i in range(len(self.shuffles)))
+        self.conv_hr, self.exit = units["conv_hr"], units["exit"]
+
+    @staticmethod
+    def _block(units: dict[str, nn.Module], b: int) -> Cascade:
+        stages: list[nn.Module] = [
+            ResidualUnit(units[f"b{b}.r{u}.conv1"], units[f"b{b}.r{u}.conv2"]) for u in range(CARN_UNITS_PER_BLOCK)
+        ]
+        return Cascade(stages, [units[f"b{b}.c{u}"] for u in range(CARN_UNITS_PER_BLOCK)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        feat = self.body(self.entry((x - self.rgb_mean,)))
+        for up, factor in zip(self.up, self.shuffles, strict=True):
+            feat = pixel_shuffle(relu_(up(feat)), factor)
+        return self.exit(relu_(self.conv_hr(feat)))[0] + self.rgb_mean

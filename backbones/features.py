@@ -1,0 +1,34 @@
+"""Branch-wise operations on multi-scale features (a tuple of tensors, one per branch).
+
+Backbones use only these, so they work the same whatever unit fills a layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Branches = tuple[Tensor, ...]
+
+
+def relu_(xs: Branches) -> Branches:
+    """ReLU in place on every branch (units return tensors of their own, so this is safe)."""
+    return tuple(F.relu_(x) for x in xs)
+
+
+def add_(xs: Branches, ys: Branches) -> Branches:
+    """xs += ys branch by branch (xs must be tensors the caller owns)."""
+    return tuple(x.add_(y) for x, y in zip(xs, ys, strict=True))
+
+
+def cat(parts: Sequence[Branches]) -> Branches:
+    """Concatenate channels branch by branch (CARN's cascading)."""
+    return tuple(torch.cat(branch, dim=1) for branch in zip(*parts, strict=True))
+
+
+def pixel_shuffle(xs: Branches, factor: int) -> Branches:
+    """Sub-pixel upsampling of each branch on its own."""
+    return tuple(F.pixel_shuffle(x, factor) for x in xs)

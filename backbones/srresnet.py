@@ -1,0 +1,50 @@
+"""SRResNet without batch norm (the paper's Table 2/4 layout), from any ArchSpec."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from backbones.features import Branches, add_, pixel_shuffle, relu_
+from backbones.unit import conv_unit
+from space.arch import ArchSpec
+
+
+class ResidualBlock(nn.Module):
+    """conv - ReLU - conv, plus the identity."""
+
+    def __init__(self, conv1: nn.Module, conv2: nn.Module) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = conv1, conv2
+
+    def forward(self, xs: Branches) -> Branches:
+        return add_(self.conv2(relu_(self.conv1(xs))), xs)
+
+
+class SRResNet(nn.Module):
+    """conv_first, residual blocks, two trunk convs with a global skip, sub-pixel upsampler, conv_hr, conv_last.
+
+    The output adds a bilinear upsampling of the input (global residual learning).
+    """
+
+    def __init__(self, spec: ArchSpec) -> None:
+        super().__init__()
+        units = {site.name: conv_unit(unit, site) for site, unit in spec.site_units}
+        self.upscale = spec.upscale
+        self.shuffles = tuple(site.shuffle for site in spec.layout.sites if site.name.startswith("up."))
+        self.conv_first = units["conv_first"]
+        self.body = nn.Sequential(
+            *(ResidualBlock(units[f"body.{b}.conv1"], units[f"body.{b}.conv2"]) for b in range(spec.blocks))
+        )
+        self.conv_body1, self.conv_body2 = units["conv_body1"], units["conv_body2"]
+        self.up = nn.ModuleList(units[f"up.{i}"] for i in range(len(self.shuffles)))
+        self.conv_hr, self.conv_last = units["conv_hr"], units["conv_last"]
+
+    def forward(self, x: Tensor) -> Tensor:
+        feat = relu_(self.conv_first((x,)))
+        trunk = self.conv_body2(relu_(self.conv_body1(self.body(feat))))
+        feat = add_(trunk, feat)
+        for up, factor in zip(self.up, self.shuffles, strict=True):
+            feat = relu_(pixel_shuffle(up(feat), factor))
+        out = self.conv_last(relu_(self.conv_hr(feat)))[0]
+        return out + F.interpolate(x, scale_factor=float(self.upscale), mode="bilinear", align_corners=False)

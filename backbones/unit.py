@@ -1,0 +1,167 @@
+"""The one conv-unit factory: any UnitSpec at any layer site becomes a module.
+
+A unit maps a tuple of branch tensors to a tuple of branch tensors.  For speed
+the constructor turns the spec into a plan of conv *calls*: entries that read
+the same (resampled) input with the same kernel are fused into one conv whose
+output channels are sliced per destination, tied entries reuse one module, and
+contributions to a branch are summed in place where the tensor is our own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from space.cost import conv_level, conv_out_multiplier
+from space.layout import ConvSite
+from space.unit import Edge, UnitSpec
+
+Branches = tuple[Tensor, ...]
+
+
+def resample(x: Tensor, op: str, gap: int) -> Tensor:
+    """Parameter-free resampling by 2**gap (pixel-shuffle and strided convs are done by the conv call)."""
+    f = 2**gap
+    if op == "avgpool":
+        return F.avg_pool2d(x, f)
+    if op == "maxpool":
+        return F.max_pool2d(x, f)
+    if op == "nearest":
+        return F.interpolate(x, scale_factor=float(f), mode="nearest")
+    if op == "bilinear":
+        return F.interpolate(x, scale_factor=float(f), mode="bilinear", align_corners=False)
+    if op == "pixelshuffle":
+        return F.pixel_shuffle(x, f)
+    raise ValueError(f"resample: unknown op {op!r}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a slice of a conv call's output goes, and what happens to it on the way."""
+
+    dst: int
+    start: int
+    stop: int
+    post: str  # resampling after the conv ("none" if none)
+    gap: int
+
+
+@dataclass(frozen=True)
+class Call:
+    """One conv call: which input, resampled how, through which module, into which outputs."""
+
+    src: int
+    pre: str
+    gap: int
+    module: str
+    targets: tuple[Target, ...]
+
+
+class MSConvUnit(nn.Module):
+    """An Eqn-1 transform matrix of convs between scale branches, built from a UnitSpec at one site."""
+
+    def __init__(self, unit: UnitSpec, site: ConvSite) -> None:
+        super().__init__()
+        self.n_out = unit.outputs.count
+        self.convs = nn.ModuleDict()
+        self.calls = self._plan(unit, site)
+        self.identities = tuple(
+            (e.src, e.dst, e.resample, unit.level_gap(e)) for e in unit.edges if e.op == "identity"
+        )
+
+    def _plan(self, unit: UnitSpec, site: ConvSite) -> tuple[Call, ...]:
+        groups: dict[tuple[object, ...], list[Edge]] = {}
+        for e in (e for e in unit.edges if e.op == "conv"):
+            groups.setdefault(_call_key(unit, e, site), []).append(e)
+        calls = []
+        for key, edges in groups.items():
+            calls.append(self._make_call(unit, site, key, edges))
+        return tuple(calls)
+
+    def _make_call(self, unit: UnitSpec, site: ConvSite, key: tuple[object, ...], edges: list[Edge]) -> Call:
+        first = edges[0]
+        kernel = first.kernel if first.kernel is not None else site.kernel
+        cin = unit.inputs.channels(site.c_in, first.src)
+        widths = [unit.outputs.channels(site.c_out, e.dst) * conv_out_multiplier(unit, e) for e in edges]
+        name = first.tie if first.tie is not None else "e" + "_".join(f"{e.src}{e.dst}" for e in edges)
+        stride = 2 ** unit.level_gap(first) if first.resample == "strided" else 1
+        if name not in self.convs:
+            self.convs[name] = nn.Conv2d(cin, sum(widths), kernel, stride, kernel // 2)
+        pre = first.resample if _resample_before(unit, first) else "none"
+        targets, start = [], 0
+        for e, width in zip(edges, widths, strict=True):
+            post = "none" if pre != "none" or e.resample in ("none", "strided") else e.resample
+            targets.append(Target(e.dst, start, start + width, post, unit.level_gap(e)))
+            start += width
+        return Call(first.src, pre, unit.level_gap(first), name, tuple(targets))
+
+    def forward(self, xs: Branches) -> Branches:
+        outs: list[Tensor | None] = [None] * self.n_out
+        owned = [False] * self.n_out
+        resampled: dict[tuple[int, str, int], Tensor] = {}
+        for call in self.calls:
+            x = xs[call.src]
+            if call.pre != "none":
+                key = (call.src, call.pre, call.gap)
+                if key not in resampled:
+                    resampled[key] = resample(x, call.pre, call.gap)
+                x = resampled[key]
+            y = self.convs[call.module](x)
+            whole = len(call.targets) == 1
+            for t in call.targets:
+                part = y if whole else y[:, t.start : t.stop]
+                if t.post != "none":
+                    part = resample(part, t.post, t.gap)
+                _accumulate(outs, owned, t.dst, part, fresh=True)
+        for src, dst, op, gap in self.identities:
+            x = xs[src]
+            part = resample(x, op, gap) if op != "none" else x
+            _accumulate(outs, owned, dst, part, fresh=op != "none")
+        return tuple(o if own else o.clone() for o, own in zip(outs, owned, strict=True))  # type: ignore[union-attr]
+
+
+def _accumulate(outs: list[Tensor | None], owned: list[bool], dst: int, part: Tensor, fresh: bool) -> None:
+    """Sum a contribution into branch ``dst``, in place when the running sum is a tensor of our own."""
+    current = outs[dst]
+    if current is None:
+        outs[dst], owned[dst] = part, fresh
+    elif owned[dst]:
+        current.add_(part)
+    else:
+        outs[dst], owned[dst] = current + part, True
+
+
+def _resample_before(unit: UnitSpec, e: Edge) -> bool:
+    return e.resample not in ("none", "strided", "pixelshuffle") and conv_level(unit, e) == unit.outputs.levels[e.dst]
+
+
+def _call_key(unit: UnitSpec, e: Edge, site: ConvSite) -> tuple[object, ...]:
+    """Entries with equal keys read the same tensor through the same kind of conv, so one call serves them."""
+    if e.tie is not None:
+        return ("tie", e.tie, e.src, e.dst)
+    pre = e.resample if _resample_before(unit, e) else "none"
+    kernel = e.kernel if e.kernel is not None else site.kernel
+    stride_gap = unit.level_gap(e) if e.resample == "strided" else 0
+    pre_gap = unit.level_gap(e) if pre != "none" else 0
+    return ("fuse", e.src, pre, pre_gap, kernel, stride_gap)
+
+
+class SingleConv(nn.Module):
+    """A plain conv on a single branch: what the factory gives a standard layer."""
+
+    def __init__(self, site: ConvSite, kernel: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(site.c_in, site.c_out, kernel, 1, kernel // 2)
+
+    def forward(self, xs: Branches) -> Branches:
+        return (self.conv(xs[0]),)
+
+
+def conv_unit(unit: UnitSpec, site: ConvSite) -> nn.Module:
+    """The factory: the module for ``unit`` at ``site``.  Backbones call only this."""
+    if unit.inputs.count == unit.outputs.count == 1 and len(unit.edges) == 1 and unit.edges[0].op == "conv":
+        kernel = unit.edges[0].kernel
+        return SingleConv(site, kernel if kernel is not None else site.kernel)
+    return MSConvUnit(unit, site)

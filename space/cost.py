@@ -1,0 +1,83 @@
+"""Analytic cost from the spec alone: conv multiply-adds (the paper's FLOPs) and parameters.
+
+No model is built, so a search can reject a spec before it spends anything on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from space.arch import ArchSpec
+from space.errors import require
+from space.layout import ConvSite
+from space.unit import Edge, UnitSpec
+
+DEFAULT_LR_SIZE = 128
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Conv multiply-adds for one LR input, and parameters with and without biases."""
+
+    macs: int
+    params: int
+    params_no_bias: int
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.macs + other.macs, self.params + other.params, self.params_no_bias + other.params_no_bias)
+
+
+ZERO = Cost(0, 0, 0)
+
+
+def check_lr_size(spec: ArchSpec, lr_size: int | tuple[int, int]) -> tuple[int, int]:
+    """An LR size the spec's coarsest branch divides exactly."""
+    h, w = (lr_size, lr_size) if isinstance(lr_size, int) else lr_size
+    step = 2 ** max(max(u.inputs.levels) for _, u in spec.site_units)
+    require(h >= step and w >= step and h % step == 0 and w % step == 0, "lr_size",
+            f"{h}x{w} is not a multiple of {step}, which {spec.scales} scales need")
+    return h, w
+
+
+def analytic_cost(spec: ArchSpec, lr_size: int | tuple[int, int] = DEFAULT_LR_SIZE) -> Cost:
+    """Conv MACs and params of the network a spec builds, counted the way fvcore counts convs."""
+    h, w = check_lr_size(spec, lr_size)
+    total = ZERO
+    for site, unit in spec.site_units:
+        total += unit_cost(unit, site, h * site.factor, w * site.factor)
+    return total
+
+
+@lru_cache(maxsize=4096)
+def unit_cost(unit: UnitSpec, site: ConvSite, h: int, w: int) -> Cost:
+    """Cost of one unit at one site, where the full-resolution branch is h x w."""
+    macs = params = params_no_bias = 0
+    seen_ties: set[str] = set()
+    for e in unit.edges:
+        if e.op == "identity":
+            continue
+        k = e.kernel if e.kernel is not None else site.kernel
+        cin = unit.inputs.channels(site.c_in, e.src)
+        cout = unit.outputs.channels(site.c_out, e.dst) * conv_out_multiplier(unit, e)
+        level = conv_level(unit, e)
+        macs += k * k * cin * cout * (h >> level) * (w >> level)
+        if e.tie is None or e.tie not in seen_ties:
+            params_no_bias += k * k * cin * cout
+            params += k * k * cin * cout + cout
+        if e.tie is not None:
+            seen_ties.add(e.tie)
+    return Cost(macs, params, params_no_bias)
+
+
+def conv_level(unit: UnitSpec, e: Edge) -> int:
+    """The resolution level an entry's conv runs at: the destination's if resampling comes first."""
+    src, dst = unit.inputs.levels[e.src], unit.outputs.levels[e.dst]
+    if e.resample == "strided":
+        return dst
+    return dst if e.resample_first else src
+
+
+def conv_out_multiplier(unit: UnitSpec, e: Edge) -> int:
+    """A pixel-shuffle up entry's conv makes 4**gap channels per output channel."""
+    return 4 ** unit.level_gap(e) if e.resample == "pixelshuffle" else 1
