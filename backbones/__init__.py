@@ -44,4 +44,14 @@ def build_model(spec: ArchSpec) -> nn.Module:
     return SRModel(spec)
 
 
-__all__ = ["BACKBONES", "CARN", "MSConvUnit", "SRModel", "SRResNet", "SingleConv", "build_model", "conv_unit", "resample"]
+__all__ = [
+    "BACKBONES",
+    "CARN",
+    "MSConvUnit",
+    "SRModel",
+    "SRResNet",
+    "SingleConv",
+    "build_model",
+    "conv_unit",
+    "resample",
+]

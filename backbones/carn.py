@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -27,7 +29,7 @@ class ResidualUnit(nn.Module):
 class Cascade(nn.Module):
     """CARN's cascading: each stage's output is concatenated with all before it and fused by a 1x1 conv."""
 
-    def __init__(self, stages: list[nn.Module], fusions: list[nn.Module]) -> None:
+    def __init__(self, stages: Sequence[nn.Module], fusions: Sequence[nn.Module]) -> None:
         super().__init__()
         self.stages, self.fusions = nn.ModuleList(stages), nn.ModuleList(fusions)
 
@@ -41,6 +43,8 @@ class Cascade(nn.Module):
 
 class CARN(nn.Module):
     """entry, cascading blocks of cascading residual units, sub-pixel upsampler, conv_hr, exit."""
+
+    rgb_mean: Tensor
 
     def __init__(self, spec: ArchSpec) -> None:
         super().__init__()

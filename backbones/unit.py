@@ -67,8 +67,9 @@ class MSConvUnit(nn.Module):
         self.n_out = unit.outputs.count
         self.convs = nn.ModuleDict()
         self.calls = self._plan(unit, site)
+        self.entries = {(c.src, t.dst): (c.module, t.start, t.stop) for c in self.calls for t in c.targets}
         self.identities = tuple(
-            (e.src, e.dst, e.resample, unit.level_gap(e)) for e in unit.edges if e.op == "identity"
+            (e.src, e.dst, e.resampling, unit.level_gap(e)) for e in unit.edges if e.op == "identity"
         )
 
     def _plan(self, unit: UnitSpec, site: ConvSite) -> tuple[Call, ...]:
@@ -89,13 +90,22 @@ class MSConvUnit(nn.Module):
         stride = 2 ** unit.level_gap(first) if first.resample == "strided" else 1
         if name not in self.convs:
             self.convs[name] = nn.Conv2d(cin, sum(widths), kernel, stride, kernel // 2)
-        pre = first.resample if _resample_before(unit, first) else "none"
+        pre = first.resampling if _resample_before(unit, first) else "none"
         targets, start = [], 0
         for e, width in zip(edges, widths, strict=True):
-            post = "none" if pre != "none" or e.resample in ("none", "strided") else e.resample
+            post = "none" if pre != "none" or e.resampling in ("none", "strided") else e.resampling
             targets.append(Target(e.dst, start, start + width, post, unit.level_gap(e)))
             start += width
         return Call(first.src, pre, unit.level_gap(first), name, tuple(targets))
+
+    def entry_weight(self, src: int, dst: int) -> tuple[Tensor, Tensor]:
+        """Weight and bias of entry ``src -> dst``: views into the (possibly fused or shared) parameters."""
+        if (src, dst) not in self.entries:
+            raise KeyError(f"no conv entry {src}->{dst}; entries: {sorted(self.entries)}")
+        name, start, stop = self.entries[(src, dst)]
+        conv = self.convs[name]
+        assert isinstance(conv, nn.Conv2d) and conv.bias is not None
+        return conv.weight[start:stop], conv.bias[start:stop]
 
     def forward(self, xs: Branches) -> Branches:
         outs: list[Tensor | None] = [None] * self.n_out
@@ -112,6 +122,9 @@ class MSConvUnit(nn.Module):
             whole = len(call.targets) == 1
             for t in call.targets:
                 part = y if whole else y[:, t.start : t.stop]
+                if t.post == "nearest" and owned[t.dst]:
+                    _add_nearest_(outs[t.dst], part, 2**t.gap)  # type: ignore[arg-type]
+                    continue
                 if t.post != "none":
                     part = resample(part, t.post, t.gap)
                 _accumulate(outs, owned, t.dst, part, fresh=True)
@@ -119,7 +132,13 @@ class MSConvUnit(nn.Module):
             x = xs[src]
             part = resample(x, op, gap) if op != "none" else x
             _accumulate(outs, owned, dst, part, fresh=op != "none")
-        return tuple(o if own else o.clone() for o, own in zip(outs, owned, strict=True))  # type: ignore[union-attr]
+        return tuple(_own(o, own) for o, own in zip(outs, owned, strict=True))
+
+
+def _own(out: Tensor | None, owned: bool) -> Tensor:
+    """Never hand back an input tensor itself: callers may modify outputs in place."""
+    assert out is not None  # every output branch receives an entry (checked by UnitSpec)
+    return out if owned else out.clone()
 
 
 def _accumulate(outs: list[Tensor | None], owned: list[bool], dst: int, part: Tensor, fresh: bool) -> None:
@@ -133,6 +152,13 @@ def _accumulate(outs: list[Tensor | None], owned: list[bool], dst: int, part: Te
         outs[dst], owned[dst] = current + part, True
 
 
+def _add_nearest_(out: Tensor, low: Tensor, factor: int) -> None:
+    """out += nearest_upsample(low) without materialising the upsampled tensor (any memory format)."""
+    _n, _c, h, w = low.shape
+    blocks = out.unflatten(3, (w, factor)).unflatten(2, (h, factor))
+    blocks.add_(low[:, :, :, None, :, None])
+
+
 def _resample_before(unit: UnitSpec, e: Edge) -> bool:
     return e.resample not in ("none", "strided", "pixelshuffle") and conv_level(unit, e) == unit.outputs.levels[e.dst]
 
@@ -141,7 +167,7 @@ def _call_key(unit: UnitSpec, e: Edge, site: ConvSite) -> tuple[object, ...]:
     """Entries with equal keys read the same tensor through the same kind of conv, so one call serves them."""
     if e.tie is not None:
         return ("tie", e.tie, e.src, e.dst)
-    pre = e.resample if _resample_before(unit, e) else "none"
+    pre = e.resampling if _resample_before(unit, e) else "none"
     kernel = e.kernel if e.kernel is not None else site.kernel
     stride_gap = unit.level_gap(e) if e.resample == "strided" else 0
     pre_gap = unit.level_gap(e) if pre != "none" else 0

@@ -16,7 +16,17 @@ from space.unit import Branches, Edge, UnitSpec
 SINGLE = Branches((1,), (0,))
 STANDARD_UNIT = UnitSpec(SINGLE, SINGLE, (Edge(0, 0),))
 ARCH_KEYS = (
-    "backbone", "upscale", "width", "region_width", "blocks", "first", "last", "entry", "exit", "units", "unit",
+    "backbone",
+    "upscale",
+    "width",
+    "region_width",
+    "blocks",
+    "first",
+    "last",
+    "entry",
+    "exit",
+    "units",
+    "unit",
 )
 DEFAULT_LAST = "conv_hr"
 
@@ -24,16 +34,20 @@ DEFAULT_LAST = "conv_hr"
 def entry_for(unit: UnitSpec) -> UnitSpec:
     """FirstConv for a unit: the image features go to every branch, resampled the way the unit goes down."""
     op, first = _cross_style(unit, "down")
-    edges = [Edge(0, j, "conv", _intra_kernel(unit, j), op if lvl else None, first if lvl else None)
-             for j, lvl in enumerate(unit.outputs.levels)]
+    edges = [
+        Edge(0, j, "conv", _intra_kernel(unit, j), op if lvl else None, first if lvl else None)
+        for j, lvl in enumerate(unit.outputs.levels)
+    ]
     return UnitSpec(SINGLE, unit.outputs, tuple(edges))
 
 
 def exit_for(unit: UnitSpec) -> UnitSpec:
     """LastConv for a unit: every branch goes back to one full-resolution output (a path per branch)."""
     op, first = _cross_style(unit, "up")
-    edges = [Edge(i, 0, "conv", _intra_kernel(unit, i), op if lvl else None, first if lvl else None)
-             for i, lvl in enumerate(unit.inputs.levels)]
+    edges = [
+        Edge(i, 0, "conv", _intra_kernel(unit, i), op if lvl else None, first if lvl else None)
+        for i, lvl in enumerate(unit.inputs.levels)
+    ]
     return UnitSpec(unit.inputs, SINGLE, tuple(edges))
 
 
@@ -85,14 +99,19 @@ class ArchSpec:
             object.__setattr__(self, "blocks", DEFAULT_BLOCKS[self.backbone])
         if self.region_width == 0:
             object.__setattr__(self, "region_width", self.width)
-        require(type(self.region_width) is int and self.region_width >= 1, "region_width",
-                f"{self.region_width!r} must be a positive integer")
+        require(
+            type(self.region_width) is int and self.region_width >= 1,
+            "region_width",
+            f"{self.region_width!r} must be a positive integer",
+        )
         layout = layout_of(self.backbone, self.upscale, self.width, self.blocks)
         if self.first == "":
             object.__setattr__(self, "first", layout.entries[0])
         require(self.first in layout.entries, "first", repr(self.first), layout.entries)
         require(self.last in layout.exits, "last", repr(self.last), layout.exits)
         object.__setattr__(self, "units", tuple(self.units))
+        object.__setattr__(self, "entry", relative_kernels(self.entry, layout.site(self.first).kernel))
+        object.__setattr__(self, "exit", relative_kernels(self.exit, layout.site(self.last).kernel))
         self._check_units(layout)
         for site, unit in self.site_units:
             _check_site(site, unit)
@@ -138,8 +157,12 @@ class ArchSpec:
 
     def _check_units(self, layout: Layout) -> None:
         n_inner = layout.index(self.last) - layout.index(self.first) - 1
-        require(len(self.units) in (1, n_inner), "units",
-                f"{len(self.units)} units for {n_inner} converted layers", (1, n_inner))
+        require(
+            len(self.units) in (1, n_inner),
+            "units",
+            f"{len(self.units)} units for {n_inner} converted layers",
+            (1, n_inner),
+        )
         branches = self.units[0].inputs
         for i, u in enumerate(self.units):
             require(u.inputs == u.outputs, f"units[{i}]", "a converted layer must keep its branches")
@@ -235,8 +258,12 @@ def _check_site(site: ConvSite, unit: UnitSpec) -> None:
         if e.op == "identity":
             cin = unit.inputs.channels(site.c_in, e.src)
             cout = unit.outputs.channels(site.c_out, e.dst)
-            require(cin == cout, f"{where}: edges[{e.src}->{e.dst}].op",
-                    f"identity needs equal channels, got {cin}->{cout}", ("conv",))
+            require(
+                cin == cout,
+                f"{where}: edges[{e.src}->{e.dst}].op",
+                f"identity needs equal channels, got {cin}->{cout}",
+                ("conv",),
+            )
 
 
 def load_spec(source: str | Path) -> ArchSpec:

@@ -35,8 +35,11 @@ def check_lr_size(spec: ArchSpec, lr_size: int | tuple[int, int]) -> tuple[int, 
     """An LR size the spec's coarsest branch divides exactly."""
     h, w = (lr_size, lr_size) if isinstance(lr_size, int) else lr_size
     step = 2 ** max(max(u.inputs.levels) for _, u in spec.site_units)
-    require(h >= step and w >= step and h % step == 0 and w % step == 0, "lr_size",
-            f"{h}x{w} is not a multiple of {step}, which {spec.scales} scales need")
+    require(
+        h >= step and w >= step and h % step == 0 and w % step == 0,
+        "lr_size",
+        f"{h}x{w} is not a multiple of {step}, which {spec.scales} scales need",
+    )
     return h, w
 
 

@@ -10,11 +10,16 @@ class SpecError(ValueError):
 
     def __init__(self, field: str, message: str, allowed: Iterable[object] | None = None) -> None:
         self.field = field
+        self.message = message
         self.allowed = tuple(allowed) if allowed is not None else None
         text = f"{field}: {message}"
         if self.allowed:
             text += " (allowed: " + ", ".join(str(a) for a in self.allowed) + ")"
         super().__init__(text)
+
+    def within(self, prefix: str) -> SpecError:
+        """The same error, its field placed under ``prefix`` (a unit's path in a spec file)."""
+        return SpecError(f"{prefix}.{self.field}", self.message, self.allowed)
 
 
 def require(ok: bool, field: str, message: str, allowed: Iterable[object] | None = None) -> None:

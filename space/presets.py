@@ -59,9 +59,7 @@ def octconv_unit(alpha: float = 0.25) -> UnitSpec:
 def mgconv_unit() -> UnitSpec:
     """Multi-grid convolution (Eqn 4): 3 grids, max-pool down, upsample then conv, neighbours only."""
     cross = cross_edges(3, "neighbours")
-    edges = [
-        Edge(e.src, e.dst, resample="maxpool" if e.dst > e.src else "nearest", resample_first=True) for e in cross
-    ]
+    edges = [Edge(e.src, e.dst, resample="maxpool" if e.dst > e.src else "nearest", resample_first=True) for e in cross]
     return UnitSpec.square((2, 1, 1), intra_edges(3) + edges)
 
 
@@ -99,8 +97,16 @@ def uniform(unit: UnitSpec, region_width: int | None = None) -> Callable[[str, i
     """A builder that puts one unit on every converted layer, with matching FirstConv and LastConv."""
 
     def build(backbone: str, upscale: int, blocks: int, width: int) -> ArchSpec:
-        return ArchSpec(backbone, (unit,), entry_for(unit), exit_for(unit), upscale, width, blocks,
-                        region_width=region_width or width)
+        return ArchSpec(
+            backbone,
+            (unit,),
+            entry_for(unit),
+            exit_for(unit),
+            upscale,
+            width,
+            blocks,
+            region_width=region_width or width,
+        )
 
     return build
 
@@ -132,8 +138,9 @@ def _unet(backbone: str, upscale: int, blocks: int, width: int) -> ArchSpec:
     return ArchSpec(backbone, units, entry_for(unit), exit_for(unit), upscale, width, blocks)
 
 
-def preset(name: str, backbone: str = "srresnet", upscale: int = 4, blocks: int | None = None,
-           width: int | None = None) -> ArchSpec:
+def preset(
+    name: str, backbone: str = "srresnet", upscale: int = 4, blocks: int | None = None, width: int | None = None
+) -> ArchSpec:
     """The named point laid on a backbone; ``blocks`` deepens it (the paper's MS3-Conv+)."""
     if name not in PRESETS:
         raise SpecError("preset", repr(name), PRESETS)

@@ -98,6 +98,11 @@ class Edge:
     resample_first: bool | None = None
     tie: str | None = None
 
+    @property
+    def resampling(self) -> str:
+        """The resampling op ("none" within a scale); set for every edge a UnitSpec holds."""
+        return self.resample or "none"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "src": self.src,
@@ -152,19 +157,36 @@ class UnitSpec:
 
     def _normalise(self, e: Edge) -> Edge:
         where = f"edges[{e.src}->{e.dst}]"
-        require(isinstance(e.src, int) and 0 <= e.src < self.inputs.count, f"{where}.src", "no such input branch",
-                range(self.inputs.count))
-        require(isinstance(e.dst, int) and 0 <= e.dst < self.outputs.count, f"{where}.dst", "no such output branch",
-                range(self.outputs.count))
+        require(
+            isinstance(e.src, int) and 0 <= e.src < self.inputs.count,
+            f"{where}.src",
+            "no such input branch",
+            range(self.inputs.count),
+        )
+        require(
+            isinstance(e.dst, int) and 0 <= e.dst < self.outputs.count,
+            f"{where}.dst",
+            "no such output branch",
+            range(self.outputs.count),
+        )
         require(e.op in OPS, f"{where}.op", repr(e.op), OPS)
         direction = self.direction(e)
         resample, first = _resample_for(direction, e.resample, e.resample_first, where)
         if e.op == "identity":
-            require(resample not in FUSED_RESAMPLE, f"{where}.resample", f"{resample} needs a conv",
-                    ("none", "avgpool", "maxpool", "nearest", "bilinear"))
+            require(
+                resample not in FUSED_RESAMPLE,
+                f"{where}.resample",
+                f"{resample} needs a conv",
+                ("none", "avgpool", "maxpool", "nearest", "bilinear"),
+            )
             require(e.tie is None, f"{where}.tie", "an identity entry holds no weight to share")
             return Edge(e.src, e.dst, "identity", None, resample, False, None)
-        require(e.kernel is None or (type(e.kernel) is int and e.kernel in KERNELS), f"{where}.kernel", repr(e.kernel), (*KERNELS, "null"))
+        require(
+            e.kernel is None or (type(e.kernel) is int and e.kernel in KERNELS),
+            f"{where}.kernel",
+            repr(e.kernel),
+            (*KERNELS, "null"),
+        )
         require(e.tie is None or (isinstance(e.tie, str) and e.tie != ""), f"{where}.tie", "must be a name or null")
         return Edge(e.src, e.dst, "conv", e.kernel, resample, first, e.tie)
 
@@ -178,8 +200,7 @@ class UnitSpec:
             require(
                 len(shapes) == 1,
                 "edges.tie",
-                "shared weights across entries of different shapes: "
-                + ", ".join(f"{e.src}->{e.dst}" for e in members),
+                "shared weights across entries of different shapes: " + ", ".join(f"{e.src}->{e.dst}" for e in members),
             )
 
     def weight_shape(self, e: Edge) -> tuple[Fraction, Fraction, int | None]:
@@ -208,7 +229,11 @@ class UnitSpec:
             inputs = outputs = _branches_from(data, where)
         raw_edges = data.get("edges")
         require(isinstance(raw_edges, list) and raw_edges != [], f"{where}.edges", "must be a non-empty list")
-        return cls(inputs, outputs, tuple(_edge_from(e, f"{where}.edges[{i}]") for i, e in enumerate(raw_edges)))
+        edges = tuple(_edge_from(e, f"{where}.edges[{i}]") for i, e in enumerate(raw_edges))
+        try:
+            return cls(inputs, outputs, edges)
+        except SpecError as err:
+            raise err.within(where) from None
 
 
 def _resample_for(direction: Direction, resample: str | None, first: bool | None, where: str) -> tuple[str, bool]:
@@ -218,7 +243,9 @@ def _resample_for(direction: Direction, resample: str | None, first: bool | None
     allowed = DOWN_OPS if direction == "down" else UP_OPS
     default_op, default_first = DEFAULT_DOWN if direction == "down" else DEFAULT_UP
     op = default_op if resample is None else resample
-    require(op in allowed, f"{where}.resample", f"{op!r} for a {direction} entry", allowed)
+    require(
+        op in allowed, f"{where}.resample", f"{op!r} for {'a down' if direction == 'down' else 'an up'} entry", allowed
+    )
     if op in FUSED_RESAMPLE:
         return op, False
     return op, default_first if first is None else bool(first)
@@ -256,8 +283,11 @@ def _branches_from(data: Any, where: str) -> Branches:
 
 def _parts(split: list[Any], where: str) -> list[int]:
     """Integer parts from explicit channels ([48, 16]) or ratios ([0.75, 0.25])."""
-    require(all(isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0 for p in split), where,
-            f"{split} must be positive numbers")
+    require(
+        all(isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0 for p in split),
+        where,
+        f"{split} must be positive numbers",
+    )
     if all(isinstance(p, int) for p in split):
         return [int(p) for p in split]
     fractions = [Fraction(p).limit_denominator(256) for p in split]

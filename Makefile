@@ -1,0 +1,37 @@
+# `make run` and `make test` each create the environment when it is missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU build by default (the wheel pip finds here). On a GPU machine, e.g.:
+#   make setup TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH ?= torch==2.13.0
+
+.PHONY: setup run test lint pytest bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) -m nas.cost --paper-table
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+pytest: setup
+	$(PY) -m pytest -q
+
+test: lint pytest
+
+bench: setup
+	$(PY) -m benchmarks.analytic_speed
+	$(PY) -m benchmarks.latency
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

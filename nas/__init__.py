@@ -1,0 +1,1 @@
+"""Everything that runs: cost counting, (later) training, search, report and export CLIs."""

@@ -1,0 +1,75 @@
+"""Measured cost of a built model: fvcore's and ptflops' counts beside our analytic one."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from backbones import build_model
+from space.arch import ArchSpec
+from space.cost import DEFAULT_LR_SIZE, analytic_cost, check_lr_size
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """The paper-convention count (analytic) and what the two libraries measure on the built model."""
+
+    macs: int
+    params: int
+    params_no_bias: int
+    fvcore_conv: int
+    fvcore_total: int
+    ptflops_total: int
+    ptflops_params: int
+    model_params: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def fvcore_counts(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
+    """fvcore's conv-only count (the paper's convention) and its total."""
+    from fvcore.nn import FlopCountAnalysis
+
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    analysis = FlopCountAnalysis(model, x)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    return int(analysis.by_operator().get("conv", 0)), int(analysis.total())
+
+
+def ptflops_counts(model: nn.Module, shape: tuple[int, int, int]) -> tuple[int, int]:
+    """ptflops' MACs (it adds bias, ReLU, pooling and upsampling) and parameter count."""
+    from ptflops import get_model_complexity_info
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        macs, params = get_model_complexity_info(
+            model, shape, as_strings=False, print_per_layer_stat=False, backend="pytorch"
+        )
+    return int(macs or 0), int(params or 0)
+
+
+def measure(spec: ArchSpec, lr_size: int = DEFAULT_LR_SIZE) -> CostReport:
+    """Build the model once and count it three ways."""
+    h, w = check_lr_size(spec, lr_size)
+    cost = analytic_cost(spec, (h, w))
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    with torch.no_grad():
+        conv, total = fvcore_counts(model, torch.rand(1, 3, h, w))
+    pt_macs, pt_params = ptflops_counts(model, (3, h, w))
+    return CostReport(
+        macs=cost.macs,
+        params=cost.params,
+        params_no_bias=cost.params_no_bias,
+        fvcore_conv=conv,
+        fvcore_total=total,
+        ptflops_total=pt_macs,
+        ptflops_params=pt_params,
+        model_params=sum(p.numel() for p in model.parameters()),
+    )
