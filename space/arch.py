@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ def _intra_kernel(unit: UnitSpec, branch: int) -> int | None:
     return next((e.kernel for e in unit.edges if e.src == e.dst == branch and e.op == "conv"), None)
 
 
+@lru_cache(maxsize=65536)
 def relative_kernels(unit: UnitSpec, kernel: int) -> UnitSpec:
     """The same unit with kernels equal to the layer's own written as None, so equal networks compare equal."""
     if all(e.kernel != kernel for e in unit.edges):
@@ -138,16 +139,25 @@ class ArchSpec:
         out = []
         for i, site in enumerate(self.layout.sites):
             if i == lo:
-                unit, site = self.entry, replace(site, c_out=self._in_region(site.c_out))
+                unit, site = self.entry, self._scaled(site, c_out=True)
             elif i == hi:
-                unit, site = self.exit, replace(site, c_in=self._in_region(site.c_in))
+                unit, site = self.exit, self._scaled(site, c_in=True)
             elif lo < i < hi:
-                unit = inner[i - lo - 1]
-                site = replace(site, c_in=self._in_region(site.c_in), c_out=self._in_region(site.c_out))
+                unit, site = inner[i - lo - 1], self._scaled(site, c_in=True, c_out=True)
             else:
                 unit = STANDARD_UNIT
             out.append((site, relative_kernels(unit, site.kernel)))
         return tuple(out)
+
+    def _scaled(self, site: ConvSite, c_in: bool = False, c_out: bool = False) -> ConvSite:
+        """The site with its region-side channels scaled to the region width."""
+        if self.region_width == self.width:
+            return site
+        return replace(
+            site,
+            c_in=self._in_region(site.c_in) if c_in else site.c_in,
+            c_out=self._in_region(site.c_out) if c_out else site.c_out,
+        )
 
     def _in_region(self, channels: int) -> int:
         """A layer's channel count inside the multi-scale region (scaled by region_width / width)."""
@@ -249,21 +259,29 @@ def _unit_key(unit: UnitSpec) -> str:
 
 def _check_site(site: ConvSite, unit: UnitSpec) -> None:
     """Every branch gets a whole number of channels, and identity entries keep their width."""
-    where = f"site {site.name}"
-    for i in range(unit.inputs.count):
-        unit.inputs.channels(site.c_in, i, f"split ({where}, {site.c_in} input channels)")
-    for j in range(unit.outputs.count):
-        unit.outputs.channels(site.c_out, j, f"split ({where}, {site.c_out} output channels)")
+    problem = _site_problem(site.c_in, site.c_out, unit)
+    if problem is not None:
+        field, message, allowed = problem
+        raise SpecError(field.format(site=site.name), message, allowed)
+
+
+@lru_cache(maxsize=65536)
+def _site_problem(c_in: int, c_out: int, unit: UnitSpec) -> tuple[str, str, tuple[object, ...] | None] | None:
+    """What (if anything) stops ``unit`` from filling a c_in -> c_out layer; cached by shape, not by site."""
+    try:
+        for i in range(unit.inputs.count):
+            unit.inputs.channels(c_in, i, f"split (site {{site}}, {c_in} input channels)")
+        for j in range(unit.outputs.count):
+            unit.outputs.channels(c_out, j, f"split (site {{site}}, {c_out} output channels)")
+    except SpecError as err:
+        return err.field, err.message, err.allowed
     for e in unit.edges:
         if e.op == "identity":
-            cin = unit.inputs.channels(site.c_in, e.src)
-            cout = unit.outputs.channels(site.c_out, e.dst)
-            require(
-                cin == cout,
-                f"{where}: edges[{e.src}->{e.dst}].op",
-                f"identity needs equal channels, got {cin}->{cout}",
-                ("conv",),
-            )
+            cin, cout = unit.inputs.channels(c_in, e.src), unit.outputs.channels(c_out, e.dst)
+            if cin != cout:
+                field = f"site {{site}}: edges[{e.src}->{e.dst}].op"
+                return field, f"identity needs equal channels, got {cin}->{cout}", ("conv",)
+    return None
 
 
 def load_spec(source: str | Path) -> ArchSpec:

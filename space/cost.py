@@ -52,17 +52,21 @@ def analytic_cost(spec: ArchSpec, lr_size: int | tuple[int, int] = DEFAULT_LR_SI
     return total
 
 
-@lru_cache(maxsize=4096)
 def unit_cost(unit: UnitSpec, site: ConvSite, h: int, w: int) -> Cost:
     """Cost of one unit at one site, where the full-resolution branch is h x w."""
+    return _unit_cost(unit, site.c_in, site.c_out, site.kernel, h, w)
+
+
+@lru_cache(maxsize=65536)
+def _unit_cost(unit: UnitSpec, c_in: int, c_out: int, layer_kernel: int, h: int, w: int) -> Cost:
     macs = params = params_no_bias = 0
     seen_ties: set[str] = set()
     for e in unit.edges:
         if e.op == "identity":
             continue
-        k = e.kernel if e.kernel is not None else site.kernel
-        cin = unit.inputs.channels(site.c_in, e.src)
-        cout = unit.outputs.channels(site.c_out, e.dst) * conv_out_multiplier(unit, e)
+        k = e.kernel if e.kernel is not None else layer_kernel
+        cin = unit.inputs.channels(c_in, e.src)
+        cout = unit.outputs.channels(c_out, e.dst) * conv_out_multiplier(unit, e)
         level = conv_level(unit, e)
         macs += k * k * cin * cout * (h >> level) * (w >> level)
         if e.tie is None or e.tie not in seen_ties:

@@ -156,39 +156,57 @@ class UnitSpec:
         return abs(self.outputs.levels[edge.dst] - self.inputs.levels[edge.src])
 
     def _normalise(self, e: Edge) -> Edge:
-        where = f"edges[{e.src}->{e.dst}]"
+        """The edge with direction-specific defaults filled in; messages are built only on failure."""
+        if not self._fields_ok(e):
+            self._explain(e)
+        resample, first = _resample_for(self.direction(e), e.resample, e.resample_first, e)
+        if e.op == "identity":
+            return Edge(e.src, e.dst, "identity", None, resample, False, None)
+        return Edge(e.src, e.dst, "conv", e.kernel, resample, first, e.tie)
+
+    def _fields_ok(self, e: Edge) -> bool:
+        return (
+            type(e.src) is int
+            and 0 <= e.src < self.inputs.count
+            and type(e.dst) is int
+            and 0 <= e.dst < self.outputs.count
+            and e.op in OPS
+            and (e.kernel is None or (type(e.kernel) is int and e.kernel in KERNELS))
+            and (e.tie is None or (isinstance(e.tie, str) and e.tie != "" and e.op == "conv"))
+            and not (e.op == "identity" and e.resample in FUSED_RESAMPLE)
+        )
+
+    def _explain(self, e: Edge) -> None:
+        """Raise the SpecError that says which field of an edge is wrong."""
+        where = _where(e)
         require(
-            isinstance(e.src, int) and 0 <= e.src < self.inputs.count,
+            type(e.src) is int and 0 <= e.src < self.inputs.count,
             f"{where}.src",
             "no such input branch",
             range(self.inputs.count),
         )
         require(
-            isinstance(e.dst, int) and 0 <= e.dst < self.outputs.count,
+            type(e.dst) is int and 0 <= e.dst < self.outputs.count,
             f"{where}.dst",
             "no such output branch",
             range(self.outputs.count),
         )
         require(e.op in OPS, f"{where}.op", repr(e.op), OPS)
-        direction = self.direction(e)
-        resample, first = _resample_for(direction, e.resample, e.resample_first, where)
         if e.op == "identity":
             require(
-                resample not in FUSED_RESAMPLE,
+                e.resample not in FUSED_RESAMPLE,
                 f"{where}.resample",
-                f"{resample} needs a conv",
+                f"{e.resample} needs a conv",
                 ("none", "avgpool", "maxpool", "nearest", "bilinear"),
             )
             require(e.tie is None, f"{where}.tie", "an identity entry holds no weight to share")
-            return Edge(e.src, e.dst, "identity", None, resample, False, None)
         require(
             e.kernel is None or (type(e.kernel) is int and e.kernel in KERNELS),
             f"{where}.kernel",
             repr(e.kernel),
             (*KERNELS, "null"),
         )
-        require(e.tie is None or (isinstance(e.tie, str) and e.tie != ""), f"{where}.tie", "must be a name or null")
-        return Edge(e.src, e.dst, "conv", e.kernel, resample, first, e.tie)
+        raise SpecError(f"{where}.tie", "must be a name or null")
 
     def _check_ties(self) -> None:
         groups: dict[str, list[Edge]] = {}
@@ -236,16 +254,21 @@ class UnitSpec:
             raise err.within(where) from None
 
 
-def _resample_for(direction: Direction, resample: str | None, first: bool | None, where: str) -> tuple[str, bool]:
+def _where(e: Edge) -> str:
+    return f"edges[{e.src}->{e.dst}]"
+
+
+def _resample_for(direction: Direction, resample: str | None, first: bool | None, e: Edge) -> tuple[str, bool]:
     if direction == "same":
-        require(resample in (None, "none"), f"{where}.resample", f"{resample} on an entry within one scale", ("none",))
+        if resample not in (None, "none"):
+            raise SpecError(f"{_where(e)}.resample", f"{resample} on an entry within one scale", ("none",))
         return "none", False
     allowed = DOWN_OPS if direction == "down" else UP_OPS
     default_op, default_first = DEFAULT_DOWN if direction == "down" else DEFAULT_UP
     op = default_op if resample is None else resample
-    require(
-        op in allowed, f"{where}.resample", f"{op!r} for {'a down' if direction == 'down' else 'an up'} entry", allowed
-    )
+    if op not in allowed:
+        kind = "a down" if direction == "down" else "an up"
+        raise SpecError(f"{_where(e)}.resample", f"{op!r} for {kind} entry", allowed)
     if op in FUSED_RESAMPLE:
         return op, False
     return op, default_first if first is None else bool(first)

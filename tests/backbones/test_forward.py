@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -82,3 +84,17 @@ def test_channels_last_gives_the_same_output():
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         out = model(x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_every_lastconv_site_builds_and_counts(backbone):
+    """The multi-scale region may end at any upsampling conv, conv_hr, or the output conv."""
+    base = preset("ms3", backbone, 4, blocks=1)
+    for last in base.layout.exits:
+        spec = replace(base, last=last)
+        model = build_model(spec).eval()
+        with torch.no_grad():
+            y = model(torch.rand(1, 3, 16, 16))
+            conv, _ = fvcore_counts(model, torch.rand(1, 3, 16, 16))
+        assert y.shape == (1, 3, 64, 64)
+        assert conv == analytic_cost(spec, 16).macs
