@@ -189,6 +189,17 @@ class ArchSpec:
             return (inner[0],)
         return self.units
 
+    def resized(self, width: int | None = None, blocks: int | None = None) -> ArchSpec:
+        """The same design at another width and/or depth (a proxy's smaller network, or MS3-Conv+)."""
+        width = width or self.width
+        blocks = blocks or self.blocks
+        if blocks != self.blocks and len(self.units) > 1:
+            raise SpecError("blocks", "a layer-wise spec fixes its depth; only width can change")
+        region = self.region_width * width // self.width
+        if region * self.width != self.region_width * width:
+            raise SpecError("width", f"{width} does not keep region_width / width = {self.region_width}/{self.width}")
+        return replace(self, width=width, blocks=blocks, region_width=region)
+
     @cached_property
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))

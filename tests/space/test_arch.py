@@ -127,3 +127,15 @@ def test_load_spec_errors_are_spec_errors(tmp_path):
 def test_every_upscale_has_its_upsampler(upscale):
     names = [s.name for s in preset("ms3", upscale=upscale).layout.sites if s.name.startswith("up.")]
     assert len(names) == {2: 1, 3: 1, 4: 2}[upscale]
+
+
+def test_resized_keeps_the_design():
+    small = preset("ms3-3branch").resized(width=32, blocks=4)
+    assert (small.width, small.region_width, small.blocks) == (32, 48, 4)
+    assert small.units == preset("ms3-3branch").units
+    assert preset("ms3").resized(blocks=46) == preset("ms3", blocks=46)
+    layerwise = replace(preset("ms3"), units=(ms3_unit(),) * 35 + (ms3_unit(cross_kernel=3),))
+    with pytest.raises(SpecError) as err:
+        layerwise.resized(blocks=4)
+    assert err.value.field == "blocks"
+    assert layerwise.resized(width=32).width == 32

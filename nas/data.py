@@ -1,0 +1,280 @@
+"""Training data for SR: HR images from a folder (or the bundled default), sub-images, random patches.
+
+Batches are a pure function of ``(seed, iteration)``: every architecture trained
+with one seed sees the same crops, flips and order (common random numbers, so
+two trials differ only by their architecture), and a resumed run needs nothing
+but the iteration number to continue exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from nas.images import ImageError, list_images, load_image
+from nas.imresize import imresize_torch
+
+NamedImage = tuple[str, np.ndarray]  # (name, uint8 H x W x 3)
+
+# scikit-image's bundled photos (no download). Validation images share no scene with training ones.
+EMBEDDED_TRAIN = (
+    "astronaut",
+    "rocket",
+    "stereo_motorcycle:0",
+    "stereo_motorcycle:1",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "camera",
+    "brick",
+    "grass",
+    "gravel",
+    "moon",
+    "coins",
+)
+EMBEDDED_VAL = ("chelsea", "coffee")
+SUBIMAGE_SIZE, SUBIMAGE_STRIDE = 480, 240
+
+
+def as_rgb(img: np.ndarray) -> np.ndarray:
+    """Grey images become three equal channels for training (evaluation keeps them grey)."""
+    return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
+
+
+def embedded_images(names: Sequence[str]) -> list[NamedImage]:
+    """Photos that ship with scikit-image, so a fresh install trains offline."""
+    import skimage.data
+
+    out = []
+    for name in names:
+        base, _, index = name.partition(":")
+        img = getattr(skimage.data, base)()
+        if isinstance(img, tuple):
+            img = img[int(index or 0)]
+        out.append((name.replace(":", "_"), as_rgb(np.asarray(img, dtype=np.uint8))))
+    return out
+
+
+def folder_images(folder: str | Path) -> list[NamedImage]:
+    """Every image of a folder as RGB uint8; a bad file raises ImageError naming it."""
+    return [(p.stem, as_rgb(load_image(p))) for p in list_images(folder)]
+
+
+def subimage_boxes(h: int, w: int, size: int = SUBIMAGE_SIZE, stride: int = SUBIMAGE_STRIDE) -> list[tuple[int, int]]:
+    """Top-left corners of size x size crops at a stride, the last row/column flush with the border."""
+
+    def starts(n: int) -> list[int]:
+        if n <= size:
+            return [0]
+        return sorted({*range(0, n - size + 1, stride), n - size})
+
+    return [(y, x) for y in starts(h) for x in starts(w)]
+
+
+def prepare_subimages(
+    folder: str | Path, cache_root: str | Path, size: int = SUBIMAGE_SIZE, stride: int = SUBIMAGE_STRIDE
+) -> Path:
+    """Cut every HR image into size x size sub-images once (the paper's DIV2K preparation).
+
+    The cache folder appears only when complete (written beside it, then renamed),
+    so an interrupted preparation leaves nothing half-written.
+    """
+    folder = Path(folder).resolve()
+    key = hashlib.sha256(f"{folder}|{size}|{stride}".encode()).hexdigest()[:12]
+    target = Path(cache_root) / f"{folder.name}-sub{size}s{stride}-{key}"
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for path in list_images(folder):
+            img = load_image(path)
+            h, w = img.shape[:2]
+            for y, x in subimage_boxes(h, w, size, stride):
+                crop = img[y : y + size, x : x + size]
+                Image.fromarray(crop).save(staging / f"{path.stem}_{y:05d}_{x:05d}.png", compress_level=1)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One training image: in memory, or a file read when first needed (DIV2K does not fit in RAM)."""
+
+    name: str
+    height: int
+    width: int
+    array: np.ndarray | None = field(default=None, compare=False, repr=False)
+    path: Path | None = None
+
+    @classmethod
+    def of_array(cls, name: str, img: np.ndarray) -> Picture:
+        return cls(name, img.shape[0], img.shape[1], as_rgb(img))
+
+    @classmethod
+    def of_file(cls, path: Path) -> Picture:
+        """Size from the header only; pixels are decoded when a batch needs them."""
+        try:
+            with Image.open(path) as im:
+                width, height = im.size
+        except (OSError, ValueError) as err:
+            raise ImageError(f"{path}: cannot read image ({err.__class__.__name__})") from None
+        return cls(path.stem, height, width, None, path)
+
+    def pixels(self) -> np.ndarray:
+        if self.array is not None:
+            return self.array
+        assert self.path is not None  # a Picture holds pixels or a file
+        return _read_rgb(self.path)
+
+
+@lru_cache(maxsize=128)
+def _read_rgb(path: Path) -> np.ndarray:
+    return as_rgb(load_image(path))
+
+
+@dataclass(frozen=True)
+class PatchSampler:
+    """Random HR patches (and their LR) with flips and 90-degree rotations, reproducible by index.
+
+    ``patch`` is the LR patch side; HR crops are ``patch * scale``.  Images are
+    drawn in proportion to their area, as uniform sampling of sub-images would.
+    LR patches are MATLAB-style bicubic downsamplings of the HR crops, or, when
+    ``lr_pictures`` are given (pre-made LR images), the aligned crops of those.
+    """
+
+    pictures: tuple[Picture, ...]
+    scale: int
+    patch: int
+    batch: int
+    seed: int
+    quantize_lr: bool = False  # the evaluation protocol that matches published numbers keeps LR in float
+    lr_pictures: tuple[Picture, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.pictures:
+            raise ImageError("no training images")
+        if self.scale not in (2, 3, 4):
+            raise ValueError(f"scale: {self.scale} (allowed: 2, 3, 4)")
+        hr = self.patch * self.scale
+        for pic in self.pictures:
+            if min(pic.height, pic.width) < hr:
+                raise ImageError(f"{pic.name}: {pic.width}x{pic.height} is smaller than the {hr}x{hr} HR patch")
+        if self.lr_pictures is not None:
+            _check_pairs(self.pictures, self.lr_pictures, self.scale)
+
+    @classmethod
+    def from_images(
+        cls, images: Sequence[NamedImage], scale: int, patch: int, batch: int, seed: int, quantize_lr: bool = False
+    ) -> PatchSampler:
+        pictures = tuple(Picture.of_array(n, i) for n, i in images)
+        return cls(pictures, scale, patch, batch, seed, quantize_lr)
+
+    @cached_property
+    def _weights(self) -> np.ndarray:
+        areas = np.array([p.height * p.width for p in self.pictures], dtype=np.float64)
+        return areas / areas.sum()
+
+    def crops(self, iteration: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Batch ``iteration`` as uint8 arrays: HR crops, and aligned LR crops when LR images are given."""
+        rng = np.random.default_rng([self.seed, iteration])
+        picks = rng.choice(len(self.pictures), size=self.batch, p=self._weights)
+        s, size = self.scale, self.patch * self.scale
+        hrs, lrs = [], []
+        for k in picks:
+            pic = self.pictures[k]
+            y = int(rng.integers(0, (pic.height - size) // s + 1)) * s
+            x = int(rng.integers(0, (pic.width - size) // s + 1)) * s
+            code = int(rng.integers(0, 8))
+            hrs.append(augment(pic.pixels()[y : y + size, x : x + size], code))
+            if self.lr_pictures is not None:
+                lr = self.lr_pictures[k].pixels()[y // s : y // s + self.patch, x // s : x // s + self.patch]
+                lrs.append(augment(lr, code))
+        return np.stack(hrs), (np.stack(lrs) if lrs else None)
+
+    def hr_batch(self, iteration: int) -> np.ndarray:
+        """The HR crops of batch ``iteration``: uint8, batch x H x W x 3."""
+        return self.crops(iteration)[0]
+
+    def batch_at(self, iteration: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """(LR, HR) float tensors in [0, 1], N x 3 x h x w, for one iteration."""
+        hr_np, lr_np = self.crops(iteration)
+        hr = _to_tensor(hr_np, device)
+        if lr_np is not None:
+            return _to_tensor(lr_np, device), hr
+        lr = imresize_torch(hr, 1 / self.scale).clamp_(0, 1)
+        if self.quantize_lr:
+            lr = lr.mul_(255).round_().div_(255)
+        return lr, hr
+
+
+def _to_tensor(batch: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    return torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().div_(255)
+
+
+def _check_pairs(hr: tuple[Picture, ...], lr: tuple[Picture, ...], scale: int) -> None:
+    if len(hr) != len(lr):
+        raise ImageError(f"{len(hr)} HR images but {len(lr)} LR images")
+    for h, low in zip(hr, lr, strict=True):
+        if (low.height, low.width) != (h.height // scale, h.width // scale):
+            raise ImageError(
+                f"{low.name}: LR {low.width}x{low.height} does not match HR {h.name} {h.width}x{h.height} at x{scale}"
+            )
+
+
+def augment(img: np.ndarray, code: int) -> np.ndarray:
+    """One of the 8 flips/rotations of a square patch (code 0 = unchanged)."""
+    out = np.rot90(img, code % 4)
+    if code >= 4:
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)
+
+
+def training_images(data: str | Path | None, cache_root: str | Path | None = None) -> list[NamedImage]:
+    """HR training images in memory: a folder, or the bundled photos (small sets; see training_pictures)."""
+    if data is None:
+        return embedded_images(EMBEDDED_TRAIN)
+    return folder_images(data)
+
+
+def training_pictures(
+    data: str | Path | None, cache_root: str | Path | None = None, lr_data: str | Path | None = None, scale: int = 4
+) -> tuple[tuple[Picture, ...], tuple[Picture, ...] | None]:
+    """HR pictures read on demand (cut into sub-images when a cache is given), and pre-made LR ones if any.
+
+    With ``lr_data``, each HR image ``NAME`` pairs with ``NAME`` or ``NAMExSCALE`` (DIV2K's naming) there,
+    and whole images are used (sub-images would need cutting the LR alike).
+    """
+    if data is None:
+        return tuple(Picture.of_array(n, i) for n, i in embedded_images(EMBEDDED_TRAIN)), None
+    if lr_data is not None:
+        hr_paths = list_images(data)
+        lr_by_stem = {p.stem: p for p in list_images(lr_data)}
+        lr_paths = []
+        for p in hr_paths:
+            match = lr_by_stem.get(p.stem) or lr_by_stem.get(f"{p.stem}x{scale}")
+            if match is None:
+                raise ImageError(f"{p}: no LR image {p.stem} or {p.stem}x{scale} in {lr_data}")
+            lr_paths.append(match)
+        return tuple(Picture.of_file(p) for p in hr_paths), tuple(Picture.of_file(p) for p in lr_paths)
+    folder = prepare_subimages(data, cache_root) if cache_root is not None else data
+    return tuple(Picture.of_file(p) for p in list_images(folder)), None
+
+
+def validation_images(data: str | Path | None) -> list[NamedImage]:
+    """HR validation images (kept grey if grey): a folder, or the bundled validation photos."""
+    if data is None:
+        return embedded_images(EMBEDDED_VAL)
+    return [(p.stem, load_image(p)) for p in list_images(data)]

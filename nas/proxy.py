@@ -1,0 +1,170 @@
+"""The proxy trainer every search trial calls: a short, seeded training run and its validation PSNR/SSIM.
+
+Results are comparable across architectures for one seed (the same batches in
+the same order, see ``nas.data``) and report the gain over bicubic on the same
+validation images, so a proxy that teaches nothing is visible as a gain near 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from functools import cached_property
+from itertools import pairwise
+from typing import Any
+
+import torch
+from torch import nn
+
+from backbones import build_model
+from nas.data import NamedImage, PatchSampler
+from nas.evaluate import EvalResult, evaluate_images, model_upscaler
+from nas.training import (
+    Schedule,
+    ScheduleKind,
+    StepLog,
+    make_optimizer,
+    prepare_model,
+    resolve_device,
+    set_seed,
+    train_steps,
+)
+from space.arch import ArchSpec
+
+
+@dataclass(frozen=True)
+class ProxyBudget:
+    """How much training a proxy run gets, and at what size the network is trained."""
+
+    iterations: int = 1000
+    batch: int = 16
+    patch: int = 24  # LR patch side
+    peak_lr: float = 1e-3
+    warmup: int = 50
+    schedule: ScheduleKind = "cosine"
+    min_ratio: float = 0.01
+    width: int | None = 32  # None: the spec's own width
+    blocks: int | None = 4  # None: the spec's own depth
+
+    def schedule_for(self) -> Schedule:
+        return Schedule(self.schedule, self.peak_lr, self.warmup, self.iterations, self.min_ratio)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def scaled(self, factor: float) -> ProxyBudget:
+        """The same recipe for ``factor`` times the iterations (longer-budget re-training)."""
+        return replace(self, iterations=max(1, round(self.iterations * factor)), warmup=round(self.warmup * factor))
+
+
+# Chosen by measurement (BENCHMARKS.md, "Proxy schedule"): short budgets want warm-up, a high peak and cosine decay.
+CPU_PROXY = ProxyBudget()
+GPU_PROXY = ProxyBudget(iterations=4000, batch=16, patch=48, peak_lr=5e-4, warmup=100, width=None, blocks=None)
+
+
+def default_budget(device: torch.device) -> ProxyBudget:
+    return GPU_PROXY if device.type == "cuda" else CPU_PROXY
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    """What a proxy run measured."""
+
+    psnr: float
+    ssim: float
+    bicubic_psnr: float
+    bicubic_ssim: float
+    train_seconds: float
+    samples_per_second: float
+    curve: tuple[float, ...]  # mean training loss per tenth of the run
+    per_image: tuple[tuple[str, float, float], ...]
+    device: str
+    seed: int
+    budget: ProxyBudget
+
+    @property
+    def gain(self) -> float:
+        """PSNR gain over bicubic upsampling on the same validation images (dB)."""
+        return self.psnr - self.bicubic_psnr
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["gain"] = self.gain
+        return data
+
+
+def fit_proxy(
+    spec: ArchSpec, budget: ProxyBudget, train: list[NamedImage], seed: int = 0, device: str | None = None
+) -> tuple[nn.Module, StepLog]:
+    """Train ``spec`` resized to the budget's width/depth; batches are fixed by the seed alone."""
+    dev = resolve_device(device)
+    set_seed(seed)
+    model = prepare_model(build_model(spec.resized(budget.width, budget.blocks)), dev)
+    optimizer, scheduler = make_optimizer(model, budget.schedule_for())
+    sampler = PatchSampler.from_images(train, spec.upscale, budget.patch, budget.batch, seed)
+    log = StepLog()
+    train_steps(model, optimizer, scheduler, sampler, 0, budget.iterations, dev, log)
+    return model, log
+
+
+def train_proxy(
+    spec: ArchSpec,
+    budget: ProxyBudget,
+    train: list[NamedImage],
+    val: ValidationSet,
+    seed: int = 0,
+    device: str | None = None,
+) -> ProxyResult:
+    """Train ``spec`` (resized to the budget's width/depth) and validate it against bicubic."""
+    if val.scale != spec.upscale:
+        raise ValueError(f"validation set is for x{val.scale}, the spec upscales x{spec.upscale}")
+    dev = resolve_device(device)
+    model, log = fit_proxy(spec, budget, train, seed, str(dev.type))
+    return score_proxy(model, log, val, dev, seed, budget)
+
+
+def score_proxy(
+    model: nn.Module, log: StepLog, val: ValidationSet, dev: torch.device, seed: int, budget: ProxyBudget
+) -> ProxyResult:
+    """Validate a trained proxy model on one validation set."""
+    result = evaluate_images(val.images, val.scale, model_upscaler(model, dev))
+    return ProxyResult(
+        psnr=result.psnr,
+        ssim=result.ssim,
+        bicubic_psnr=val.bicubic.psnr,
+        bicubic_ssim=val.bicubic.ssim,
+        train_seconds=log.seconds,
+        samples_per_second=log.samples / log.seconds,
+        curve=tuple(_tenths(log.values())),
+        per_image=tuple(result.per_image),
+        device=_device_name(dev),
+        seed=seed,
+        budget=budget,
+    )
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    """Validation HR images at one scale, with their bicubic PSNR/SSIM computed once."""
+
+    images: tuple[NamedImage, ...]
+    scale: int
+
+    @classmethod
+    def of(cls, images: list[NamedImage], scale: int) -> ValidationSet:
+        return cls(tuple(images), scale)
+
+    @cached_property
+    def bicubic(self) -> EvalResult:
+        return evaluate_images(self.images, self.scale, None)
+
+
+def _tenths(losses: list[float]) -> list[float]:
+    n = len(losses)
+    if n == 0:
+        return []
+    bounds = [round(n * k / 10) for k in range(11)]
+    return [sum(losses[a:b]) / (b - a) for a, b in pairwise(bounds) if b > a]
+
+
+def _device_name(dev: torch.device) -> str:
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"

@@ -1,0 +1,151 @@
+"""Training data: reproducible batches, augmentation, sub-images, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nas.data import (
+    EMBEDDED_TRAIN,
+    EMBEDDED_VAL,
+    PatchSampler,
+    augment,
+    embedded_images,
+    folder_images,
+    prepare_subimages,
+    subimage_boxes,
+    training_pictures,
+)
+from nas.images import ImageError
+
+
+def random_images(n: int = 3, size: tuple[int, int] = (64, 80)) -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    return [(f"img{i}", rng.integers(0, 256, (*size, 3), dtype=np.uint8)) for i in range(n)]
+
+
+def test_batches_are_a_function_of_seed_and_iteration():
+    a = PatchSampler.from_images(random_images(), scale=2, patch=8, batch=4, seed=3)
+    b = PatchSampler.from_images(random_images(), scale=2, patch=8, batch=4, seed=3)
+    assert np.array_equal(a.hr_batch(17), b.hr_batch(17))
+    assert not np.array_equal(a.hr_batch(17), a.hr_batch(18))
+    other_seed = PatchSampler.from_images(random_images(), scale=2, patch=8, batch=4, seed=4)
+    assert not np.array_equal(a.hr_batch(17), other_seed.hr_batch(17))
+
+
+def test_batch_shapes_ranges_and_quantised_lr():
+    sampler = PatchSampler.from_images(random_images(), scale=3, patch=6, batch=5, seed=0, quantize_lr=True)
+    lr, hr = sampler.batch_at(0)
+    assert lr.shape == (5, 3, 6, 6) and hr.shape == (5, 3, 18, 18)
+    assert float(lr.min()) >= 0 and float(lr.max()) <= 1
+    torch.testing.assert_close(lr * 255, (lr * 255).round())
+
+
+def test_augment_covers_the_eight_symmetries():
+    patch = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    variants = {augment(patch, code).tobytes() for code in range(8)}
+    assert len(variants) == 8
+    assert np.array_equal(augment(patch, 0), patch)
+
+
+def test_patch_larger_than_an_image_names_it():
+    with pytest.raises(ImageError, match=r"img0: 80x64 is smaller than the 96x96 HR patch"):
+        PatchSampler.from_images(random_images(), scale=4, patch=24, batch=1, seed=0)
+
+
+def test_subimage_boxes_cover_the_image():
+    boxes = subimage_boxes(1000, 700)
+    assert (0, 0) in boxes and (520, 220) in boxes
+    assert all(y + 480 <= 1000 and x + 480 <= 700 for y, x in boxes)
+    assert subimage_boxes(300, 200) == [(0, 0)]
+
+
+def test_prepare_subimages_is_cached_and_atomic(tmp_path):
+    src = tmp_path / "hr"
+    src.mkdir()
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (500, 730, 3), dtype=np.uint8)).save(src / "a.png")
+    out = prepare_subimages(src, tmp_path / "cache", size=480, stride=240)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "a_00000_00000.png",
+        "a_00000_00240.png",
+        "a_00000_00250.png",
+        "a_00020_00000.png",
+        "a_00020_00240.png",
+        "a_00020_00250.png",
+    ]
+    assert prepare_subimages(src, tmp_path / "cache") == out  # second call: nothing redone
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [out.name]  # no staging left behind
+
+
+def test_interrupted_preparation_leaves_nothing(tmp_path):
+    src = tmp_path / "hr"
+    src.mkdir()
+    Image.fromarray(np.zeros((500, 500, 3), dtype=np.uint8)).save(src / "a.png")
+    (src / "b.png").write_bytes(b"not a png")
+    with pytest.raises(ImageError, match=r"b\.png"):
+        prepare_subimages(src, tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_folder_errors_name_the_folder(tmp_path):
+    with pytest.raises(ImageError, match="missing"):
+        folder_images(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageError, match="empty"):
+        folder_images(tmp_path / "empty")
+
+
+def test_embedded_default_is_offline_and_split():
+    train = embedded_images(EMBEDDED_TRAIN)
+    val = embedded_images(EMBEDDED_VAL)
+    assert len(train) == len(EMBEDDED_TRAIN) and len(val) == 2
+    assert all(img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 for _, img in train + val)
+    assert not {n for n, _ in train} & {n for n, _ in val}
+
+
+def save(folder, name: str, img: np.ndarray) -> None:
+    folder.mkdir(exist_ok=True)
+    Image.fromarray(img).save(folder / f"{name}.png")
+
+
+def block_mean(img: np.ndarray, f: int) -> np.ndarray:
+    h, w, c = img.shape
+    return img.reshape(h // f, f, w // f, f, c).mean(axis=(1, 3)).round().astype(np.uint8)
+
+
+def test_folder_pictures_are_read_on_demand_and_pair_with_premade_lr(tmp_path):
+    rng = np.random.default_rng(2)
+    for k in range(2):
+        hr = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
+        save(tmp_path / "hr", f"{k:04d}", hr)
+        save(tmp_path / "lr", f"{k:04d}x4", block_mean(hr, 4))
+    hr_pics, lr_pics = training_pictures(tmp_path / "hr", lr_data=tmp_path / "lr", scale=4)
+    assert lr_pics is not None and all(p.array is None for p in hr_pics)
+    assert [(p.height, p.width) for p in lr_pics] == [(12, 10)] * 2
+    sampler = PatchSampler(hr_pics, 4, 4, 3, seed=0, lr_pictures=lr_pics)
+    hr, lr = sampler.crops(5)
+    assert lr is not None and hr.shape == (3, 16, 16, 3) and lr.shape == (3, 4, 4, 3)
+    # Block means commute with flips and rotations: aligned crops, the same augmentation on both.
+    assert all(np.array_equal(block_mean(h, 4), low) for h, low in zip(hr, lr, strict=True))
+
+
+def test_lr_pairs_are_checked(tmp_path):
+    save(tmp_path / "hr", "a", np.zeros((48, 40, 3), np.uint8))
+    save(tmp_path / "lr", "b", np.zeros((12, 10, 3), np.uint8))
+    with pytest.raises(ImageError, match=r"no LR image a or ax4"):
+        training_pictures(tmp_path / "hr", lr_data=tmp_path / "lr", scale=4)
+    save(tmp_path / "lr", "a", np.zeros((11, 10, 3), np.uint8))
+    hr, lr = training_pictures(tmp_path / "hr", lr_data=tmp_path / "lr", scale=4)
+    with pytest.raises(ImageError, match=r"a: LR 10x11 does not match HR a 40x48 at x4"):
+        PatchSampler(hr, 4, 4, 1, 0, lr_pictures=lr)
+
+
+def test_corrupt_file_is_named_when_listed(tmp_path):
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "hr" / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(ImageError, match=r"broken\.png"):
+        training_pictures(tmp_path / "hr")

@@ -1,0 +1,277 @@
+"""``python -m nas.evaluate`` and its library functions, on small folders made here."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import backbones
+from nas.evaluate import EvalResult, evaluate_folder, evaluate_images, main, model_upscaler
+from nas.images import ImageError, list_images, load_image, to_float
+from nas.metrics import modcrop
+from space import preset
+
+SPEC = preset("ms3", blocks=1)  # x4, the smallest SRResNet
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nas.evaluate: error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    data = pytest.importorskip("skimage.data", reason="scikit-image not installed: no bundled test photo")
+    return np.asarray(data.astronaut(), dtype=np.uint8)
+
+
+@pytest.fixture
+def folder(tmp_path, astronaut):
+    """Three crops (one of them grey) saved as PNG, plus a file that is not an image."""
+    d = tmp_path / "hr"
+    d.mkdir()
+    Image.fromarray(astronaut[20:70, 200:262]).save(d / "a_face.png")
+    Image.fromarray(astronaut[300:349, 100:157]).save(d / "b_suit.PNG")
+    Image.fromarray(astronaut[100:148, 300:348]).convert("L").save(d / "c_grey.png")
+    (d / "notes.txt").write_text("not an image")
+    return d
+
+
+@pytest.fixture
+def model_files(tmp_path):
+    """A spec file and two checkpoints of one freshly initialised model: bare and wrapped."""
+    torch.manual_seed(0)
+    model = backbones.build_model(SPEC)
+    spec_path = tmp_path / "ms3.json"
+    spec_path.write_text(SPEC.to_json())
+    bare, wrapped = tmp_path / "bare.pt", tmp_path / "wrapped.pt"
+    torch.save(model.state_dict(), bare)
+    torch.save({"model": model.state_dict(), "iteration": 7, "spec": SPEC.to_dict()}, wrapped)
+    return spec_path, bare, wrapped
+
+
+def test_list_images_sorted_case_insensitive(folder):
+    assert [p.name for p in list_images(folder)] == ["a_face.png", "b_suit.PNG", "c_grey.png"]
+
+
+def test_load_image_keeps_grey_grey(folder):
+    assert load_image(folder / "c_grey.png").shape == (48, 48)
+    assert load_image(folder / "a_face.png").shape == (50, 62, 3)
+
+
+def test_load_image_converts_palette_and_alpha(tmp_path, astronaut):
+    crop = Image.fromarray(astronaut[:32, :32])
+    crop.convert("P").save(tmp_path / "p.png")
+    crop.convert("RGBA").save(tmp_path / "rgba.png")
+    for name in ("p.png", "rgba.png"):
+        img = load_image(tmp_path / name)
+        assert img.dtype == np.uint8 and img.shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not a PNG", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00"])
+def test_load_image_bad_file_names_it(tmp_path, content):
+    path = tmp_path / "broken.png"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=r"broken\.png") as info:
+        load_image(path)
+    assert "\n" not in str(info.value)
+
+
+def test_load_image_missing_and_truncated(tmp_path, astronaut):
+    with pytest.raises(ImageError, match=r"nothing\.png"):
+        load_image(tmp_path / "nothing.png")
+    good = tmp_path / "good.png"
+    Image.fromarray(astronaut).save(good)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(ImageError, match=r"cut\.png"):
+        load_image(cut)
+
+
+def test_to_float_range():
+    out = to_float(np.array([[0, 128, 255]], dtype=np.uint8))
+    np.testing.assert_allclose(out, [[0, 128 / 255, 1]])
+    with pytest.raises(ValueError, match="uint8"):
+        to_float(np.zeros((2, 2)))
+
+
+def test_list_images_missing_or_empty_folder(tmp_path):
+    with pytest.raises(ImageError, match="nope"):
+        list_images(tmp_path / "nope")
+    with pytest.raises(ImageError, match="no images"):
+        list_images(tmp_path)
+
+
+def test_bicubic_json(capsys, folder):
+    code, out, err = run_cli(capsys, "--data", str(folder), "--scale", "2", "--bicubic", "--json")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert set(data) == {"psnr", "ssim", "n_images", "per_image", "scale", "mode"}
+    assert (data["n_images"], data["scale"], data["mode"]) == (3, 2, "bicubic")
+    assert [r["name"] for r in data["per_image"]] == ["a_face.png", "b_suit.PNG", "c_grey.png"]
+    for r in data["per_image"]:
+        assert 20 < r["psnr"] < 50 and 0.5 < r["ssim"] <= 1
+    assert data["psnr"] == pytest.approx(np.mean([r["psnr"] for r in data["per_image"]]))
+    assert data == {**evaluate_folder(folder, 2).as_dict(), "scale": 2, "mode": "bicubic"}
+
+
+def test_text_output_and_progress(capsys, folder):
+    code, out, err = run_cli(capsys, "--data", str(folder), "--scale", "3", "--bicubic")
+    assert code == 0
+    assert "mean" in out and "c_grey.png" in out
+    assert err.strip().splitlines()[-1].startswith("[3/3] c_grey.png")
+
+
+def test_evaluate_images_equals_evaluate_folder(folder):
+    images = [(p.name, load_image(p)) for p in list_images(folder)]
+    assert evaluate_images(images, 4) == evaluate_folder(folder, 4)
+
+
+def test_a_perfect_upscaler_scores_infinity(folder):
+    """An upscaler that returns the HR image itself: PSNR inf (null in JSON), SSIM 1."""
+    hrs = [modcrop(to_float(load_image(p)), 2) for p in list_images(folder)]
+    by_size = {hr.shape[:2]: hr for hr in hrs}  # the crops all differ in size
+    result = evaluate_folder(folder, 2, lambda lr: by_size[(2 * lr.shape[0], 2 * lr.shape[1])])
+    assert isinstance(result, EvalResult)
+    assert result.psnr == math.inf and result.ssim == pytest.approx(1.0)
+    assert result.as_dict()["psnr"] is None
+
+
+def test_a_wrong_sized_upscaler_names_the_image(folder):
+    with pytest.raises(ImageError, match=r"a_face\.png"):
+        evaluate_folder(folder, 2, lambda lr: lr)
+
+
+@pytest.mark.parametrize("which", [1, 2])
+def test_model_mode_gives_finite_numbers(capsys, folder, model_files, which):
+    spec_path, weights = model_files[0], model_files[which]
+    code, out, err = run_cli(
+        capsys, "--data", str(folder), "--scale", "4", "--arch", str(spec_path), "--weights", str(weights), "--json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["mode"] == "model" and data["n_images"] == 3
+    assert math.isfinite(data["psnr"]) and 0 < data["ssim"] <= 1
+    assert all(math.isfinite(r["psnr"]) for r in data["per_image"])
+
+
+def test_model_upscaler_handles_grey_and_restores_mode():
+    model = backbones.build_model(SPEC)
+    model.train()
+    upscale = model_upscaler(model, "cpu")
+    grey = upscale(np.full((8, 6), 0.5))
+    colour = upscale(np.full((8, 6, 3), 0.5))
+    assert grey.shape == (32, 24) and colour.shape == (32, 24, 3)
+    assert grey.dtype == np.float64 and np.isfinite(grey).all()
+    # grey in, three equal channels out: the grey value is their Y-weighted mean
+    np.testing.assert_allclose(grey, colour @ np.array([0.299, 0.587, 0.114]), atol=1e-6)
+    assert model.training
+
+
+def test_grey_output_of_equal_channels_is_exact(folder):
+    """An upscaler that is bicubic on each channel gives the grey image the same score as bicubic."""
+
+    class Bicubic(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            from nas.imresize import imresize_torch
+
+            return imresize_torch(x, 2)
+
+    ours = evaluate_folder(folder, 2, model_upscaler(Bicubic(), "cpu"))
+    baseline = evaluate_folder(folder, 2)
+    for a, b in zip(ours.per_image, baseline.per_image, strict=True):
+        assert a.psnr == pytest.approx(b.psnr, abs=1e-9) and a.ssim == pytest.approx(b.ssim, abs=1e-12)
+
+
+def bad_folder_cases(tmp_path, astronaut):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    Image.fromarray(astronaut[:40, :40]).save(corrupt / "fine.png")
+    (corrupt / "broken.png").write_bytes(b"not a png at all")
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    Image.fromarray(astronaut[:3, :3]).save(tiny / "small.png")
+    return {
+        "missing": (tmp_path / "missing", "missing"),
+        "empty": (empty, "no images"),
+        "corrupt": (corrupt, "broken.png"),
+        "tiny": (tiny, "small.png"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt", "tiny"])
+def test_bad_folders(capsys, tmp_path, astronaut, case):
+    folder, needle = bad_folder_cases(tmp_path, astronaut)[case]
+    code, _, err = run_cli(capsys, "--data", str(folder), "--scale", "4", "--bicubic")
+    assert_one_line_error(code, err, needle)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--scale", "5", "--bicubic"], "--scale"),
+        (["--scale", "two", "--bicubic"], "--scale"),
+        (["--scale", "2"], "--bicubic"),
+        (["--scale", "2", "--bicubic", "--arch", "x.json"], "not allowed"),
+        (["--scale", "2", "--bicubic", "--weights", "w.pt"], "--weights"),
+    ],
+)
+def test_bad_command_lines(capsys, folder, argv, needle):
+    code, _, err = run_cli(capsys, "--data", str(folder), *argv)
+    assert_one_line_error(code, err, needle)
+
+
+def test_bad_model_inputs(capsys, tmp_path, folder, model_files):
+    spec_path, bare, _ = model_files
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00 this is not a checkpoint")
+    other = tmp_path / "other.pt"
+    torch.save(backbones.build_model(preset("standard", blocks=1)).state_dict(), other)
+    not_a_state = tmp_path / "list.pt"
+    torch.save([1, 2, 3], not_a_state)
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{ not json")
+    x2_spec = tmp_path / "x2.json"
+    x2_spec.write_text(preset("ms3", upscale=2, blocks=1).to_json())
+    cases = [
+        (["--arch", str(tmp_path / "nope.json"), "--weights", str(bare)], "nope.json"),
+        (["--arch", str(spec_path), "--weights", str(tmp_path / "nope.pt")], "nope.pt"),
+        (["--arch", str(spec_path), "--weights", str(garbage)], "garbage.pt"),
+        (["--arch", str(spec_path), "--weights", str(other)], "do not fit"),
+        (["--arch", str(spec_path), "--weights", str(not_a_state)], "not a state_dict"),
+        (["--arch", str(bad_json), "--weights", str(bare)], "not valid JSON"),
+        (["--arch", str(x2_spec), "--weights", str(bare)], "x2"),
+        (["--arch", str(spec_path)], "--weights"),
+    ]
+    for argv, needle in cases:
+        code, _, err = run_cli(capsys, "--data", str(folder), "--scale", "4", *argv)
+        assert_one_line_error(code, err, needle)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here, so --device cuda is not an error")
+def test_cuda_without_a_device(capsys, folder, model_files):
+    spec_path, bare, _ = model_files
+    argv = ["--data", str(folder), "--scale", "4", "--arch", str(spec_path), "--weights", str(bare)]
+    code, _, err = run_cli(capsys, *argv, "--device", "cuda")
+    assert_one_line_error(code, err, "cuda")

@@ -1,0 +1,58 @@
+"""The proxy trainer on a tiny budget: fields, determinism, paired batches, validation against bicubic."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from nas.data import PatchSampler
+from nas.proxy import CPU_PROXY, ProxyBudget, ValidationSet, train_proxy
+from space import preset
+
+TINY = ProxyBudget(iterations=8, batch=2, patch=8, peak_lr=1e-3, warmup=2, width=8, blocks=1)
+
+
+def images(n: int, seed: int) -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (n, 12, 12, 3), dtype=np.uint8)
+    return [(f"im{k}", base[k].repeat(4, 0).repeat(4, 1)) for k in range(n)]  # smooth enough for SR
+
+
+@pytest.fixture(scope="module")
+def data():
+    return images(3, 0), ValidationSet.of(images(2, 1), 2)
+
+
+def test_result_fields_and_determinism(data):
+    train, val = data
+    spec = preset("ms3", upscale=2)
+    a = train_proxy(spec, TINY, train, val, seed=5, device="cpu")
+    b = train_proxy(spec, TINY, train, val, seed=5, device="cpu")
+    assert a.psnr == pytest.approx(b.psnr, abs=1e-6) and a.ssim == pytest.approx(b.ssim, abs=1e-9)
+    assert a.gain == pytest.approx(a.psnr - a.bicubic_psnr)
+    assert a.bicubic_psnr == val.bicubic.psnr
+    assert len(a.curve) == 8 and a.samples_per_second > 0 and a.train_seconds > 0
+    assert a.device == "cpu" and a.seed == 5 and len(a.per_image) == 2
+    assert a.as_dict()["budget"]["iterations"] == 8
+
+
+def test_architectures_see_the_same_batches(data):
+    """Common random numbers: the batches depend on the seed only, never on the architecture."""
+    train, _ = data
+    sampler = PatchSampler.from_images(train, 2, TINY.patch, TINY.batch, seed=9)
+    again = PatchSampler.from_images(train, 2, TINY.patch, TINY.batch, seed=9)
+    assert all(np.array_equal(sampler.hr_batch(i), again.hr_batch(i)) for i in range(TINY.iterations))
+
+
+def test_scale_mismatch_is_an_error(data):
+    train, val = data
+    with pytest.raises(ValueError, match="x2"):
+        train_proxy(preset("ms3", upscale=4), TINY, train, val)
+
+
+def test_budget_scaling_keeps_the_recipe():
+    longer = CPU_PROXY.scaled(4)
+    assert longer.iterations == 4 * CPU_PROXY.iterations and longer.peak_lr == CPU_PROXY.peak_lr
+    assert replace(longer, iterations=CPU_PROXY.iterations, warmup=CPU_PROXY.warmup) == CPU_PROXY

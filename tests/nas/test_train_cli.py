@@ -1,0 +1,109 @@
+"""Full training: a killed run resumed from its checkpoint ends with the uninterrupted run's weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nas.train import CHECKPOINT, main, next_boundary
+from space import preset
+
+ROOT = Path(__file__).resolve().parents[2]
+ITERS = 36
+
+
+@pytest.fixture
+def setup_files(tmp_path: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    for folder in ("train", "val"):
+        (tmp_path / folder).mkdir()
+        for k in range(2):
+            img = rng.integers(0, 256, (24, 20), dtype=np.uint8).repeat(2, 0).repeat(2, 1)
+            Image.fromarray(np.stack([img, img[::-1], img[:, ::-1]], 2)).save(tmp_path / folder / f"{k}.png")
+    arch = tmp_path / "arch.json"
+    arch.write_text(preset("ms3", upscale=2).resized(8, 1).to_json())
+    return {"arch": arch, "train": tmp_path / "train", "val": tmp_path / "val"}
+
+
+def argv(files: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    return [
+        "--arch",
+        str(files["arch"]),
+        "--data",
+        str(files["train"]),
+        "--val-data",
+        str(files["val"]),
+        "--out",
+        str(out),
+        "--iters",
+        str(ITERS),
+        "--batch",
+        "2",
+        "--hr-patch",
+        "16",
+        "--val-every",
+        "12",
+        "--ckpt-every",
+        "6",
+        "--no-subimages",
+        "--device",
+        "cpu",
+        "--bench-data",
+        str(files["val"]),
+        *extra,
+    ]
+
+
+def weights(out: Path) -> dict[str, torch.Tensor]:
+    return torch.load(out / "model.pt", weights_only=True)["model"]
+
+
+def test_killed_run_resumes_to_the_same_weights(setup_files, tmp_path):
+    straight = tmp_path / "straight"
+    assert main(argv(setup_files, straight)) == 0
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nas.train", *argv(setup_files, killed)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not (killed / CHECKPOINT).exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = torch.load(killed / CHECKPOINT, weights_only=True)
+    assert 0 < state["iteration"] < ITERS, "the run was not killed part-way; make ITERS larger"
+
+    assert main(argv(setup_files, killed, "--resume")) == 0
+    a, b = weights(straight), weights(killed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    summary = json.loads((killed / "final.json").read_text())
+    assert summary["benchmarks"]["val"]["n_images"] == 2
+    assert [h["iteration"] for h in summary["history"]] == [12, 24, 36]
+
+
+def test_bad_arguments_are_one_line(setup_files, tmp_path, capsys):
+    assert main(argv(setup_files, tmp_path / "o", "--iters", "0")) == 2
+    assert main(["--arch", str(tmp_path / "nope.json")]) == 2
+    assert main(argv(setup_files, tmp_path / "o", "--hr-patch", "15")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("nas.train: error: ") for line in err)
+
+
+def test_next_boundary():
+    assert next_boundary(0, 12, 6) == 6 and next_boundary(6, 12, 6) == 12 and next_boundary(13, 5, 7) == 14
