@@ -19,6 +19,11 @@ def relu_(xs: Branches) -> Branches:
     return tuple(F.relu_(x) for x in xs)
 
 
+def leaky_relu_(xs: Branches, slope: float = 0.1) -> Branches:
+    """LeakyReLU in place on every branch: it never goes silent, so a shallow stage cannot die."""
+    return tuple(F.leaky_relu_(x, slope) for x in xs)
+
+
 def add_(xs: Branches, ys: Branches) -> Branches:
     """xs += ys branch by branch (xs must be tensors the caller owns)."""
     return tuple(x.add_(y) for x, y in zip(xs, ys, strict=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from backbones.features import Branches, add_, pixel_shuffle, relu_
+from backbones.features import Branches, add_, leaky_relu_, pixel_shuffle, relu_
 from backbones.unit import conv_unit
 from space.arch import ArchSpec
 
@@ -24,7 +24,10 @@ class ResidualBlock(nn.Module):
 class SRResNet(nn.Module):
     """conv_first, residual blocks, two trunk convs with a global skip, sub-pixel upsampler, conv_hr, conv_last.
 
-    The output adds a bilinear upsampling of the input (global residual learning).
+    The output adds a bicubic upsampling of the input (global residual learning; with bilinear, as in
+    MSRResNet, an untrained or short-trained network starts 0.85 dB below bicubic).  As in BasicSR's
+    MSRResNet, LeakyReLU(0.1) follows conv_first, the upsampler and conv_hr (ReLU inside the blocks):
+    with plain ReLU there, short training runs of multi-scale variants died (output = bilinear only).
     """
 
     def __init__(self, spec: ArchSpec) -> None:
@@ -41,10 +44,10 @@ class SRResNet(nn.Module):
         self.conv_hr, self.conv_last = units["conv_hr"], units["conv_last"]
 
     def forward(self, x: Tensor) -> Tensor:
-        feat = relu_(self.conv_first((x,)))
+        feat = leaky_relu_(self.conv_first((x,)))
         trunk = self.conv_body2(relu_(self.conv_body1(self.body(feat))))
         feat = add_(trunk, feat)
         for up, factor in zip(self.up, self.shuffles, strict=True):
-            feat = relu_(pixel_shuffle(up(feat), factor))
-        out = self.conv_last(relu_(self.conv_hr(feat)))[0]
-        return out + F.interpolate(x, scale_factor=float(self.upscale), mode="bilinear", align_corners=False)
+            feat = leaky_relu_(pixel_shuffle(up(feat), factor))
+        out = self.conv_last(leaky_relu_(self.conv_hr(feat)))[0]
+        return out + F.interpolate(x, scale_factor=float(self.upscale), mode="bicubic", align_corners=False)

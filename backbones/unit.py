@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -154,6 +155,9 @@ def _accumulate(outs: list[Tensor | None], owned: list[bool], dst: int, part: Te
 
 def _add_nearest_(out: Tensor, low: Tensor, factor: int) -> None:
     """out += nearest_upsample(low) without materialising the upsampled tensor (any memory format)."""
+    if torch.jit.is_tracing() and torch.onnx.is_in_onnx_export():  # ONNX drops in-place writes through a view
+        out.add_(F.interpolate(low, scale_factor=float(factor), mode="nearest"))
+        return
     _n, _c, h, w = low.shape
     blocks = out.unflatten(3, (w, factor)).unflatten(2, (h, factor))
     blocks.add_(low[:, :, :, None, :, None])

@@ -15,26 +15,25 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from backbones import build_model
 from benchmarks.gpu_check import texture_images
 from nas.data import PatchSampler
-from nas.proxy import CPU_PROXY, GPU_PROXY
+from nas.proxy import CPU_PROXY, GPU_PROXY, ProxyBudget, schedule_of
 from nas.training import StepLog, make_optimizer, prepare_model, resolve_device, train_steps
-from space import preset
+from space import ArchSpec, preset
 
 
-def bare_loop(
-    spec_name: str,
-    budget_width: int | None,
-    blocks: int | None,
-    sampler: PatchSampler,
-    iters: int,
-    device: torch.device,
-) -> float:
-    """samples/s of the plainest loop: one batch reused, forward, L1, backward, Adam step."""
+def fresh_model(spec: ArchSpec, device: torch.device) -> nn.Module:
+    """The same initial weights for both loops."""
     torch.manual_seed(0)
-    model = prepare_model(build_model(preset(spec_name).resized(budget_width, blocks)), device)
+    return prepare_model(build_model(spec), device)
+
+
+def bare_loop(spec: ArchSpec, sampler: PatchSampler, iters: int, device: torch.device) -> float:
+    """samples/s of the plainest loop: one batch reused, forward, L1, backward, Adam step."""
+    model = fresh_model(spec, device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     lr_img, hr = sampler.batch_at(0, device)
     lr_img = lr_img.contiguous(memory_format=torch.channels_last)
@@ -53,19 +52,10 @@ def bare_loop(
     return iters * hr.shape[0] / (time.perf_counter() - start)
 
 
-def trainer_loop(
-    spec_name: str,
-    budget_width: int | None,
-    blocks: int | None,
-    sampler: PatchSampler,
-    iters: int,
-    device: torch.device,
-) -> float:
+def trainer_loop(spec: ArchSpec, budget: ProxyBudget, sampler: PatchSampler, iters: int, device: torch.device) -> float:
     """samples/s of the proxy trainer's loop, data pipeline and logging included."""
-    torch.manual_seed(0)
-    model = prepare_model(build_model(preset(spec_name).resized(budget_width, blocks)), device)
-    budget = GPU_PROXY if device.type == "cuda" else CPU_PROXY
-    optimizer, scheduler = make_optimizer(model, budget.schedule_for())
+    model = fresh_model(spec, device)
+    optimizer, scheduler = make_optimizer(model, schedule_of(budget))
     log = StepLog()
     train_steps(model, optimizer, scheduler, sampler, 0, iters, device, log)
     return log.samples / log.seconds
@@ -86,8 +76,9 @@ def main() -> None:
     sampler = PatchSampler.from_images(texture_images(), spec.upscale, budget.patch, budget.batch, seed=0)
     bare, ours = [], []
     for _ in range(args.rounds):
-        bare.append(bare_loop(args.preset, budget.width, budget.blocks, sampler, args.iters, device))
-        ours.append(trainer_loop(args.preset, budget.width, budget.blocks, sampler, args.iters, device))
+        small = spec.resized(budget.width, budget.blocks)
+        bare.append(bare_loop(small, sampler, args.iters, device))
+        ours.append(trainer_loop(small, budget, sampler, args.iters, device))
     b, o = statistics.median(bare), statistics.median(ours)
     print(f"machine: {describe()}, device {device}")
     print(

@@ -22,7 +22,6 @@ from space import preset
 
 SCHEDULES = {
     "naive: constant 2e-4": replace(CPU_PROXY, schedule="constant", peak_lr=2e-4, warmup=0),
-    "cosine 5e-4, warm-up": replace(CPU_PROXY, peak_lr=5e-4),
     "cosine 1e-3, warm-up": replace(CPU_PROXY, peak_lr=1e-3),
     "cosine 2e-3, warm-up": replace(CPU_PROXY, peak_lr=2e-3),
 }

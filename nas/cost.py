@@ -16,23 +16,15 @@ import json
 import sys
 from collections.abc import Sequence
 
+from nas.cli import Parser, UsageError, run_cli
 from nas.paper import MACS_TOLERANCE, PAPER_ROWS, PARAMS_TOLERANCE, PaperRow
 from space import PRESETS, ArchSpec, SpecError, analytic_cost, load_spec, preset
 from space.cost import DEFAULT_LR_SIZE
 from space.layout import LAYOUTS, UPSCALES
 
 
-class UsageError(Exception):
-    """A bad command line: printed as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = _Parser(prog="python -m nas.cost", description="Conv MACs (the paper's FLOPs) and params of a network.")
+    p = Parser(prog="python -m nas.cost", description="Conv MACs (the paper's FLOPs) and params of a network.")
     p.add_argument("--backbone", default="srresnet", help=f"one of {', '.join(LAYOUTS)} (default srresnet)")
     p.add_argument("--preset", default=None, help="a named variant (see --list); default standard")
     p.add_argument("--spec", default=None, help="an architecture spec JSON file instead of a preset")
@@ -129,12 +121,7 @@ def run(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        print(run(parse_args(argv)))
-    except (UsageError, SpecError) as err:
-        print(f"nas.cost: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli("nas.cost", lambda: run(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -140,6 +140,11 @@ class Picture:
         return _read_rgb(self.path)
 
 
+def as_pictures(images: Sequence[NamedImage] | Sequence[Picture]) -> tuple[Picture, ...]:
+    """Pictures from in-memory (name, array) pairs; pictures pass through."""
+    return tuple(i if isinstance(i, Picture) else Picture.of_array(*i) for i in images)
+
+
 @lru_cache(maxsize=128)
 def _read_rgb(path: Path) -> np.ndarray:
     return as_rgb(load_image(path))
@@ -177,10 +182,15 @@ class PatchSampler:
 
     @classmethod
     def from_images(
-        cls, images: Sequence[NamedImage], scale: int, patch: int, batch: int, seed: int, quantize_lr: bool = False
+        cls,
+        images: Sequence[NamedImage] | Sequence[Picture],
+        scale: int,
+        patch: int,
+        batch: int,
+        seed: int,
+        quantize_lr: bool = False,
     ) -> PatchSampler:
-        pictures = tuple(Picture.of_array(n, i) for n, i in images)
-        return cls(pictures, scale, patch, batch, seed, quantize_lr)
+        return cls(as_pictures(images), scale, patch, batch, seed, quantize_lr)
 
     @cached_property
     def _weights(self) -> np.ndarray:

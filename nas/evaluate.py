@@ -28,17 +28,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas.cli import Parser, UsageError, one_line, run_cli
 from nas.images import ImageError, list_images, load_image, to_float
 from nas.imresize import imresize_np
 from nas.metrics import LUMA, SSIM_WINDOW, modcrop, sr_metrics
-from space import ArchSpec, SpecError, load_spec
+from space import ArchSpec, load_spec
 
 SCALES = (2, 3, 4)
 UpscaleFn = Callable[[np.ndarray], np.ndarray]
-
-
-class UsageError(Exception):
-    """A bad command line or input file: printed as one line, exit code 2."""
 
 
 class ImageScore(NamedTuple):
@@ -195,12 +192,6 @@ def model_upscaler(model: nn.Module, device: str | torch.device = "cpu") -> Upsc
     return upscale
 
 
-def one_line(err: BaseException) -> str:
-    """The first line of an exception's message (torch's are often several lines long)."""
-    lines = str(err).strip().splitlines()
-    return lines[0].strip() if lines else type(err).__name__
-
-
 def load_failure(err: Exception) -> str:
     """A short reason for a failed ``torch.load`` (torch's own messages are paragraphs of advice)."""
     marker = "WeightsUnpickler error:"
@@ -257,7 +248,7 @@ def load_model(spec: ArchSpec, weights: Path) -> nn.Module:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = _Parser(prog="python -m nas.evaluate", description="PSNR/SSIM (Y, border = scale) on a folder of HR images.")
+    p = Parser(prog="python -m nas.evaluate", description="PSNR/SSIM (Y, border = scale) on a folder of HR images.")
     p.add_argument("--data", required=True, help="folder of HR images (PNG, JPEG, BMP, TIFF)")
     p.add_argument("--scale", type=int, required=True, choices=SCALES, help="upscale factor: 2, 3 or 4")
     mode = p.add_mutually_exclusive_group(required=True)
@@ -267,11 +258,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the model runs (default cpu)")
     return p.parse_args(argv)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
 
 
 def upscaler_from_args(args: argparse.Namespace) -> UpscaleFn | None:
@@ -314,12 +300,7 @@ def run(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        print(run(parse_args(argv)))
-    except (UsageError, SpecError, ImageError) as err:
-        print(f"nas.evaluate: error: {one_line(err)}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli("nas.evaluate", lambda: run(parse_args(argv)), (ImageError,))
 
 
 if __name__ == "__main__":

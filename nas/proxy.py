@@ -7,7 +7,8 @@ validation images, so a proxy that teaches nothing is visible as a gain near 0.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from itertools import pairwise
 from typing import Any
@@ -16,11 +17,10 @@ import torch
 from torch import nn
 
 from backbones import build_model
-from nas.data import NamedImage, PatchSampler
+from nas.data import NamedImage, PatchSampler, Picture
 from nas.evaluate import EvalResult, evaluate_images, model_upscaler
 from nas.training import (
     Schedule,
-    ScheduleKind,
     StepLog,
     make_optimizer,
     prepare_model,
@@ -29,36 +29,12 @@ from nas.training import (
     train_steps,
 )
 from space.arch import ArchSpec
+from studies.budget import CPU_PROXY, GPU_PROXY, ProxyBudget
 
 
-@dataclass(frozen=True)
-class ProxyBudget:
-    """How much training a proxy run gets, and at what size the network is trained."""
-
-    iterations: int = 1000
-    batch: int = 16
-    patch: int = 24  # LR patch side
-    peak_lr: float = 1e-3
-    warmup: int = 50
-    schedule: ScheduleKind = "cosine"
-    min_ratio: float = 0.01
-    width: int | None = 32  # None: the spec's own width
-    blocks: int | None = 4  # None: the spec's own depth
-
-    def schedule_for(self) -> Schedule:
-        return Schedule(self.schedule, self.peak_lr, self.warmup, self.iterations, self.min_ratio)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def scaled(self, factor: float) -> ProxyBudget:
-        """The same recipe for ``factor`` times the iterations (longer-budget re-training)."""
-        return replace(self, iterations=max(1, round(self.iterations * factor)), warmup=round(self.warmup * factor))
-
-
-# Chosen by measurement (BENCHMARKS.md, "Proxy schedule"): short budgets want warm-up, a high peak and cosine decay.
-CPU_PROXY = ProxyBudget()
-GPU_PROXY = ProxyBudget(iterations=4000, batch=16, patch=48, peak_lr=5e-4, warmup=100, width=None, blocks=None)
+def schedule_of(budget: ProxyBudget) -> Schedule:
+    """The learning-rate schedule a budget asks for."""
+    return Schedule(budget.schedule, budget.peak_lr, budget.warmup, budget.iterations, budget.min_ratio)
 
 
 def default_budget(device: torch.device) -> ProxyBudget:
@@ -93,13 +69,17 @@ class ProxyResult:
 
 
 def fit_proxy(
-    spec: ArchSpec, budget: ProxyBudget, train: list[NamedImage], seed: int = 0, device: str | None = None
+    spec: ArchSpec,
+    budget: ProxyBudget,
+    train: Sequence[NamedImage] | Sequence[Picture],
+    seed: int = 0,
+    device: str | None = None,
 ) -> tuple[nn.Module, StepLog]:
     """Train ``spec`` resized to the budget's width/depth; batches are fixed by the seed alone."""
     dev = resolve_device(device)
     set_seed(seed)
     model = prepare_model(build_model(spec.resized(budget.width, budget.blocks)), dev)
-    optimizer, scheduler = make_optimizer(model, budget.schedule_for())
+    optimizer, scheduler = make_optimizer(model, schedule_of(budget))
     sampler = PatchSampler.from_images(train, spec.upscale, budget.patch, budget.batch, seed)
     log = StepLog()
     train_steps(model, optimizer, scheduler, sampler, 0, budget.iterations, dev, log)
@@ -109,7 +89,7 @@ def fit_proxy(
 def train_proxy(
     spec: ArchSpec,
     budget: ProxyBudget,
-    train: list[NamedImage],
+    train: Sequence[NamedImage] | Sequence[Picture],
     val: ValidationSet,
     seed: int = 0,
     device: str | None = None,

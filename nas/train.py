@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from backbones import build_model
+from nas.cli import Parser, UsageError
 from nas.data import PatchSampler, training_pictures, validation_images
 from nas.evaluate import EvalResult, evaluate_folder, evaluate_images, model_upscaler
 from nas.images import ImageError
@@ -38,17 +39,8 @@ PAPER_ITERS = 1_000_000
 PAPER_HALVE_EVERY = 250_000
 
 
-class UsageError(Exception):
-    """A bad command line: one line on stderr, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = _Parser(prog="python -m nas.train", description="Train an architecture spec fully (paper recipe).")
+    p = Parser(prog="python -m nas.train", description="Train an architecture spec fully (paper recipe).")
     p.add_argument("--arch", required=True, help="architecture spec JSON (e.g. from nas.cost --dump-spec)")
     p.add_argument("--data", default=None, help="folder of HR training images (default: bundled photos)")
     p.add_argument("--lr-data", default=None, help="folder of pre-made LR images matching --data (e.g. DIV2K X4)")

@@ -10,15 +10,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nas.data import PatchSampler
-
-ScheduleKind = Literal["cosine", "step", "constant"]
+from studies.budget import ScheduleKind
 
 
 class DivergenceError(RuntimeError):

@@ -1,0 +1,126 @@
+"""Study definitions: typed data that the search runner (``nas.search``) reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from space.choices import SpaceDef, UnitChoices
+from studies.budget import CPU_PROXY, GPU_PROXY, ProxyBudget
+
+Sampler = Literal["nsga2", "tpe", "random"]
+OBJECTIVES = ("psnr", "macs", "params")  # maximise PSNR, minimise MACs and params
+DIRECTIONS = ("maximize", "minimize", "minimize")
+
+
+@dataclass(frozen=True)
+class StudyDef:
+    """What to search, under which budget, with which sampler."""
+
+    name: str
+    description: str
+    space: SpaceDef
+    max_gmacs: float | None = None  # budget on the full-size network, paper convention (128x128 LR)
+    max_mparams: float | None = None
+    cpu_proxy: ProxyBudget = CPU_PROXY
+    gpu_proxy: ProxyBudget = GPU_PROXY
+    sampler: Sampler = "nsga2"
+    n_trials: int = 40
+    latency: bool = False  # add measured CPU latency as a fourth objective
+    subspaces: dict[str, str] = field(default_factory=dict)  # name -> predicate, for nas.analyze
+
+    def proxy_for(self, device_type: str) -> ProxyBudget:
+        return self.gpu_proxy if device_type == "cuda" else self.cpu_proxy
+
+
+PAPER_2SCALE = UnitChoices(scales=(1, 2))
+
+STUDIES: dict[str, StudyDef] = {}
+
+
+def register(study: StudyDef) -> StudyDef:
+    """Add a study; names are unique."""
+    if study.name in STUDIES:
+        raise ValueError(f"study {study.name!r} defined twice")
+    STUDIES[study.name] = study
+    return study
+
+
+register(
+    StudyDef(
+        "ms3",
+        "the paper's 2-scale SRResNet space: Standard, MS, MS2 (w/o LH, HL), MS2, MS3, MS3-L are points of it",
+        SpaceDef("srresnet", PAPER_2SCALE),
+        max_gmacs=42.76,
+        n_trials=40,
+    )
+)
+register(
+    StudyDef(
+        "branches",
+        "MS3-style units with 1-4 scales of 32 channels each, 1x1 paths between all pairs or neighbours (Table 3)",
+        SpaceDef(
+            "srresnet",
+            UnitChoices(
+                scales=(1, 2, 3, 4),
+                paths=("none", "both"),
+                cross_kernel=(1,),
+                shared=(True,),
+                connectivity=("all", "neighbours"),
+            ),
+            width_per_branch=32,
+        ),
+        n_trials=30,
+    )
+)
+register(
+    StudyDef(
+        "octave",
+        "octave convolution: share of channels at half resolution and cross-path kernels (Eqn 3)",
+        SpaceDef(
+            "srresnet",
+            UnitChoices(paths=("both",), cross_kernel=(1, 3, 5), shared=(False,), low_share=(0.125, 0.25, 0.5, 0.75)),
+        ),
+        n_trials=30,
+    )
+)
+register(
+    StudyDef(
+        "carn-ms3",
+        "the 2-scale space on the CARN backbone (Table 4's CARN rows)",
+        SpaceDef("carn", UnitChoices(scales=(1, 2), cross_kernel=(1, 3, None))),
+        max_gmacs=35.52,
+        n_trials=40,
+    )
+)
+register(
+    StudyDef(
+        "layerwise",
+        "each converted layer picks its own 2-scale matrix (paths, kernel, sharing, resampling): beyond the paper",
+        SpaceDef(
+            "srresnet",
+            UnitChoices(
+                scales=(2,), down=("avgpool", "maxpool", "strided"), up=("nearest", "bilinear", "pixelshuffle")
+            ),
+            layerwise=True,
+        ),
+        max_gmacs=30.0,
+        n_trials=200,
+    )
+)
+register(
+    StudyDef(
+        "tiny",
+        "a small space and budget for tests: 2-scale x2 SRResNet with one block, a few seconds a trial",
+        SpaceDef(
+            "srresnet",
+            UnitChoices(scales=(1, 2), paths=("none", "both"), cross_kernel=(1,)),
+            upscale=2,
+            width=16,
+            blocks=1,
+        ),
+        cpu_proxy=ProxyBudget(iterations=12, batch=4, patch=12, peak_lr=2e-3, warmup=2, width=None, blocks=None),
+        gpu_proxy=ProxyBudget(iterations=12, batch=4, patch=12, peak_lr=2e-3, warmup=2, width=None, blocks=None),
+        n_trials=4,
+    )
+)

@@ -1,0 +1,260 @@
+"""``python -m nas.export``: selection on hand-made studies, one real export checked end to end, error paths."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from onnx.reference import ReferenceEvaluator
+from optuna.trial import TrialState, create_trial
+
+from backbones import build_model
+from nas.export import main, pareto_front, parse_args, select, selection_of
+from nas.search import named_points, storage_for
+from space import analytic_cost, load_spec
+from studies import OBJECTIVES, STUDIES
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+
+G = 1e9
+# number: (psnr, G MACs, params); 4 is dominated by 1, 5 is on the front only for its params.
+# Then 6 PRUNED, 7 FAILED, and 8 repeating 1.
+HAND = {
+    0: (30.0, 1.0, 100),
+    1: (31.5, 2.0, 200),
+    2: (32.0, 4.0, 400),
+    3: (31.6, 3.0, 300),
+    4: (31.0, 2.5, 250),
+    5: (29.0, 5.0, 50),
+}
+SIZES = [(1, 3, 33, 33), (2, 3, 16, 24), (1, 3, 20, 27), (1, 3, 8, 8)]
+
+
+def _study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    study = optuna.create_study(study_name=name, storage=storage, directions=["maximize", "minimize", "minimize"])
+    study.set_metric_names(list(OBJECTIVES))
+    return study
+
+
+def _complete(values: tuple[float, float, float], attrs: dict[str, Any]) -> optuna.trial.FrozenTrial:
+    return create_trial(values=list(values), user_attrs=attrs)
+
+
+def _hand_study(storage: optuna.storages.BaseStorage) -> None:
+    study = _study(storage, "hand")
+    presets = {0: "ms", 1: "ms3", 2: "standard"}
+    # trial 0 gets a real spec but a MAC count that is not its own
+    real = next(spec for _, spec in STUDIES["tiny"].space.uniform_points() if spec.scales == 1)
+    for number, (psnr, gmacs, params) in HAND.items():
+        attrs: dict[str, Any] = {"preset": presets[number]} if number in presets else {}
+        if number == 0:
+            attrs.update(spec=real.canonical_json, macs=int(gmacs * G), params=params)
+        study.add_trial(_complete((psnr, gmacs * G, params), attrs))
+    study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs={"preset": "ms2", "rejected": "over budget"}))
+    study.add_trial(create_trial(state=TrialState.FAIL))
+    study.add_trial(_complete((31.5, 2.0 * G, 200), {"preset": "ms3", "duplicate_of": 1}))
+
+
+def _real_study(storage: optuna.storages.BaseStorage) -> None:
+    """The tiny study's named points with the user attrs the search sets (made-up proxy results)."""
+    study = _study(storage, "real")
+    definition = STUDIES["tiny"]
+    names = named_points(definition)
+    for i, (_, spec) in enumerate(definition.space.uniform_points()):
+        cost, psnr = analytic_cost(spec), 30.0 + i / 10
+        attrs = {
+            "spec": spec.canonical_json,
+            "spec_hash": spec.spec_hash,
+            "macs": cost.macs,
+            "params": cost.params,
+            "params_no_bias": cost.params_no_bias,
+            "psnr": psnr,
+            "ssim": 0.9,
+            "proxy": definition.cpu_proxy.as_dict(),
+            "versions": {"torch": torch.__version__},
+            **({"preset": names[spec.spec_hash]} if spec.spec_hash in names else {}),
+        }
+        study.add_trial(_complete((psnr, cost.macs, cost.params), attrs))
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('export') / 'studies.db'}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats, metric names
+        storage = storage_for(url)
+        _hand_study(storage)
+        _real_study(storage)
+        _study(storage, "empty").add_trial(create_trial(state=TrialState.PRUNED))
+    return url
+
+
+@pytest.fixture(scope="module")
+def trials(url: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="hand", storage=url).get_trials()
+
+
+@pytest.fixture(scope="module")
+def exported(url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, optuna.trial.FrozenTrial]:
+    out = tmp_path_factory.mktemp("out") / "ms3"
+    assert main(["--study", "real", "--storage", url, "--preset", "ms3", "--out", str(out)]) == 0
+    trial = next(
+        t for t in optuna.load_study(study_name="real", storage=url).trials if t.user_attrs.get("preset") == "ms3"
+    )
+    return out, trial
+
+
+# --- selection ---------------------------------------------------------------------------------
+
+
+def test_front_is_the_non_dominated_complete_trials(trials):
+    assert sorted(t.number for t in pareto_front(trials)) == [0, 1, 2, 3, 5, 8]
+
+
+def test_knee_by_hand(trials):
+    # Over the front, MACs 1..5 G -> x = (m - 1) / 4 and PSNR 29..32 dB -> y = (p - 29) / 3.  The line joins
+    # the cheapest (trial 0: x 0, y 1/3) and the best (trial 2: x 3/4, y 1); its direction is (3/4, 2/3).
+    # Signed distance times the line's length, 3/4 (y - 1/3) - 2/3 x:
+    #   trial 1 (x 1/4, y 5/6): 3/8 - 1/6 = 0.208;  trial 3 (x 1/2, y 13/15): 2/5 - 1/3 = 0.067;
+    #   trial 5 (x 1, y 0): < 0;  trials 0 and 2: 0.  Trial 8 repeats trial 1: the lower number wins.
+    assert select(trials, "knee", True).number == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "argument", "number"),
+    [
+        ("trial", 3, 3),
+        ("preset", "ms3", 1),  # not its repeat, trial 8
+        ("preset", "standard", 2),
+        ("max_macs", 2.5, 1),  # 1, 4 and 8 fit; 1 and 8 tie on PSNR and MACs
+        ("max_macs", 3.0, 3),
+        ("max_macs", 100.0, 2),
+    ],
+)
+def test_selectors(trials, mode, argument, number):
+    assert select(trials, mode, argument).number == number
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode", "argument"),
+    [(["--trial", "4"], "trial", 4), (["--preset", "ms"], "preset", "ms"), (["--knee"], "knee", True),
+     (["--max-macs", "1.5"], "max_macs", 1.5)],
+)  # fmt: skip
+def test_flags_name_the_selector(flags, mode, argument):
+    assert selection_of(parse_args(["--study", "s", "--out", "o", *flags])) == (mode, argument)
+
+
+# --- the export --------------------------------------------------------------------------------
+
+
+def test_spec_rebuilds_the_searched_network(exported):
+    out, trial = exported
+    spec = load_spec(out / "spec.json")
+    assert spec.canonical_json == trial.user_attrs["spec"] and spec.spec_hash == trial.user_attrs["spec_hash"]
+    assert analytic_cost(spec).macs == trial.user_attrs["macs"]
+    assert analytic_cost(spec).params == trial.user_attrs["params"]
+    assert sum(p.numel() for p in build_model(spec).parameters()) == trial.user_attrs["params"]
+
+
+def test_provenance(exported, url):
+    out, trial = exported
+    info = json.loads((out / "provenance.json").read_text())
+    assert (info["study"], info["storage"], info["trial"]) == ("real", url, trial.number)
+    assert info["selected_by"] == {"mode": "preset", "argument": "ms3"}
+    assert info["values"] == dict(zip(OBJECTIVES, trial.values, strict=True))
+    assert info["user_attrs"] == {k: v for k, v in trial.user_attrs.items() if k != "spec"}
+    assert info["proxy_budget"] == STUDIES["tiny"].cpu_proxy.as_dict()
+    assert "untrained" in info["weights"] and {"torch", "optuna", "onnx"} <= set(info["versions"])
+    assert info["git_commit"] is None or len(info["git_commit"]) == 40
+    assert info["torchscript"]["max_abs_diff_vs_eager"] <= 1e-5 and info["onnx"]["max_abs_diff_vs_eager"] <= 1e-4
+
+
+def test_readme_says_how_to_train_and_load(exported):
+    out, _ = exported
+    text = (out / "README.txt").read_text()
+    assert f"python -m nas.train --arch {out}/spec.json --data" in text
+    assert f'torch.jit.load("{out}/model.ts")' in text and "NOT trained" in text
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.txt",
+        "model.onnx",
+        "model.ts",
+        "provenance.json",
+        "spec.json",
+    ]
+
+
+def _eager_with_traced_weights(out: Path) -> tuple[torch.nn.Module, torch.jit.ScriptModule]:
+    traced = torch.jit.load(str(out / "model.ts"))
+    model = build_model(load_spec(out / "spec.json")).eval()
+    model.load_state_dict(traced.state_dict())
+    return model, traced
+
+
+@pytest.mark.parametrize("shape", SIZES)
+def test_torchscript_equals_eager(exported, shape):
+    model, traced = _eager_with_traced_weights(exported[0])
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = model(x), traced(x)
+    assert got.shape == (shape[0], 3, shape[2] * 2, shape[3] * 2)
+    assert (got - expected).abs().max().item() <= 1e-5
+
+
+def test_onnx_equals_eager(exported):
+    model, _ = _eager_with_traced_weights(exported[0])  # the ONNX file holds the same initial weights
+    session = ReferenceEvaluator(str(exported[0] / "model.onnx"))
+    for shape in SIZES[1:3]:
+        x = torch.rand(shape, generator=torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            expected = model(x).numpy()
+        got = np.asarray(cast(list[Any], session.run(None, {"lr": x.numpy()}))[0])
+        assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--study", "nope", "--knee"], "--study: no study 'nope'"),
+        (["--study", "hand", "--trial", "6"], "trial 6 is PRUNED, not COMPLETE (over budget)"),
+        (["--study", "hand", "--trial", "7"], "trial 7 is FAIL, not COMPLETE"),
+        (["--study", "hand", "--trial", "99"], "no trial 99 (the study has trials 0 to 8)"),
+        (["--study", "hand", "--preset", "ms2"], "--preset: no COMPLETE trial of 'ms2'"),
+        (["--study", "hand", "--max-macs", "0.5"], "no COMPLETE trial has at most 0.5 G MACs (the fewest is 1 G)"),
+        (["--study", "empty", "--knee"], "Pareto front is empty"),
+        (["--study", "hand", "--trial", "3"], "trial 3 has no 'spec' user attr"),
+        (["--study", "hand", "--trial", "0"], "macs, the search recorded 1000000000 (the space code changed"),
+        (["--study", "hand"], "one of the arguments --trial --preset --knee --max-macs is required"),
+        (["--study", "hand", "--knee", "--trial", "1"], "not allowed with"),
+        (["--study", "real", "--preset", "ms3", "--out", "FILE/sub"], "--out: cannot write to"),
+        (["--study", "real", "--knee", "--storage", "sqlite:///MISSING.db"], "--storage: no such SQLite file"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(url, tmp_path, capsys, argv, message):
+    (tmp_path / "FILE").write_text("")
+    args = [a.replace("FILE", str(tmp_path / "FILE")).replace("MISSING", str(tmp_path / "missing")) for a in argv]
+    args += [] if "--out" in args else ["--out", str(tmp_path / "out")]
+    args += [] if "--storage" in args else ["--storage", url]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("nas.export: error: ")
+    assert message in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_failed_check_leaves_the_folder_alone(url, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("nas.export.ONNX_TOLERANCE", -1.0)  # no ONNX file can pass
+    (tmp_path / "spec.json").write_text("old")
+    assert main(["--study", "real", "--storage", url, "--knee", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nas.export: error: model.onnx differs from the eager model by") and err.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["spec.json"] and (tmp_path / "spec.json").read_text() == "old"

@@ -1,0 +1,255 @@
+"""nas.report: fronts and hypervolume on hand-made points, matrix text, the HTML page and its errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas.report import (
+    dominates,
+    drawn_unit,
+    hypervolume,
+    hypervolume_history,
+    main,
+    matrix_cells,
+    pareto_mask,
+    scaled_losses,
+    variant_lines,
+)
+from nas.search import named_points
+from space import ArchSpec, analytic_cost, preset
+from studies import STUDIES
+
+MAX_MIN_MIN = ("maximize", "minimize", "minimize")
+
+
+# ---- fronts ----
+
+
+def test_dominates_needs_one_strict_improvement():
+    assert dominates((31.0, 1, 1), (30.0, 1, 1), MAX_MIN_MIN)
+    assert dominates((30.0, 1, 1), (30.0, 2, 1), MAX_MIN_MIN)
+    assert not dominates((30.0, 1, 1), (30.0, 1, 1), MAX_MIN_MIN)
+    assert not dominates((31.0, 2, 1), (30.0, 1, 1), MAX_MIN_MIN)
+
+
+def test_pareto_mask_on_hand_made_points():
+    points = [
+        (30.0, 10, 10),  # dominated by the next point
+        (31.0, 10, 10),
+        (29.0, 5, 20),  # cheapest in MACs: on the front
+        (29.0, 20, 5),  # cheapest in params: on the front
+        (31.0, 10, 10),  # equal to a front point: kept too
+        (28.0, 20, 20),  # dominated by everything else
+    ]
+    assert pareto_mask(points, MAX_MIN_MIN) == [False, True, True, True, True, False]
+
+
+# ---- hypervolume ----
+
+
+def test_hypervolume_one_point_is_a_box():
+    assert hypervolume([(1.0, 1.0, 1.0)], (2.0, 3.0, 4.0)) == pytest.approx(1 * 2 * 3)
+    assert hypervolume([(1.0,)], (3.0,)) == pytest.approx(2.0)
+
+
+def test_hypervolume_two_dimensions():
+    # boxes 2x1 and 1x2 overlapping in a unit square: 2 + 2 - 1
+    assert hypervolume([(1.0, 2.0), (2.0, 1.0)], (3.0, 3.0)) == pytest.approx(3.0)
+
+
+def test_hypervolume_three_dimensions_inclusion_exclusion():
+    # boxes 2x2x1 and 1x1x2 whose intersection is 1x1x1: 4 + 2 - 1
+    assert hypervolume([(1.0, 1.0, 2.0), (2.0, 2.0, 1.0)], (3.0, 3.0, 3.0)) == pytest.approx(5.0)
+
+
+def test_hypervolume_ignores_dominated_and_outside_points():
+    front = [(1.0, 1.0, 2.0), (2.0, 2.0, 1.0)]
+    extra = [(2.5, 2.5, 2.5), (0.0, 0.0, 3.0), (4.0, 0.0, 0.0)]  # dominated, on the reference, beyond it
+    assert hypervolume(front + extra, (3.0, 3.0, 3.0)) == pytest.approx(5.0)
+    assert hypervolume([], (1.0, 1.0)) == 0.0
+
+
+def test_scaled_losses_map_best_to_zero_and_worst_to_one():
+    scaled = scaled_losses([(30.0, 2.0, 5.0), (32.0, 4.0, 5.0)], MAX_MIN_MIN)
+    assert scaled == [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0)]  # a constant objective scales to 0
+
+
+def test_hypervolume_history_by_hand():
+    points = [(30.0, 2.0, 2.0), (29.0, 3.0, 3.0), (32.0, 1.0, 1.0)]
+    # scaled to [0, 1]: (2/3, 1/2, 1/2), (1, 1, 1) dominated, then the ideal point (0, 0, 0); reference 1.1
+    box = 1.1**3
+    first = (1.1 - 2 / 3) * 0.6 * 0.6 / box
+    assert hypervolume_history(points, MAX_MIN_MIN) == pytest.approx([first, first, 1.0])
+    assert hypervolume_history([], MAX_MIN_MIN) == []
+
+
+def test_hypervolume_history_never_decreases():
+    points = [(30.0 + math.sin(i), 10.0 + i % 3, 5.0 + math.cos(i)) for i in range(12)]
+    history = hypervolume_history(points, MAX_MIN_MIN)
+    assert history == sorted(history)
+    assert 0 < history[-1] <= 1
+
+
+# ---- matrix text ----
+
+
+def test_ms3_matrix_cells():
+    unit, kernel, note = drawn_unit(preset("ms3"))
+    assert matrix_cells(unit, kernel) == [["3x3 shared", "1x1 nearest"], ["1x1 avgpool", "3x3 shared"]]
+    assert note == ""
+
+
+def test_absent_identity_and_order_cells():
+    unit, kernel, _ = drawn_unit(preset("ms2-no-lh"))
+    assert matrix_cells(unit, kernel) == [["3x3", ""], ["3x3 avgpool", "3x3"]]
+    unit, kernel, note = drawn_unit(preset("unet"))
+    assert matrix_cells(unit, kernel) == [["I", ""], ["", "3x3"]]
+    assert note == "layer-wise, 2 distinct units"
+    unit, kernel, _ = drawn_unit(preset("mgconv"))
+    assert matrix_cells(unit, kernel)[0][1] == "3x3 nearest (resample first)"
+    assert matrix_cells(unit, kernel)[0][2] == ""
+
+
+# ---- named variants ----
+
+
+def test_variant_lines_say_on_off_and_absent():
+    lines = variant_lines(
+        {"ms3": 2}, {"ms": 1}, {"standard": "over budget: 0.49 G MACs > 0.3 G"}, ["standard", "ms", "ms3", "ms2"]
+    )
+    assert lines == [
+        "Named variants on the Pareto front: ms3 (trial 2).",
+        "Named variants evaluated but not on the front: ms (trial 1).",
+        "Named variants not evaluated: standard (over budget: 0.49 G MACs > 0.3 G).",
+        "Named variants of the study's space absent from the study: ms2.",
+    ]
+    unknown = variant_lines({}, {}, {}, None)
+    assert unknown[0] == "Named variants on the Pareto front: none."
+    assert "unknown" in unknown[-1]
+
+
+# ---- the page, on a synthetic study with the attributes nas.search records ----
+
+
+PRUNED_HASH = "feedfacefeedface"
+
+
+def tiny_specs() -> dict[str, ArchSpec]:
+    """The uniform points of the tiny space by name (preset name, or the choice when unnamed)."""
+    definition = STUDIES["tiny"]
+    names = named_points(definition)
+    out = {}
+    for choice, spec in definition.space.uniform_points():
+        out[names.get(spec.spec_hash) or "-".join(map(str, choice.values()))] = spec
+    return out
+
+
+def add(study: optuna.Study, spec: ArchSpec, psnr: float | None, **attrs: object) -> None:
+    cost = analytic_cost(spec)
+    user_attrs = {"spec": spec.canonical_json, "spec_hash": spec.spec_hash, "macs": cost.macs, "params": cost.params}
+    user_attrs.update(attrs)
+    if psnr is None:
+        trial = optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs=user_attrs)
+    else:
+        user_attrs.update(psnr=psnr, ssim=0.9)
+        trial = optuna.trial.create_trial(values=[psnr, cost.macs, cost.params], user_attrs=user_attrs)
+    study.add_trial(trial)
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny study: ms3 and an unnamed point on the front, ms dominated, standard over budget, one repeat."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'study.db'}"
+    study = optuna.create_study(study_name="tiny", storage=url, directions=["maximize", "minimize", "minimize"])
+    specs = tiny_specs()
+    unnamed = specs["2-none-0.5-True"]  # two scales, no paths, shared weights: fewest params
+    add(study, specs["ms3"], 31.0, preset="ms3")
+    add(study, specs["ms"], 30.5, preset="ms")  # dominated by the unnamed point (same MACs, more params)
+    add(study, specs["standard"], None, preset="standard", rejected="over budget: 0.49 G MACs > 0.3 G")
+    add(study, unnamed, 30.8)
+    add(study, specs["ms3"], 31.0, preset="ms3", duplicate_of=0)
+    study.set_user_attr("pruned_hash", specs["standard"].spec_hash)
+    return url
+
+
+@pytest.fixture(scope="module")
+def page(storage: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("out") / "report.html"
+    assert main(["--study", "tiny", "--storage", storage, "--out", str(out)]) == 0
+    return out.read_text()
+
+
+def test_page_is_self_contained(page: str):
+    assert page.startswith("<!DOCTYPE html>")
+    assert len(page) > 1_000_000  # plotly.js inline
+    assert '<script src="http' not in page
+
+
+def test_page_names_the_variants_on_and_off_the_front(page: str):
+    assert "Named variants on the Pareto front: ms3 (trial 0)." in page
+    assert "Named variants evaluated but not on the front: ms (trial 1)." in page
+    assert "Named variants of the study&#x27;s space absent from the study: none." in page
+    for figure in ("msnas-pareto-macs", "msnas-pareto-params", "msnas-hypervolume", "msnas-front-matrices"):
+        assert f'id="{figure}"' in page
+    assert "3x3 shared" in page and "1x1 avgpool" in page
+
+
+def test_page_shows_no_pruned_or_repeated_trial(page: str, storage: str):
+    pruned_hash = optuna.load_study(study_name="tiny", storage=storage).user_attrs["pruned_hash"]
+    assert pruned_hash not in page
+    assert "trial 2 " not in page and "trial 4 " not in page  # the pruned trial and the repeat
+    assert "3 distinct architectures evaluated" in page
+
+
+# ---- errors: one line, exit code 2 ----
+
+
+def error_of(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nas.report: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_unknown_study(storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    err = error_of(capsys, ["--study", "nope", "--storage", storage, "--out", str(tmp_path / "r.html")])
+    assert "'nope'" in err and "tiny" in err
+
+
+def test_storage_that_cannot_be_opened(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    out = str(tmp_path / "r.html")
+    assert "no such SQLite file" in error_of(
+        capsys, ["--study", "tiny", "--storage", f"sqlite:///{tmp_path}/x.db", "--out", out]
+    )
+    assert not (tmp_path / "x.db").exists()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database" * 100)
+    assert "--storage" in error_of(capsys, ["--study", "tiny", "--storage", f"sqlite:///{garbage}", "--out", out])
+    assert "--storage" in error_of(capsys, ["--study", "tiny", "--storage", "nosuchdialect://x", "--out", out])
+
+
+def test_study_without_complete_trial(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    study = optuna.create_study(study_name="tiny", storage=url, directions=["maximize", "minimize", "minimize"])
+    add(study, tiny_specs()["standard"], None, rejected="over budget")
+    err = error_of(capsys, ["--study", "tiny", "--storage", url, "--out", str(tmp_path / "r.html")])
+    assert "no complete trial" in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_not_an_msnas_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    optuna.create_study(study_name="other", storage=url, direction="minimize")
+    assert "not an msnas study" in error_of(
+        capsys, ["--study", "other", "--storage", url, "--out", str(tmp_path / "r.html")]
+    )
+
+
+def test_missing_output_folder(storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    err = error_of(capsys, ["--study", "tiny", "--storage", storage, "--out", str(tmp_path / "no" / "r.html")])
+    assert "--out" in err and "does not exist" in err
+    assert "--out" in error_of(capsys, ["--study", "tiny", "--storage", storage])  # required

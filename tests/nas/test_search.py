@@ -1,0 +1,130 @@
+"""The search on the tiny study: 4 real trials, their records, budgets, repeats and resumption."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas.search import main, storage_for
+from space import analytic_cost, preset
+from studies import STUDIES, register
+
+REQUIRED_ATTRS = (
+    "spec",
+    "spec_hash",
+    "macs",
+    "params",
+    "fvcore_total",
+    "ptflops_total",
+    "psnr",
+    "ssim",
+    "proxy",
+    "train_seconds",
+    "device",
+    "seed",
+    "versions",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory) -> tuple[str, optuna.Study, Path]:
+    root = tmp_path_factory.mktemp("search")
+    url = f"sqlite:///{root}/study.db"
+    assert main(["--study", "tiny", "--storage", url, "--n-trials", "4", "--artifacts", str(root / "art")]) == 0
+    return url, optuna.load_study(study_name="tiny", storage=storage_for(url)), root
+
+
+def test_four_complete_trials_with_their_records(tiny_study):
+    _, study, _ = tiny_study
+    trials = study.trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    for t in trials:
+        missing = [k for k in REQUIRED_ATTRS if k not in t.user_attrs]
+        assert not missing, f"trial {t.number} lacks {missing}"
+        assert t.values is not None and t.values[1] == t.user_attrs["macs"] and t.values[2] == t.user_attrs["params"]
+    assert study.metric_names == ["psnr", "macs", "params"]
+
+
+def test_named_variants_come_first(tiny_study):
+    _, study, _ = tiny_study
+    assert [t.user_attrs.get("preset") for t in study.trials[:3]] == ["standard", "ms", "ms3"]
+    ms3 = study.trials[2]
+    spec = preset("ms3", "srresnet", 2, 1, 16)
+    assert ms3.user_attrs["spec_hash"] == spec.spec_hash and ms3.user_attrs["macs"] == analytic_cost(spec).macs
+
+
+def test_artifacts_are_stored(tiny_study):
+    _, study, root = tiny_study
+    meta = study.trials[0].system_attrs
+    artifacts = [k for k in meta if k.startswith("artifacts:")]
+    assert len(artifacts) == 2
+    assert sum(1 for p in (root / "art").rglob("*") if p.is_file()) >= 8
+
+
+def test_same_command_resumes_and_repeats_are_not_retrained(tiny_study, capsys):
+    url, _, root = tiny_study
+    assert main(["--study", "tiny", "--storage", url, "--n-trials", "3", "--artifacts", str(root / "art")]) == 0
+    study = optuna.load_study(study_name="tiny", storage=storage_for(url))
+    assert len(study.trials) == 7
+    repeats = [t for t in study.trials if "duplicate_of" in t.user_attrs]
+    for t in repeats:
+        original = study.trials[t.user_attrs["duplicate_of"]]
+        assert t.values == original.values and t.user_attrs["spec_hash"] == original.user_attrs["spec_hash"]
+    assert "resumed" in capsys.readouterr().err
+
+
+def test_over_budget_trials_never_train_and_are_not_complete(tmp_path):
+    tiny = STUDIES["tiny"]
+    standard_macs = analytic_cost(preset("standard", "srresnet", 2, 1, 16)).macs
+    name = "tiny-budget-test"
+    if name not in STUDIES:
+        register(replace(tiny, name=name, max_gmacs=(standard_macs - 1) / 1e9))
+    url = f"sqlite:///{tmp_path}/b.db"
+    assert main(["--study", name, "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 0
+    study = optuna.load_study(study_name=name, storage=storage_for(url))
+    (trial,) = [t for t in study.trials if t.state.is_finished()]  # ms and ms3 are still queued
+    assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["preset"] == "standard"
+    assert trial.user_attrs["rejected"].startswith("over budget") and "psnr" not in trial.user_attrs
+    assert study.best_trials == []
+
+
+def test_list_and_errors(capsys):
+    assert main(["--list"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("ms3 ")
+    assert main(["--study", "nope"]) == 2
+    assert main(["--study", "tiny", "--storage", "nosuchdb://x"]) == 2
+    assert main(["--study", "tiny", "--n-trials", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("nas.search: error: ") for line in err)
+
+
+def variant_of_tiny(name: str, **changes) -> str:
+    """Register a copy of the tiny study under ``name`` (once per session)."""
+    if name not in STUDIES:
+        register(replace(STUDIES["tiny"], name=name, **changes))
+    return name
+
+
+def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path):
+    diverging = replace(STUDIES["tiny"].cpu_proxy, peak_lr=1e30, warmup=0, schedule="constant")
+    name = variant_of_tiny("tiny-diverge-test", cpu_proxy=diverging, gpu_proxy=diverging)
+    url = f"sqlite:///{tmp_path}/d.db"
+    assert main(["--study", name, "--storage", url, "--n-trials", "2", "--artifacts", str(tmp_path / "a")]) == 0
+    study = optuna.load_study(study_name=name, storage=storage_for(url))
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) == 2
+    assert all(t.state == optuna.trial.TrialState.FAIL for t in finished)
+    assert all(t.user_attrs["fail_reason"].startswith("DivergenceError: training diverged") for t in finished)
+
+
+def test_latency_is_an_optional_fourth_objective(tmp_path):
+    name = variant_of_tiny("tiny-latency-test", latency=True)
+    url = f"sqlite:///{tmp_path}/l.db"
+    assert main(["--study", name, "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 0
+    study = optuna.load_study(study_name=name, storage=storage_for(url))
+    assert study.metric_names == ["psnr", "macs", "params", "latency_ms"]
+    (trial,) = [t for t in study.trials if t.state.is_finished()]
+    assert trial.values is not None and len(trial.values) == 4 and trial.values[3] == trial.user_attrs["latency_ms"] > 0

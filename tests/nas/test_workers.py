@@ -1,0 +1,233 @@
+"""Many worker processes share one study, for real: 3 on PostgreSQL, 2 on one SQLite file, and a SIGKILLed run.
+
+Each worker is the plain command ``python -m nas.search --study tiny --storage URL ...`` started at the same
+moment, on a storage that does not exist yet, so the workers also race to create its tables and the study.
+The PostgreSQL test needs a server: ``.ci/run`` starts one with ``.ci/postgres.sh`` and exports
+MSNAS_TEST_POSTGRES_URL; without that variable the test is skipped, except under CI, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import optuna
+import pytest
+import sqlalchemy
+
+from nas.search import storage_for
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMED = ["ms", "ms3", "standard"]  # the paper variants that lie in the tiny study's space, queued at creation
+WAIT_SECONDS = 150  # for all the workers of one test together
+FINISHED_OK = {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+PROGRESS = re.compile(r"^\[\d+/\d+\] trial (\d+) ", re.MULTILINE)  # nas.search's line per finished trial
+SUMMARY = re.compile(r"^tiny: (\d+) trials ", re.MULTILINE)  # its summary: the study as the worker last saw it
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Worker:
+    """One ``nas.search`` process and the files its stdout and stderr go to."""
+
+    proc: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+    files: tuple[IO[bytes], IO[bytes]]
+
+    def text(self) -> tuple[str, str]:
+        """Its stdout and stderr so far."""
+        return self.out.read_text(errors="replace"), self.err.read_text(errors="replace")
+
+    def describe(self) -> str:
+        """Exit code and the tail of its stderr, for assertion messages."""
+        return f"pid {self.proc.pid} exit {self.proc.returncode}:\n" + "\n".join(self.text()[1].splitlines()[-15:])
+
+
+Launch = Callable[..., Worker]
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launch]:
+    """Start ``nas.search`` workers on the tiny study; any still alive at teardown is killed."""
+    started: list[Worker] = []
+
+    def start(storage: str, n_trials: int, env: dict[str, str] | None = None) -> Worker:
+        k = len(started)
+        out, err = tmp_path / f"worker{k}.out", tmp_path / f"worker{k}.err"
+        files = (out.open("wb"), err.open("wb"))
+        cmd = [
+            sys.executable,
+            "-m",
+            "nas.search",
+            "--study",
+            "tiny",
+            "--storage",
+            storage,
+            "--n-trials",
+            str(n_trials),
+            "--seed",
+            "0",
+            "--artifacts",
+            str(tmp_path / "artifacts"),
+        ]
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        # one thread each: the workers share the machine's cores, and this is about the storage, not speed
+        full_env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", **(env or {})}
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL, stdout=files[0], stderr=files[1])
+        started.append(Worker(proc, out, err, files))
+        return started[-1]
+
+    yield start
+    for w in started:
+        if w.proc.poll() is None:
+            w.proc.kill()
+        w.proc.wait(timeout=30)
+        for f in w.files:
+            f.close()
+
+
+def wait_all(workers: list[Worker], seconds: float = WAIT_SECONDS) -> None:
+    """Wait for every worker to exit, within one shared deadline, and require exit code 0."""
+    deadline = time.monotonic() + seconds
+    for w in workers:
+        try:
+            w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"worker still running after {seconds} s: {w.describe()}")
+    failed = [w.describe() for w in workers if w.proc.returncode != 0]
+    assert not failed, "\n\n".join(failed)
+
+
+def check_shared_study(url: str, workers: list[Worker], n_trials: int) -> None:
+    """The study that the workers built together: every trial once, finished, numbered, and seen by all."""
+    study = optuna.load_study(study_name="tiny", storage=storage_for(url))
+    trials = study.get_trials(deepcopy=False)
+    total = len(workers) * n_trials
+
+    states = {t.number: t.state.name for t in trials if t.state not in FINISHED_OK}
+    assert not states, f"trials not finished well (FAIL, or left RUNNING/WAITING): {states}"
+    assert len(trials) == total, f"{len(trials)} trials for {len(workers)} workers x {n_trials}"
+    assert sorted(t.number for t in trials) == list(range(total)), "trial numbers not unique and contiguous"
+
+    # The named variants were queued once, by whichever worker created the study, and each ran once.
+    queued = sorted(t.user_attrs.get("preset", "?") for t in trials if "fixed_params" in t.system_attrs)
+    assert queued == NAMED
+
+    # Each worker ran exactly its own n_trials, no trial (queued ones included) ran in two workers,
+    # and the one study loaded here holds every worker's trials.
+    ran = [[int(n) for n in PROGRESS.findall(w.text()[1])] for w in workers]
+    assert all(len(r) == n_trials for r in ran), f"trials each worker reported: {ran}"
+    flat = [n for r in ran for n in r]
+    assert sorted(flat) == list(range(total)), f"a trial ran in two workers, or one is missing: {ran}"
+
+    # Workers see each other's trials: the last to finish counted all of them, and a spec that any
+    # worker had already evaluated was never trained again (only reused), unless both ran at once.
+    seen = [int(m) for w in workers for m in SUMMARY.findall(w.text()[0])]
+    assert len(seen) == len(workers) and max(seen) == total, f"study sizes the workers reported: {seen}"
+    by_number = {t.number: t for t in trials}
+    trained = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    for t in trained:
+        for u in trained:
+            if u.number != t.number and u.user_attrs["spec_hash"] == t.user_attrs["spec_hash"]:
+                assert u.datetime_complete is not None and t.datetime_start is not None
+                gap = (t.datetime_start - u.datetime_complete).total_seconds()
+                assert gap < 1.0, (
+                    f"trial {t.number} retrained the spec of trial {u.number}, finished {gap:.1f} s before"
+                )
+    for t in trials:
+        if "duplicate_of" in t.user_attrs:
+            earlier = by_number[t.user_attrs["duplicate_of"]]
+            assert earlier.user_attrs["spec_hash"] == t.user_attrs["spec_hash"] and earlier.values == t.values
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """MSNAS_TEST_POSTGRES_URL with a fresh, empty schema as its search path; dropped afterwards."""
+    base = os.environ.get("MSNAS_TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but MSNAS_TEST_POSTGRES_URL is not: .ci/run must start PostgreSQL (.ci/postgres.sh)")
+        pytest.skip("MSNAS_TEST_POSTGRES_URL is not set (`export MSNAS_TEST_POSTGRES_URL=$(.ci/postgres.sh)`)")
+    assert base.startswith("postgresql"), f"MSNAS_TEST_POSTGRES_URL is not a PostgreSQL URL: {base}"
+    schema = f"msnas_workers_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        url = sqlalchemy.engine.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        admin.dispose()
+
+
+# postgres_url comes before launch, so the workers are killed before the schema is dropped
+def test_three_workers_share_one_postgres_study(postgres_url: str, launch: Launch) -> None:
+    """Three processes, one PostgreSQL URL, 3 trials each: one study of 9 trials, none run twice or lost."""
+    workers = [launch(postgres_url, 3) for _ in range(3)]
+    wait_all(workers)
+    check_shared_study(postgres_url, workers, 3)
+
+
+def test_two_workers_share_one_sqlite_file(tmp_path: Path, launch: Launch) -> None:
+    """Two processes on one SQLite file, 3 trials each: the same guarantees as on PostgreSQL."""
+    url = f"sqlite:///{tmp_path}/study.db"
+    workers = [launch(url, 3) for _ in range(2)]
+    wait_all(workers)
+    check_shared_study(url, workers, 3)
+
+
+def running_with_heartbeat(db: Path) -> list[int]:
+    """Numbers of the RUNNING trials whose worker has recorded a heartbeat (read straight from the file)."""
+    if not db.exists():
+        return []
+    query = "SELECT t.number FROM trials t JOIN trial_heartbeats h ON h.trial_id = t.trial_id WHERE t.state = 'RUNNING'"
+    conn = sqlite3.connect(db, timeout=5)
+    try:
+        return [n for (n,) in conn.execute(query)]
+    except sqlite3.OperationalError:  # the tables are not there yet
+        return []
+    finally:
+        conn.close()
+
+
+def test_killed_run_leaves_no_trial_running_after_the_next_run_starts(tmp_path: Path, launch: Launch) -> None:
+    """SIGKILL mid-trial leaves it RUNNING; the next run fails it (heartbeats 1 s, grace 2 s) and goes on."""
+    db = tmp_path / "study.db"
+    url = f"sqlite:///{db}"
+    beat = {"MSNAS_HEARTBEAT_SECONDS": "1", "MSNAS_GRACE_SECONDS": "2"}
+    first = launch(url, 20, beat)
+    deadline = time.monotonic() + 90
+    while not (running := running_with_heartbeat(db)):
+        assert first.proc.poll() is None, f"the run ended before a trial was seen running: {first.describe()}"
+        assert time.monotonic() < deadline, "no trial was seen running within 90 s"
+        time.sleep(0.05)
+    os.kill(first.proc.pid, signal.SIGKILL)
+    first.proc.wait(timeout=30)
+    study = optuna.load_study(study_name="tiny", storage=storage_for(url))
+    stuck = [t.number for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))]
+    assert stuck == running, f"seen running {running}, left running after the kill {stuck}"
+
+    time.sleep(2 + 2)  # the grace period, and SQLite's timestamps have whole seconds
+    second = launch(url, 2, beat)
+    wait_all([second], 90)
+    trials = optuna.load_study(study_name="tiny", storage=storage_for(url)).get_trials()
+    assert not [t.number for t in trials if not t.state.is_finished()], "a trial is still RUNNING or WAITING"
+    assert trials[stuck[0]].state == optuna.trial.TrialState.FAIL, "the killed trial"
+    others = {t.number: t.state.name for t in trials if t.number != stuck[0] and t.state not in FINISHED_OK}
+    assert not others, f"trials other than the killed one that did not finish well: {others}"
+    err = second.text()[1]
+    assert "(resumed)" in err and len(PROGRESS.findall(err)) == 2, err
