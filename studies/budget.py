@@ -15,7 +15,7 @@ class ProxyBudget:
     iterations: int = 300
     batch: int = 16
     patch: int = 24  # LR patch side
-    peak_lr: float = 1e-3
+    peak_lr: float = 2e-3
     warmup: int = 50
     schedule: ScheduleKind = "cosine"
     min_ratio: float = 0.01
