@@ -14,13 +14,13 @@ class ProxyBudget:
 
     iterations: int = 300
     batch: int = 16
-    patch: int = 24  # LR patch side
+    patch: int = 16  # LR patch side
     peak_lr: float = 2e-3
     warmup: int = 50
     schedule: ScheduleKind = "cosine"
     min_ratio: float = 0.01
-    width: int | None = 32  # None: the spec's own width
-    blocks: int | None = 4  # None: the spec's own depth
+    width: int | None = 64  # None: the spec's own width (width 32 left MS3 untrained: 16 channels a branch)
+    blocks: int | None = 2  # None: the spec's own depth
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
