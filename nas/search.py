@@ -396,7 +396,11 @@ def summary(study: optuna.Study, storage: str, store_dir: Path) -> str:
     states = [t.state.name for t in study.trials]
     counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in sorted(set(states)))
     lines = [f"{study.study_name}: {len(states)} trials ({counts}); Pareto front (PSNR, MACs, params):"]
-    for t in sorted(study.best_trials, key=lambda t: t.values[1]):
+    seen: set[str] = set()
+    for t in sorted(study.best_trials, key=lambda t: (t.values[1], t.number)):
+        if t.user_attrs.get("spec_hash") in seen:  # a repeated architecture is one point
+            continue
+        seen.add(t.user_attrs.get("spec_hash", ""))
         name = t.user_attrs.get("preset", "")
         lines.append(
             f"  trial {t.number:>3} {name:<10} PSNR {t.values[0]:.3f} dB  {t.values[1] / 1e9:6.2f} G MACs  "
