@@ -20,9 +20,10 @@ from torch import nn
 from backbones import build_model
 from benchmarks.gpu_check import texture_images
 from nas.data import PatchSampler
-from nas.proxy import CPU_PROXY, GPU_PROXY, ProxyBudget, schedule_of
+from nas.proxy import schedule_of
 from nas.training import StepLog, make_optimizer, prepare_model, resolve_device, train_steps
 from space import ArchSpec, preset
+from studies.budget import CPU_PROXY, GPU_PROXY, ProxyBudget
 
 
 def fresh_model(spec: ArchSpec, device: torch.device) -> nn.Module:

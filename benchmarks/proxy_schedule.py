@@ -17,8 +17,9 @@ from dataclasses import replace
 import torch
 
 from nas.data import training_images, validation_images
-from nas.proxy import CPU_PROXY, ProxyBudget, ValidationSet, fit_proxy, score_proxy
+from nas.proxy import ValidationSet, fit_proxy, score_proxy
 from space import preset
+from studies.budget import CPU_PROXY, ProxyBudget
 
 SCHEDULES = {
     "naive: constant 2e-4": replace(CPU_PROXY, schedule="constant", peak_lr=2e-4, warmup=0),

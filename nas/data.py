@@ -252,7 +252,7 @@ def augment(img: np.ndarray, code: int) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def training_images(data: str | Path | None, cache_root: str | Path | None = None) -> list[NamedImage]:
+def training_images(data: str | Path | None) -> list[NamedImage]:
     """HR training images in memory: a folder, or the bundled photos (small sets; see training_pictures)."""
     if data is None:
         return embedded_images(EMBEDDED_TRAIN)

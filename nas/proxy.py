@@ -29,16 +29,12 @@ from nas.training import (
     train_steps,
 )
 from space.arch import ArchSpec
-from studies.budget import CPU_PROXY, GPU_PROXY, ProxyBudget
+from studies.budget import ProxyBudget
 
 
 def schedule_of(budget: ProxyBudget) -> Schedule:
     """The learning-rate schedule a budget asks for."""
     return Schedule(budget.schedule, budget.peak_lr, budget.warmup, budget.iterations, budget.min_ratio)
-
-
-def default_budget(device: torch.device) -> ProxyBudget:
-    return GPU_PROXY if device.type == "cuda" else CPU_PROXY
 
 
 @dataclass(frozen=True)

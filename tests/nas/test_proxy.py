@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from nas.data import PatchSampler
-from nas.proxy import CPU_PROXY, ProxyBudget, ValidationSet, train_proxy
+from nas.proxy import ValidationSet, train_proxy
 from space import preset
+from studies.budget import CPU_PROXY, ProxyBudget
 
 TINY = ProxyBudget(iterations=8, batch=2, patch=8, peak_lr=1e-3, warmup=2, width=8, blocks=1)
 
