@@ -30,10 +30,13 @@ from optuna_dashboard import save_plotly_graph_object
 from plotly.subplots import make_subplots
 
 from nas.cli import Parser, UsageError, run_cli
-from nas.search import DEFAULT_STORAGE, named_points, storage_for
+from nas.noisefront import noise_aware, noise_figure, noise_lines, noisy_points, seed_results
+from nas.records import open_existing_study
+from nas.search import DEFAULT_STORAGE, definition_of, named_points
+from nas.stats import hypervolume
 from space import ArchSpec, load_spec
 from space.unit import DEFAULT_DOWN, DEFAULT_UP, FUSED_RESAMPLE, Branches, Edge, UnitSpec
-from studies import DIRECTIONS, STUDIES, StudyDef
+from studies import DIRECTIONS, StudyDef
 
 Values = Sequence[float]
 MARGIN = 0.1  # hypervolume reference point: each objective's worst value plus 10 % of its range
@@ -59,21 +62,6 @@ def dominates(a: Values, b: Values, directions: Sequence[str]) -> bool:
 def pareto_mask(points: Sequence[Values], directions: Sequence[str]) -> list[bool]:
     """For each point, whether no other point dominates it (equal points are all kept)."""
     return [not any(dominates(other, p, directions) for other in points) for p in points]
-
-
-def hypervolume(losses: Sequence[Values], reference: Values) -> float:
-    """Exact volume that minimised ``losses`` dominate within ``reference``, by slicing along the last objective."""
-    inside = sorted((p for p in losses if all(x < r for x, r in zip(p, reference, strict=True))), key=lambda p: p[-1])
-    if not inside:
-        return 0.0
-    if len(reference) == 1:
-        return reference[0] - inside[0][0]
-    total = 0.0
-    for i, p in enumerate(inside):
-        top = inside[i + 1][-1] if i + 1 < len(inside) else reference[-1]
-        if top > p[-1]:
-            total += (top - p[-1]) * hypervolume([q[:-1] for q in inside[: i + 1]], reference[:-1])
-    return total
 
 
 def scaled_losses(points: Sequence[Values], directions: Sequence[str]) -> list[tuple[float, ...]]:
@@ -441,6 +429,11 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
         "msnas-front-matrices": matrices_figure(front),
         "msnas-front-table": table_figure(front, lines),
     }
+    noisy = noise_aware(noisy_points([(p.number, p.spec_hash, p.preset, p.macs, p.params) for p in points],
+                                     seed_results(study)))  # fmt: skip
+    if noisy is not None:
+        lines += noise_lines(noisy)
+        figures["msnas-noise-front"] = noise_figure(noisy)
     return Report(f"msnas report: study {study.study_name}", lines, figures)
 
 
@@ -515,26 +508,10 @@ def output_path(text: str) -> Path:
     return path
 
 
-def open_study(url: str, name: str) -> optuna.Study:
-    """Load an existing msnas study; a missing SQLite file is an error, not a new empty database."""
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise UsageError(f"--storage: no such SQLite file: {url.removeprefix('sqlite:///')}")
-    storage = storage_for(url)
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        found = optuna.get_all_study_names(storage)
-        raise UsageError(f"--study: no study {name!r} in {url} (found: {join_names(found)})") from None
-    directions = [d.name.lower() for d in study.directions[: len(DIRECTIONS)]]
-    if directions != list(DIRECTIONS):
-        raise UsageError(f"--study: {name!r} is not an msnas study (directions {directions}, expected {DIRECTIONS})")
-    return study
-
-
 def run(args: argparse.Namespace) -> str:
     out = output_path(args.out)
-    study = open_study(args.storage, args.study)
-    report = build_report(study, STUDIES.get(args.study))
+    study = open_existing_study(args.storage, args.study)
+    report = build_report(study, definition_of(study))
     write_html(out, report)
     if not args.no_dashboard:
         save_to_dashboard(study, report)

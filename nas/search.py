@@ -36,11 +36,13 @@ from nas.cli import Parser, UsageError
 from nas.data import Picture, training_pictures, validation_images
 from nas.images import ImageError
 from nas.proxy import ProxyResult, ValidationSet, train_proxy
+from nas.samplers import random_sampler
 from nas.sampling import params_for, spec_from_trial
 from nas.training import DivergenceError, resolve_device
 from space import PRESETS, SpecError, analytic_cost, preset
 from space.arch import ArchSpec
 from studies import DIRECTIONS, OBJECTIVES, STUDIES, StudyDef
+from studies.budget import ProxyBudget
 
 DEFAULT_STORAGE = "sqlite:///runs/msnas.db"
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # metric names, artifacts
@@ -59,7 +61,24 @@ def parse_args(argv: Sequence[str] | None) -> Any:
     p.add_argument("--data", default=None, help="HR training folder (default: bundled photos)")
     p.add_argument("--val-data", default=None, help="HR validation folder (default: bundled photos)")
     p.add_argument("--seed", type=int, default=0, help="data order and init: the same for every trial")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--sampler",
+        choices=("nsga2", "tpe", "random"),
+        default=None,
+        help="override the study's sampler; the study is then stored as NAME-SAMPLER. random draws"
+        " architectures uniformly (unbiased samples for nas.analyze) and queues no named variants",
+    )
+    p.add_argument(
+        "--halving",
+        action="store_true",
+        help="successive halving: --n-trials candidates, the best 1/ETA per MAC group go on to longer rungs",
+    )
+    p.add_argument("--eta", type=int, default=3, help="halving: keep 1/ETA per rung (default 3)")
+    p.add_argument("--rungs", type=int, default=1, help="halving: rungs below the full proxy (default 1)")
+    args = p.parse_args(argv)
+    if args.halving and (args.eta < 2 or args.rungs < 1):
+        raise UsageError(f"--eta must be >= 2 and --rungs >= 1 (got {args.eta}, {args.rungs})")
+    return args
 
 
 def list_studies() -> str:
@@ -153,19 +172,40 @@ def enqueue_named(study: optuna.Study, definition: StudyDef) -> list[str]:
     return queued
 
 
-def open_study(definition: StudyDef, storage: optuna.storages.BaseStorage, seed: int) -> tuple[optuna.Study, bool]:
-    """Create the study (queueing the named variants) or load it: the same command again resumes."""
-    sampler = make_sampler(definition, seed)
+def stored_name(definition: StudyDef, sampler: str | None = None) -> str:
+    """The study's name in the storage: NAME, or NAME-SAMPLER when the sampler is overridden."""
+    return definition.name if sampler in (None, definition.sampler) else f"{definition.name}-{sampler}"
+
+
+def open_study(
+    definition: StudyDef, storage: optuna.storages.BaseStorage, seed: int, sampler_name: str | None = None
+) -> tuple[optuna.Study, bool]:
+    """Create the study (queueing the named variants) or load it: the same command again resumes.
+
+    A random study queues nothing: its trials must be an unbiased sample of the space.
+    """
+    chosen = sampler_name or definition.sampler
+    sampler = make_sampler(definition, seed, chosen)
+    name = stored_name(definition, sampler_name)
     try:
         study = optuna.create_study(
-            study_name=definition.name, storage=storage, directions=directions(definition), sampler=sampler
+            study_name=name, storage=storage, directions=directions(definition), sampler=sampler
         )
     except optuna.exceptions.DuplicatedStudyError:
-        return optuna.load_study(study_name=definition.name, storage=storage, sampler=sampler), False
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler), False
     study.set_metric_names(metric_names(definition))
     study.set_user_attr("study_definition", definition.description)
-    enqueue_named(study, definition)
+    study.set_user_attr("definition", definition.name)
+    study.set_user_attr("sampler", chosen)
+    if chosen != "random":
+        enqueue_named(study, definition)
     return study, True
+
+
+def definition_of(study: optuna.Study) -> StudyDef | None:
+    """The definition a stored study was run from (None for a study this version does not know)."""
+    name = study.user_attrs.get("definition", study.study_name)
+    return STUDIES.get(name)
 
 
 def metric_names(definition: StudyDef) -> list[str]:
@@ -179,10 +219,11 @@ def directions(definition: StudyDef) -> list[optuna.study.StudyDirection]:
     ]
 
 
-def make_sampler(definition: StudyDef, seed: int) -> optuna.samplers.BaseSampler:
-    if definition.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if definition.sampler == "tpe":
+def make_sampler(definition: StudyDef, seed: int, name: str | None = None) -> optuna.samplers.BaseSampler:
+    name = name or definition.sampler
+    if name == "random":
+        return random_sampler(definition.space, seed)
+    if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(20, max(4, definition.n_trials // 2)))
 
@@ -210,6 +251,16 @@ class Searcher:
             raise
 
     def _objective(self, trial: optuna.Trial) -> tuple[float, ...]:
+        spec, reused = self.admit(trial)
+        return reused if reused is not None else self.evaluate(trial, spec)
+
+    @property
+    def budget(self) -> ProxyBudget:
+        """The study's proxy budget on this worker's device."""
+        return self.definition.proxy_for(self.device.type)
+
+    def admit(self, trial: optuna.Trial) -> tuple[ArchSpec, tuple[float, ...] | None]:
+        """Sample the spec and record its cost; PRUNED when over budget; a repeat's earlier values."""
         spec = spec_from_trial(trial, self.definition.space)
         self._record_spec(trial, spec)
         cost = analytic_cost(spec)
@@ -222,8 +273,8 @@ class Searcher:
             raise optuna.TrialPruned(reason)
         earlier = self._evaluated(trial, spec.spec_hash)
         if earlier is not None:
-            return self._reuse(trial, earlier)
-        return self._evaluate(trial, spec)
+            return spec, self._reuse(trial, earlier)
+        return spec, None
 
     def _record_spec(self, trial: optuna.Trial, spec: ArchSpec) -> None:
         trial.set_user_attr("spec", spec.canonical_json)
@@ -253,11 +304,12 @@ class Searcher:
         assert earlier.values is not None
         return tuple(earlier.values)
 
-    def _evaluate(self, trial: optuna.Trial, spec: ArchSpec) -> tuple[float, ...]:
+    def evaluate(self, trial: optuna.Trial, spec: ArchSpec, budget: ProxyBudget | None = None) -> tuple[float, ...]:
+        """Count, train the proxy (the study's budget unless given) and record everything on the trial."""
         from nas.counting import measure
 
         counts = measure(spec)
-        budget = self.definition.proxy_for(self.device.type)
+        budget = budget or self.budget
         result = train_proxy(spec, budget, self.train, self.val, seed=self.seed, device=self.device.type)
         attrs = {
             "fvcore_total": counts.fvcore_total,
@@ -356,7 +408,7 @@ def run(args: Any) -> int:
     if n_trials <= 0:
         raise UsageError(f"--n-trials: must be positive, got {n_trials}")
     storage = storage_for(args.storage)
-    study, created = open_study(definition, storage, args.seed)
+    study, created = open_study(definition, storage, args.seed, args.sampler)
     upscale = definition.space.upscale
     train, _ = training_pictures(args.data, None, None, upscale)
     val = ValidationSet.of(validation_images(args.val_data), upscale)
@@ -372,19 +424,24 @@ def run(args: Any) -> int:
         named_points(definition),
     )
     print(
-        f"study {definition.name} ({'new' if created else 'resumed'}) in {args.storage}; artifacts in {store_dir};"
+        f"study {study.study_name} ({'new' if created else 'resumed'}) in {args.storage}; artifacts in {store_dir};"
         f" {n_trials} trials on {device}",
         file=sys.stderr,
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study.optimize(
-            searcher.objective,
-            n_trials=n_trials,
-            timeout=args.timeout,
-            catch=(DivergenceError, RuntimeError, ValueError),
-            callbacks=[Progress(n_trials)],
-        )
+        if args.halving:
+            from nas.halving import Rungs, run_halving
+
+            run_halving(study, searcher, n_trials, Rungs(args.eta, args.rungs))
+        else:
+            study.optimize(
+                searcher.objective,
+                n_trials=n_trials,
+                timeout=args.timeout,
+                catch=(DivergenceError, RuntimeError, ValueError),
+                callbacks=[Progress(n_trials)],
+            )
     except KeyboardInterrupt:
         print("nas.search: interrupted; finished trials are saved, run the same command to go on", file=sys.stderr)
         return 130

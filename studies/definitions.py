@@ -34,6 +34,12 @@ class StudyDef:
 
 
 PAPER_2SCALE = UnitChoices(scales=(1, 2))
+# The paper's families as predicates over spec features (space.features), for nas.analyze.
+PAPER_SUBSPACES = {
+    "MS": "scales == 2 and cross == 'none'",
+    "MS2": "scales == 2 and cross != 'none' and not shared",
+    "MS3": "scales == 2 and cross != 'none' and shared",
+}
 
 STUDIES: dict[str, StudyDef] = {}
 
@@ -53,6 +59,7 @@ register(
         SpaceDef("srresnet", PAPER_2SCALE),
         max_gmacs=42.76,
         n_trials=40,
+        subspaces=PAPER_SUBSPACES,
     )
 )
 register(
@@ -71,6 +78,7 @@ register(
             width_per_branch=32,
         ),
         n_trials=30,
+        subspaces={f"s{n}": f"scales == {n}" for n in (1, 2, 3, 4)},
     )
 )
 register(
@@ -82,6 +90,7 @@ register(
             UnitChoices(paths=("both",), cross_kernel=(1, 3, 5), shared=(False,), low_share=(0.125, 0.25, 0.5, 0.75)),
         ),
         n_trials=30,
+        subspaces={f"k{k}": f"cross_kernel == {k}" for k in (1, 3, 5)},
     )
 )
 register(
@@ -91,6 +100,7 @@ register(
         SpaceDef("carn", UnitChoices(scales=(1, 2), cross_kernel=(1, 3, None))),
         max_gmacs=35.52,
         n_trials=40,
+        subspaces=PAPER_SUBSPACES,
     )
 )
 register(
@@ -106,6 +116,7 @@ register(
         ),
         max_gmacs=30.0,
         n_trials=200,
+        subspaces={"with_hl": "has_hl", "without_hl": "not has_hl", "shared": "shared", "unshared": "not shared"},
     )
 )
 register(
@@ -119,6 +130,7 @@ register(
             width=16,
             blocks=1,
         ),
+        subspaces={"shared": "shared", "unshared": "scales == 2 and not shared"},
         cpu_proxy=ProxyBudget(iterations=12, batch=4, patch=12, peak_lr=2e-3, warmup=2, width=None, blocks=None),
         gpu_proxy=ProxyBudget(iterations=12, batch=4, patch=12, peak_lr=2e-3, warmup=2, width=None, blocks=None),
         n_trials=4,

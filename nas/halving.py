@@ -1,0 +1,156 @@
+"""Successive halving for a multi-objective search (``nas.search --halving``).
+
+Optuna's pruners refuse multi-objective studies (``Trial.report`` raises), so the
+rungs are run here with ask-and-tell.  The sampler proposes N candidates; each
+rung trains the survivors from scratch at ``eta**(rung - rungs)`` times the proxy
+budget; between rungs the candidates are split into groups of similar MACs and
+the best ``1/eta`` of each group by PSNR goes on, so cheap architectures compete
+with cheap ones and the front keeps its low-cost end.  The last rung is the
+ordinary proxy: survivors become COMPLETE trials comparable with any other trial
+of the study; the others are PRUNED with their rung results in user attributes.
+
+Cost: with N = m * eta**rungs candidates the rungs cost m * (rungs + 1) full proxy
+runs, against N for training every candidate fully.
+
+Asked trials run without Optuna's heartbeat: a killed halving run leaves RUNNING
+trials behind, which the analysis tools ignore (they read COMPLETE trials only).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from nas.proxy import train_proxy
+from nas.search import Searcher
+from nas.training import DivergenceError
+from space.arch import ArchSpec
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Rungs:
+    """The budget ladder: rung ``r`` trains for ``eta**(r - rungs)`` of the proxy's iterations."""
+
+    eta: int
+    rungs: int
+
+    def __post_init__(self) -> None:
+        if self.eta < 2 or self.rungs < 1:
+            raise ValueError(f"halving: eta must be >= 2 and rungs >= 1 (got eta {self.eta}, rungs {self.rungs})")
+
+    def factor(self, rung: int) -> float:
+        return float(self.eta ** (rung - self.rungs))
+
+    def groups(self, candidates: int) -> int:
+        """How many MAC groups: as many as the candidates expected to reach the last rung."""
+        return max(1, math.ceil(candidates / self.eta**self.rungs))
+
+    def cost(self, candidates: int) -> float:
+        """Full proxy runs the ladder spends on ``candidates`` (ignoring rounding up within groups)."""
+        alive, total = float(candidates), 0.0
+        for rung in range(self.rungs + 1):
+            total += alive * self.factor(rung)
+            alive /= self.eta
+        return total
+
+
+def promote(macs: Sequence[float], psnr: Sequence[float], eta: int, groups: int) -> list[int]:
+    """Indices that go on: per group of similar MACs (contiguous in MAC order), the best ceil(n/eta) by PSNR."""
+    order = np.argsort(np.asarray(macs, dtype=float), kind="stable")
+    keep: list[int] = []
+    for chunk in np.array_split(order, max(1, min(groups, len(order)))):  # no candidates: one empty group
+        ranked = sorted(chunk.tolist(), key=lambda i: -psnr[i])
+        keep += ranked[: math.ceil(len(ranked) / eta)]
+    return sorted(keep)
+
+
+@dataclass
+class Candidate:
+    trial: optuna.Trial
+    spec: ArchSpec
+
+    @property
+    def macs(self) -> float:
+        return float(self.trial.user_attrs["macs"])
+
+
+def ask_candidates(study: optuna.Study, searcher: Searcher, n: int) -> list[Candidate]:
+    """Ask ``n`` trials; over-budget ones are told PRUNED, repeats of finished ones told their values."""
+    out: list[Candidate] = []
+    batch: dict[str, int] = {}
+    for _ in range(n):
+        trial = study.ask()
+        try:
+            spec, reused = searcher.admit(trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        if reused is not None:
+            study.tell(trial, reused)
+        elif spec.spec_hash in batch:
+            trial.set_user_attr("rejected", f"repeat of trial {batch[spec.spec_hash]} in the same halving batch")
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            batch[spec.spec_hash] = trial.number
+            out.append(Candidate(trial, spec))
+    return out
+
+
+def run_halving(study: optuna.Study, searcher: Searcher, candidates: int, ladder: Rungs) -> float:
+    """Run the ladder on ``candidates`` asked trials; returns the full proxy runs spent."""
+    warnings.filterwarnings("ignore", message="Heartbeat of storage")  # said on every ask(); see the module note
+    live = ask_candidates(study, searcher, candidates)
+    groups = ladder.groups(len(live))
+    spent, start = 0.0, time.monotonic()
+    for rung in range(ladder.rungs + 1):
+        budget = searcher.budget.scaled(ladder.factor(rung))
+        _say(f"rung {rung}: {len(live)} candidates at {budget.iterations} iterations", start)
+        if rung == ladder.rungs:
+            for c in live:
+                spent += ladder.factor(rung)
+                values = _guarded(study, c, searcher.evaluate, c.trial, c.spec, budget)
+                if values is not None:
+                    study.tell(c.trial, values)
+            break
+        scores = []
+        for c in live:
+            spent += ladder.factor(rung)
+            dev = searcher.device.type
+            result = _guarded(study, c, train_proxy, c.spec, budget, searcher.train, searcher.val, searcher.seed, dev)
+            if result is not None:
+                c.trial.set_user_attr(f"rung_{rung}", {"psnr": result.psnr, "iterations": budget.iterations})
+            scores.append(result.psnr if result is not None else -math.inf)
+        failed = {i for i, x in enumerate(scores) if x == -math.inf}
+        kept = set(promote([c.macs for c in live], scores, ladder.eta, groups)) - failed
+        for i, c in enumerate(live):
+            if i not in kept and i not in failed:
+                c.trial.set_user_attr("stopped_at_rung", rung)
+                study.tell(c.trial, state=TrialState.PRUNED)
+        live = [c for i, c in enumerate(live) if i in kept]
+    _say(f"done: {spent:.2f} full proxy runs spent", start)
+    return spent
+
+
+def _guarded(study: optuna.Study, c: Candidate, work: Callable[..., T], *args: Any) -> T | None:
+    """Run one candidate's training; a divergence or runtime error fails that trial only, with its reason."""
+    try:
+        return work(*args)
+    except (DivergenceError, RuntimeError, ValueError) as err:
+        c.trial.set_user_attr("fail_reason", f"{err.__class__.__name__}: {err}")
+        study.tell(c.trial, state=TrialState.FAIL)
+        return None
+
+
+def _say(text: str, start: float) -> None:
+    print(f"halving: {text} | elapsed {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)

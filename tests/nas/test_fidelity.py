@@ -1,0 +1,200 @@
+"""nas.fidelity on a real random study of the tiny space: reuse, resumption, shards, the companion study, select()."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nas.fidelity import main, plan, select
+from nas.records import ArchRecord, arch_records
+from nas.search import storage_for, stored_name
+from studies import STUDIES
+
+NAME = stored_name(STUDIES["tiny"], "random")
+COMPANION = NAME + ".fidelity"
+RUN = ["--k", "3", "--budget-x", "1", "--seeds", "2", "--device", "cpu"]
+
+
+def fidelity(url: str, *extra: str) -> tuple[str, str]:
+    """Run ``nas.fidelity`` on the study; (stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(["--study", NAME, "--storage", url, *extra]) == 0, err.getvalue()
+    return out.getvalue(), err.getvalue()
+
+
+def load(url: str, name: str = NAME) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage_for(url))
+
+
+def records_of(url: str, budget_x: float) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in load(url, COMPANION).trials if t.user_attrs["budget_x"] == budget_x]
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The same command twice on one copy of the study."""
+
+    url: str
+    first: str  # stdout
+    first_err: str
+    second: str
+    recorded: int  # companion trials after both
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_random_url: str) -> Runs:
+    first, first_err = fidelity(tiny_random_url, *RUN)
+    second, _ = fidelity(tiny_random_url, *RUN)
+    return Runs(tiny_random_url, first, first_err, second, len(load(tiny_random_url, COMPANION).trials))
+
+
+def test_first_run_trains_only_the_second_seed(runs: Runs):
+    assert runs.first.splitlines()[0] == (
+        "6 runs planned (3 architectures x 2 seeds), 0 recorded or another shard's; this worker trains 3"
+    )
+    progress = [line for line in runs.first_err.splitlines() if line.startswith("[")]
+    assert len(progress) == 6
+    assert sum("(the proxy run itself)" in line for line in progress) == 3
+    assert all("seed 0" in line for line in progress if "(the proxy run itself)" in line)
+
+
+def test_seed_zero_at_the_proxy_budget_is_the_proxy_run(runs: Runs):
+    url = runs.url
+    trials = {t.number: t for t in load(url).trials}
+    seed0 = [t for t in records_of(url, 1) if t.user_attrs["seed"] == 0]
+    assert len(seed0) == 3
+    for t in seed0:
+        source = trials[t.user_attrs["source_trial"]]
+        assert t.user_attrs["reused_trial"] == source.number
+        assert source.values is not None and t.user_attrs["psnr"] == source.values[0]  # exactly: not retrained
+        assert "train_seconds" not in t.user_attrs
+
+
+def test_seed_one_is_trained(runs: Runs):
+    url = runs.url
+    seed1 = [t for t in records_of(url, 1) if t.user_attrs["seed"] == 1]
+    assert len(seed1) == 3
+    assert all("reused_trial" not in t.user_attrs and t.user_attrs["device"] == "cpu" for t in seed1)
+    assert all(t.user_attrs["train_seconds"] > 0 for t in seed1)
+
+
+def test_companion_study_holds_complete_trials(runs: Runs):
+    url = runs.url
+    companion = load(url, COMPANION)
+    assert companion.user_attrs["source_study"] == NAME
+    assert companion.metric_names == ["psnr", "macs", "params"]
+    source = {t.number: t for t in load(url).trials}
+    for t in companion.trials:
+        assert t.state == TrialState.COMPLETE
+        a = t.user_attrs
+        assert {"source_trial", "seed", "budget_x", "psnr", "key", "proxy", "reason"} <= set(a)
+        assert t.values == [a["psnr"], a["macs"], a["params"]]
+        assert a["spec_hash"] == source[a["source_trial"]].user_attrs["spec_hash"]
+        assert a["proxy"] == source[a["source_trial"]].user_attrs["proxy"]  # 1x: the very budget of the search
+    assert len({t.user_attrs["key"] for t in companion.trials}) == len(companion.trials)
+
+
+def test_the_same_command_again_trains_nothing_and_reports_the_same(runs: Runs):
+    assert runs.second.splitlines()[0].endswith("6 recorded or another shard's; this worker trains 0")
+    assert runs.second.splitlines()[1:] == runs.first.splitlines()[1:]
+    assert runs.recorded == 6
+
+
+def test_the_report_names_the_picks_and_is_stored_on_the_study(runs: Runs):
+    assert f"{NAME}: proxy fidelity at 1x the proxy budget, 3 architectures" in runs.first
+    assert "rank agreement with the long-budget PSNR" in runs.first
+    stored: dict[str, Any] = load(runs.url).user_attrs["fidelity_x1"]
+    assert stored["n"] == 3 and stored["pairs"] == 3 and stored["budget_x"] == 1
+    assert sorted(a["name"] for a in stored["archs"]) == ["ms", "ms3", "standard"]
+    assert all(a["reason"] == "named" and set(a["long"]) == {"0", "1"} for a in stored["archs"])
+
+
+def test_shards_split_the_work_disjointly(runs: Runs):
+    url = runs.url
+    third = ["--k", "3", "--budget-x", "1", "--seeds", "3", "--device", "cpu"]  # adds seed 2: 3 runs to share
+    out0, _ = fidelity(url, *third, "--shard", "0/2")
+    assert out0.splitlines()[0].endswith("7 recorded or another shard's; this worker trains 2")
+    out1, _ = fidelity(url, *third, "--shard", "1/2")
+    assert out1.splitlines()[0].endswith("8 recorded or another shard's; this worker trains 1")
+    seed2 = [t for t in records_of(url, 1) if t.user_attrs["seed"] == 2]
+    assert len(seed2) == 3 and len({t.user_attrs["spec_hash"] for t in seed2}) == 3  # each once, none twice
+    assert all("reused_trial" not in t.user_attrs for t in seed2)
+    rows = out1.splitlines()[3:6]  # the last shard to finish reports every architecture with its 3 seeds
+    assert len(rows) == 3 and all(row.endswith("  3") for row in rows)
+
+
+def test_plan_is_seed_major_and_sharding_is_by_index(tiny_random_db: Path):
+    picks = select(arch_records(load(f"sqlite:///{tiny_random_db}")), 3)
+    work = plan(picks, 2, 2)
+    assert [(w.pick.record.number, w.seed) for w in work] == [(p.record.number, s) for s in (0, 1) for p in picks]
+    assert all(w.budget.iterations == 2 * STUDIES["tiny"].cpu_proxy.iterations for w in work)
+    assert len({w.key for w in work}) == 6
+
+
+# ---- select: named, then the front, then a seeded random sample ----
+
+
+def record(psnr: float, macs: float, params: float, preset: str | None = None) -> ArchRecord:
+    attrs: dict[str, Any] = {"spec_hash": f"{psnr}-{macs}-{params}", "macs": macs, "params": params}
+    if preset:
+        attrs["preset"] = preset
+    return ArchRecord(optuna.trial.create_trial(values=[psnr, macs, params], user_attrs=attrs))
+
+
+def test_select_order_on_hand_made_records():
+    records = [
+        record(30.0, 3, 3),  # dominated by the next
+        record(31.0, 2, 2),  # front
+        record(29.0, 1, 1, "ms"),  # named (and on the front)
+        record(28.0, 4, 4),  # dominated
+        record(32.0, 5, 5),  # front
+        record(27.0, 5, 5, "standard"),  # named (and dominated)
+    ]
+    picks = select(records, 6)
+    assert [p.reason for p in picks] == ["named", "named", "front", "front", "random", "random"]
+    assert [p.record for p in picks[:4]] == [records[2], records[5], records[1], records[4]]
+    assert {p.record.spec_hash for p in picks[4:]} == {records[0].spec_hash, records[3].spec_hash}
+    assert [p.record for p in select(records, 3)] == [records[2], records[5], records[1]]
+    assert [p.record for p in select(records, 6, 7)] == [p.record for p in select(records, 6, 7)]
+    orders = {tuple(p.record.spec_hash for p in select(records, 6, seed)[4:]) for seed in range(8)}
+    assert len(orders) == 2  # the random tail depends on the seed
+
+
+def test_select_on_the_real_study(tiny_random_db: Path):
+    records = arch_records(load(f"sqlite:///{tiny_random_db}"))
+    picks = select(records, 5)
+    assert [p.reason for p in picks[:3]] == ["named"] * 3
+    assert {p.record.preset for p in picks[:3]} == {"standard", "ms", "ms3"}
+    assert {p.reason for p in picks[3:]} <= {"front", "random"}
+    assert len({p.record.spec_hash for p in picks}) == 5
+
+
+# ---- errors ----
+
+
+def test_usage_errors(runs: Runs, capsys: pytest.CaptureFixture[str]):
+    url = runs.url
+    cases = {
+        "--k: at least 3": ["--study", NAME, "--storage", url, "--k", "2"],
+        "is a fidelity record": ["--study", COMPANION, "--storage", url],
+        "--shard": ["--study", NAME, "--storage", url, "--shard", "2/2"],
+        "--budget-x": ["--study", NAME, "--storage", url, "--budget-x", "0"],
+    }
+    for message, argv in cases.items():
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("nas.fidelity: error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_a_shard_with_too_few_architectures_says_so_and_succeeds(runs: Runs):
+    out, _ = fidelity(runs.url, "--k", "3", "--budget-x", "2", "--seeds", "1", "--device", "cpu", "--shard", "0/3")
+    assert "this worker trains 1" in out.splitlines()[0]
+    assert out.splitlines()[-1] == "1 architectures recorded so far: run --report-only when every shard is done"
