@@ -10,7 +10,8 @@ of MACs over shared log-MAC bins).  Pairs of sub-spaces are compared by the
 two-sample KS distance with a permutation p-value (within MAC bins when normalised).
 
 EDFs need unbiased samples: run the study with ``nas.search --sampler random``.
-Each distinct architecture counts once.
+Each distinct architecture counts once; where it has seed repeats at the proxy budget
+(``nas.fidelity --budget-x 1``), its PSNR is their mean.
 
 Examples::
 
@@ -26,7 +27,7 @@ import argparse
 import itertools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ import optuna
 import plotly.graph_objects as go
 
 from nas.cli import Parser, UsageError, run_cli
+from nas.noisefront import seed_results
 from nas.records import ArchRecord, arch_records, open_existing_study
 from nas.report import Report, save_to_dashboard, write_html
 from nas.search import DEFAULT_STORAGE, definition_of
@@ -88,17 +90,27 @@ class Analysis:
     normalised: Normalised | None
     comparisons: tuple[Comparison, ...]
     grid: np.ndarray
+    seed_means: int = 0  # architectures whose PSNR is a mean over seed repeats at the proxy budget
 
 
-def split_records(records: Sequence[ArchRecord], predicates: dict[str, Predicate], best_psnr: float) -> list[SubSpace]:
-    """Each sub-space's members; an empty one is an error (a predicate that selects nothing is a typo)."""
+def split_records(
+    records: Sequence[ArchRecord],
+    predicates: dict[str, Predicate],
+    best_psnr: float,
+    psnr: Mapping[str, float] | None = None,
+) -> list[SubSpace]:
+    """Each sub-space's members; an empty one is an error (a predicate that selects nothing is a typo).
+
+    ``psnr`` maps spec_hash -> the PSNR to use (a seed mean); the trial's own value otherwise.
+    """
     feats = [features(r.spec) for r in records]
+    value = psnr or {}
     out = []
     for name, predicate in predicates.items():
         members = tuple(r for r, f in zip(records, feats, strict=True) if predicate(f))
         if not members:
             raise UsageError(f"sub-space {name} ({predicate.text}) selects none of the {len(records)} architectures")
-        error = np.array([best_psnr - r.psnr for r in members])
+        error = np.array([best_psnr - value.get(r.spec_hash, r.psnr) for r in members])
         out.append(SubSpace(name, predicate, members, error, np.array([r.macs for r in members])))
     return out
 
@@ -134,15 +146,19 @@ def analyse(
     records = arch_records(study)
     if len(records) < 2:
         raise UsageError(f"--study: {study.study_name!r} has {len(records)} finished architectures; need 2 or more")
-    best = max(r.psnr for r in records)
-    subspaces = split_records(records, predicates, best)
+    seeds = {h: runs for h, runs in seed_results(study).items() if len(runs) > 1}
+    means = {h: float(np.mean(list(runs.values()))) for h, runs in seeds.items()}
+    best = max(means.get(r.spec_hash, r.psnr) for r in records)
+    subspaces = split_records(records, predicates, best, means)
     by_name = {s.name: s for s in subspaces}
     rng = np.random.default_rng(seed)
     comparisons = tuple(compare(by_name[a], by_name[b], bins, n_perm, rng) for a, b in pairs)
     top = max(float(s.error.max()) for s in subspaces)
     grid = np.linspace(0.0, top * 1.02 + 1e-9, GRID_POINTS)
     sampler = str(study.user_attrs.get("sampler", "unknown"))
-    return Analysis(study.study_name, sampler, best, tuple(subspaces), normalise(subspaces, bins), comparisons, grid)
+    return Analysis(
+        study.study_name, sampler, best, tuple(subspaces), normalise(subspaces, bins), comparisons, grid, len(means)
+    )
 
 
 # ---- text ----
@@ -152,6 +168,11 @@ def summary(analysis: Analysis) -> list[str]:
     lines = [
         f"{analysis.study}: {len(analysis.subspaces)} sub-spaces; error = dB below the best ({analysis.best_psnr:.3f})"
     ]
+    if analysis.seed_means:
+        lines.append(
+            f"PSNR is the mean over seed repeats for {analysis.seed_means} architectures (proxy budget,"
+            " nas.fidelity --budget-x 1), the single run for the rest"
+        )
     if analysis.sampler != "random":
         lines.append(
             f"warning: sampler {analysis.sampler!r} is not random, so these EDFs describe what the search tried,"
@@ -196,6 +217,7 @@ def as_dict(analysis: Analysis) -> dict[str, Any]:
         "study": analysis.study,
         "sampler": analysis.sampler,
         "best_psnr": analysis.best_psnr,
+        "seed_means": analysis.seed_means,
         "subspaces": [
             {
                 "name": s.name,

@@ -46,7 +46,7 @@ from nas.training import resolve_device
 from studies import DIRECTIONS
 from studies.budget import ProxyBudget
 
-DELTAS = (0.1, 0.3)  # dB differences the seed counts are given for
+DELTAS = (0.03, 0.1, 0.3)  # dB differences the seed counts are given for (--deltas)
 
 
 # ---- which architectures, which work ----
@@ -300,7 +300,7 @@ def seed_noise(archs: Sequence[ArchFidelity]) -> tuple[float, float, int, int]:
     return seed_sd, paired_sd, resolved, pairs
 
 
-def summary(stats: FidelityStats, name: str) -> list[str]:
+def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -> list[str]:
     def corr(label: str, c: Correlations) -> str:
         return (
             f"  {label:<6} Kendall tau {c.kendall_tau:+.2f} [{c.tau_low:+.2f}, {c.tau_high:+.2f}]   "
@@ -323,7 +323,7 @@ def summary(stats: FidelityStats, name: str) -> list[str]:
         f"seed noise: SD {stats.seed_sd:.3f} dB per architecture; SD of paired differences {stats.paired_sd:.3f} dB;"
         f" {stats.pairs_resolved} of {stats.pairs} pairs resolved by paired 95 % intervals"
     )
-    for delta in DELTAS:
+    for delta in deltas:
         unpaired, paired = stats.seeds_for(delta, False), stats.seeds_for(delta, True)
         lines.append(f"  to resolve {delta:g} dB (5 % level, 80 % power): {unpaired} seeds unpaired, {paired} paired")
     return lines
@@ -343,6 +343,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--shard", default="0/1", help="I/N: this worker's share of the work (default 0/1)")
     p.add_argument("--report-only", action="store_true", help="train nothing; report what is recorded")
     p.add_argument("--out", default=None, help="folder for fidelity.json and fidelity.html")
+    p.add_argument(
+        "--deltas",
+        default=",".join(map(str, DELTAS)),
+        help=f"PSNR differences (dB) to give seed counts for (default {','.join(map(str, DELTAS))})",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--data", default=None, help="HR training folder (default: bundled photos, as the search)")
     p.add_argument("--val-data", default=None, help="HR validation folder (default: bundled photos)")
@@ -351,6 +356,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         raise UsageError(f"--k: at least 3 architectures are needed for a rank correlation, got {args.k}")
     if args.budget_x <= 0 or args.seeds < 1:
         raise UsageError("--budget-x must be positive and --seeds at least 1")
+    try:
+        args.deltas = tuple(float(x) for x in args.deltas.split(","))
+    except ValueError:
+        raise UsageError(f"--deltas: {args.deltas!r} is not a comma-separated list of numbers") from None
+    if not args.deltas or min(args.deltas) <= 0:
+        raise UsageError("--deltas: differences must be positive")
     return args
 
 
@@ -378,7 +389,7 @@ def run(args: argparse.Namespace) -> str:
         return "\n".join(lines)
     stats = fidelity_stats(archs, args.budget_x, np.random.default_rng(0))
     study.set_user_attr(f"fidelity_x{args.budget_x:g}", stats.as_dict())
-    lines += summary(stats, args.study)
+    lines += summary(stats, args.study, args.deltas)
     if args.out:
         lines.append(write_outputs(Path(args.out), stats, args.study))
     return "\n".join(lines)

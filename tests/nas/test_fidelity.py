@@ -198,3 +198,18 @@ def test_a_shard_with_too_few_architectures_says_so_and_succeeds(runs: Runs):
     out, _ = fidelity(runs.url, "--k", "3", "--budget-x", "2", "--seeds", "1", "--device", "cpu", "--shard", "0/3")
     assert "this worker trains 1" in out.splitlines()[0]
     assert out.splitlines()[-1] == "1 architectures recorded so far: run --report-only when every shard is done"
+
+
+@pytest.mark.parametrize(
+    ("deltas", "message"),
+    [("0.1,x", "is not a comma-separated list of numbers"), ("0.1,-0.2", "differences must be positive")],
+)
+def test_bad_deltas_are_usage_errors(deltas: str, message: str, capsys: pytest.CaptureFixture[str]):
+    assert main(["--study", NAME, "--storage", "sqlite:///nowhere.db", "--deltas", deltas]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_seed_counts_are_given_for_the_chosen_deltas(runs: Runs):
+    out, _ = fidelity(runs.url, *RUN, "--report-only", "--deltas", "0.05,0.5")
+    resolve = [line for line in out.splitlines() if line.startswith("  to resolve")]
+    assert [line.split()[2] for line in resolve] == ["0.05", "0.5"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 from pathlib import Path
 
@@ -151,3 +152,22 @@ def test_the_noise_figure_is_built_only_with_repeats(repeated: tuple[optuna.Stud
     report = build_report(plain, definition_of(plain))
     assert "msnas-noise-front" not in report.figures
     assert not any(line.startswith("Seed repeats") for line in report.lines)
+
+
+def test_analyze_uses_the_seed_means(repeated: tuple[optuna.Study, str, str], tiny_random_url: str, tmp_path: Path):
+    from nas.analyze import main as analyze_main
+
+    study = repeated[0]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert (
+            analyze_main(["--study", NAME, "--storage", tiny_random_url, "--out", str(tmp_path), "--no-dashboard"]) == 0
+        )
+    assert "PSNR is the mean over seed repeats for 3 architectures" in out.getvalue()
+    data = json.loads((tmp_path / "analysis.json").read_text())
+    psnr = {h: sum(r.values()) / len(r) for h, r in seed_results(study).items()}
+    best = max(psnr.values())
+    by_number = {t.number: t.user_attrs["spec_hash"] for t in study.trials}
+    for sub in data["subspaces"]:
+        expected = [best - psnr[by_number[n]] for n in sub["trials"]]
+        assert sub["error"] == pytest.approx(expected, abs=1e-12)
