@@ -255,3 +255,14 @@ def test_paper_subspaces_select_their_variants():
     )
     chosen = {sub: [n for n in names if pred(feats[n])] for sub, pred in subs.items()}
     assert chosen == {"MS": ["ms"], "MS2": ["ms2"], "MS3": ["ms3"]}
+
+
+def test_every_study_definition_sub_space_compiles_and_selects_something():
+    from studies import STUDIES
+
+    for name, study in STUDIES.items():
+        points = [spec for _, spec in study.space.uniform_points()]
+        for sub, text in study.subspaces.items():
+            predicate = compile_predicate(text)
+            if not study.space.layerwise:  # a layer-wise space's uniform points are a special case
+                assert any(predicate(features(p)) for p in points), f"{name}: sub-space {sub} selects nothing"
