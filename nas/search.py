@@ -78,6 +78,8 @@ def parse_args(argv: Sequence[str] | None) -> Any:
     args = p.parse_args(argv)
     if args.halving and (args.eta < 2 or args.rungs < 1):
         raise UsageError(f"--eta must be >= 2 and --rungs >= 1 (got {args.eta}, {args.rungs})")
+    if args.halving and args.timeout is not None:
+        raise UsageError("--timeout: not supported with --halving (the ladder's cost is set by --n-trials)")
     return args
 
 

@@ -149,3 +149,10 @@ def test_progress_and_spend(halved: tuple[optuna.Study, str]):
     assert f"halving: rung 0: 5 candidates at {FULL // 2} iterations" in err
     assert f"halving: rung 1: 3 candidates at {FULL} iterations" in err
     assert "halving: done: 5.50 full proxy runs spent" in err  # 5 at 1/2, 3 at 1
+
+
+def test_timeout_is_refused_with_halving(tmp_path, capsys: pytest.CaptureFixture[str]):
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    assert search_main([*HALVING, "--storage", url, "--n-trials", "2", "--timeout", "5"]) == 2
+    assert "--timeout: not supported with --halving" in capsys.readouterr().err
+    assert not (tmp_path / "bad.db").exists()
