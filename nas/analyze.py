@@ -37,7 +37,7 @@ import optuna
 import plotly.graph_objects as go
 
 from nas.cli import Parser, UsageError, run_cli
-from nas.noisefront import seed_results
+from nas.noisefront import fidelity_records, seed_results
 from nas.records import ArchRecord, arch_records, open_existing_study
 from nas.report import Report, save_to_dashboard, write_html
 from nas.search import DEFAULT_STORAGE, definition_of
@@ -90,7 +90,8 @@ class Analysis:
     normalised: Normalised | None
     comparisons: tuple[Comparison, ...]
     grid: np.ndarray
-    seed_means: int = 0  # architectures whose PSNR is a mean over seed repeats at the proxy budget
+    seed_means: int = 0  # architectures whose PSNR is a mean over seeds
+    budget_x: float = 1.0  # 1: the proxy; else nas.fidelity's re-trainings at this multiple
 
 
 def split_records(
@@ -141,13 +142,22 @@ def analyse(
     bins: int = 4,
     n_perm: int = 2000,
     seed: int = 0,
+    budget_x: float = 1.0,
 ) -> Analysis:
-    """The whole analysis of one study, pure apart from reading it."""
+    """The whole analysis of one study, pure apart from reading it.
+
+    ``budget_x`` other than 1 analyses the re-trainings ``nas.fidelity`` recorded at that multiple
+    of the proxy budget (mean over seeds), over the architectures that have them.
+    """
     records = arch_records(study)
+    means = psnr_means(study, budget_x)
+    if budget_x != 1:
+        records = [r for r in records if r.spec_hash in means]
     if len(records) < 2:
-        raise UsageError(f"--study: {study.study_name!r} has {len(records)} finished architectures; need 2 or more")
-    seeds = {h: runs for h, runs in seed_results(study).items() if len(runs) > 1}
-    means = {h: float(np.mean(list(runs.values()))) for h, runs in seeds.items()}
+        raise UsageError(
+            f"--study: {study.study_name!r} has {len(records)} finished architectures"
+            f"{f' re-trained at {budget_x:g}x (run nas.fidelity)' if budget_x != 1 else ''}; need 2 or more"
+        )
     best = max(means.get(r.spec_hash, r.psnr) for r in records)
     subspaces = split_records(records, predicates, best, means)
     by_name = {s.name: s for s in subspaces}
@@ -157,8 +167,28 @@ def analyse(
     grid = np.linspace(0.0, top * 1.02 + 1e-9, GRID_POINTS)
     sampler = str(study.user_attrs.get("sampler", "unknown"))
     return Analysis(
-        study.study_name, sampler, best, tuple(subspaces), normalise(subspaces, bins), comparisons, grid, len(means)
+        study.study_name,
+        sampler,
+        best,
+        tuple(subspaces),
+        normalise(subspaces, bins),
+        comparisons,
+        grid,
+        len(means),
+        budget_x,
     )
+
+
+def psnr_means(study: optuna.Study, budget_x: float) -> dict[str, float]:
+    """spec_hash -> mean PSNR over seeds: 1x repeats (2 or more seeds), or the re-trainings at ``budget_x``."""
+    if budget_x == 1:
+        repeated = {h: runs for h, runs in seed_results(study).items() if len(runs) > 1}
+        return {h: float(np.mean(list(runs.values()))) for h, runs in repeated.items()}
+    runs: dict[str, list[float]] = {}
+    for t in fidelity_records(study):
+        if t.user_attrs.get("budget_x") == budget_x:
+            runs.setdefault(str(t.user_attrs["spec_hash"]), []).append(float(t.user_attrs["psnr"]))
+    return {h: float(np.mean(v)) for h, v in runs.items()}
 
 
 # ---- text ----
@@ -168,7 +198,12 @@ def summary(analysis: Analysis) -> list[str]:
     lines = [
         f"{analysis.study}: {len(analysis.subspaces)} sub-spaces; error = dB below the best ({analysis.best_psnr:.3f})"
     ]
-    if analysis.seed_means:
+    if analysis.budget_x != 1:
+        lines.append(
+            f"PSNR at {analysis.budget_x:g}x the proxy budget (nas.fidelity re-trainings), mean over seeds, for the"
+            f" {analysis.seed_means} architectures re-trained"
+        )
+    elif analysis.seed_means:
         lines.append(
             f"PSNR is the mean over seed repeats for {analysis.seed_means} architectures (proxy budget,"
             " nas.fidelity --budget-x 1), the single run for the rest"
@@ -218,6 +253,7 @@ def as_dict(analysis: Analysis) -> dict[str, Any]:
         "sampler": analysis.sampler,
         "best_psnr": analysis.best_psnr,
         "seed_means": analysis.seed_means,
+        "budget_x": analysis.budget_x,
         "subspaces": [
             {
                 "name": s.name,
@@ -244,6 +280,10 @@ def as_dict(analysis: Analysis) -> dict[str, Any]:
 
 
 # ---- figures ----
+
+
+def error_name(analysis: Analysis) -> str:
+    return "proxy error" if analysis.budget_x == 1 else f"error at {analysis.budget_x:g}x the proxy budget"
 
 
 def edf_figure(analysis: Analysis, normalised: bool, n_boot: int, seed: int = 0) -> go.Figure:
@@ -274,7 +314,7 @@ def edf_figure(analysis: Analysis, normalised: bool, n_boot: int, seed: int = 0)
         )
     kind = "complexity-normalised EDF" if normalised else "EDF"
     fig.update_layout(
-        title=f"{analysis.study}: {kind} of proxy error, 95 % bootstrap bands",
+        title=f"{analysis.study}: {kind} of {error_name(analysis)}, 95 % bootstrap bands",
         xaxis_title=f"error: dB below the best architecture ({analysis.best_psnr:.3f} dB)",
         yaxis_title="fraction of architectures with error <= x",
         yaxis_range=[0, 1.02],
@@ -291,7 +331,7 @@ def error_figure(analysis: Analysis) -> go.Figure:
                        text=[r.name for r in s.members])
         )  # fmt: skip
     fig.update_layout(
-        title=f"{analysis.study}: proxy error vs MACs by sub-space",
+        title=f"{analysis.study}: {error_name(analysis)} vs MACs by sub-space",
         xaxis_title="G MACs (full network, 128x128 LR)",
         xaxis_type="log",
         yaxis_title="error (dB below the best)",
@@ -313,6 +353,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--bins", type=int, default=4, help="log-MAC bins for the normalisation (default 4)")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the bands (default 1000)")
     p.add_argument("--perm", type=int, default=2000, help="permutations for each test (default 2000)")
+    p.add_argument(
+        "--budget-x",
+        type=float,
+        default=1.0,
+        help="analyse nas.fidelity's re-trainings at this multiple of the proxy budget (default 1: the proxy)",
+    )
     p.add_argument("--no-dashboard", action="store_true", help="do not save the figures into the study")
     p.add_argument("--features", action="store_true", help="list the features predicates may use")
     return p.parse_args(argv)
@@ -353,15 +399,19 @@ def run(args: argparse.Namespace) -> str:
         raise UsageError("--study and --out are required (or --features)")
     if args.bins < 1 or args.boot < 10 or args.perm < 10:
         raise UsageError("--bins must be >= 1, --boot and --perm >= 10")
+    if args.budget_x <= 0:
+        raise UsageError(f"--budget-x: must be positive, got {args.budget_x}")
     study = open_existing_study(args.storage, args.study)
     predicates = chosen_predicates(study, args)
-    analysis = analyse(study, predicates, chosen_pairs(list(predicates), args.compare), args.bins, args.perm)
+    pairs = chosen_pairs(list(predicates), args.compare)
+    analysis = analyse(study, predicates, pairs, args.bins, args.perm, budget_x=args.budget_x)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    suffix = "" if args.budget_x == 1 else f"-x{args.budget_x:g}"  # a longer budget's figures sit beside the proxy's
     figures = {
-        "analyze-edf": edf_figure(analysis, False, args.boot),
-        "analyze-edf-normalised": edf_figure(analysis, True, args.boot),
-        "analyze-error-vs-macs": error_figure(analysis),
+        f"analyze-edf{suffix}": edf_figure(analysis, False, args.boot),
+        f"analyze-edf-normalised{suffix}": edf_figure(analysis, True, args.boot),
+        f"analyze-error-vs-macs{suffix}": error_figure(analysis),
     }
     lines = summary(analysis)
     report = Report(f"{analysis.study}: design-space EDFs", lines, figures)

@@ -205,3 +205,32 @@ def test_errors_are_one_line(analysed: tuple[str, Path, str], tmp_path: Path, ca
     assert "unknown feature" in error_of(capsys, [*base, "--subspace", "x=colour == 1"])
     assert "required" in error_of(capsys, ["--study", NAME])
     assert not (tmp_path / "out").exists() and not (tmp_path / "missing.db").exists()
+
+
+def test_a_longer_budget_is_analysed_from_the_fidelity_records(analysed: tuple[str, Path, str], tmp_path: Path):
+    from nas.fidelity import main as fidelity_main
+
+    url = analysed[0]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        argv = ["--study", NAME, "--storage", url, "--k", "3", "--budget-x", "2", "--seeds", "1", "--device", "cpu"]
+        assert fidelity_main(argv) == 0
+    companion = optuna.load_study(study_name=NAME + ".fidelity", storage=storage_for(url))
+    long = {t.user_attrs["spec_hash"]: t.user_attrs["psnr"] for t in companion.trials if t.user_attrs["budget_x"] == 2}
+    assert len(long) == 3
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        argv = ["--study", NAME, "--storage", url, "--out", str(tmp_path), "--budget-x", "2", "--no-dashboard", *FAST]
+        assert main(argv) == 0
+    assert "PSNR at 2x the proxy budget (nas.fidelity re-trainings), mean over seeds" in printed.getvalue()
+    data = json.loads((tmp_path / "analysis.json").read_text())
+    assert data["budget_x"] == 2 and data["best_psnr"] == max(long.values())
+    hashes = {t.number: t.user_attrs["spec_hash"] for t in load(url).trials}
+    for sub in data["subspaces"]:
+        assert all(hashes[n] in long for n in sub["trials"])  # only the re-trained architectures
+        assert sub["error"] == pytest.approx([max(long.values()) - long[hashes[n]] for n in sub["trials"]])
+
+
+def test_a_budget_without_records_is_a_usage_error(analysed: tuple[str, Path, str], tmp_path: Path, capsys):
+    argv = ["--study", NAME, "--storage", analysed[0], "--out", str(tmp_path), "--budget-x", "7", "--no-dashboard"]
+    assert main(argv) == 2
+    assert "re-trained at 7x (run nas.fidelity)" in capsys.readouterr().err
