@@ -470,7 +470,7 @@ def write_html(path: Path, report: Report) -> None:
         fig.to_html(full_html=False, include_plotlyjs=i == 0, div_id=graph_id)
         for i, (graph_id, fig) in enumerate(report.figures.items())
     ]
-    sentences = "\n".join(f"<p>{html.escape(line)}</p>" for line in report.lines)
+    sentences = "\n".join(paragraph(line) for line in report.lines)
     page = (
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(report.title)}</title></head>\n'
         f"<body>\n<h1>{html.escape(report.title)}</h1>\n{sentences}\n" + "\n".join(blocks) + "\n</body></html>\n"
@@ -478,6 +478,13 @@ def write_html(path: Path, report: Report) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(page, encoding="utf-8")
     os.replace(partial, path)
+
+
+def paragraph(line: str) -> str:
+    """A line as HTML; an indented line (a table row of a text summary) keeps its spacing."""
+    if line.startswith(" "):
+        return f'<p style="white-space: pre; font-family: monospace; margin: 0">{html.escape(line)}</p>'
+    return f"<p>{html.escape(line)}</p>"
 
 
 def save_to_dashboard(study: optuna.Study, report: Report) -> None:
