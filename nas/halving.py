@@ -84,6 +84,10 @@ class Candidate:
     def macs(self) -> float:
         return float(self.trial.user_attrs["macs"])
 
+    @property
+    def name(self) -> str:
+        return str(self.trial.user_attrs.get("preset") or self.trial.user_attrs["spec_hash"])
+
 
 def ask_candidates(study: optuna.Study, searcher: Searcher, n: int) -> list[Candidate]:
     """Ask ``n`` trials; over-budget ones are told PRUNED, repeats of finished ones told their values."""
@@ -117,11 +121,12 @@ def run_halving(study: optuna.Study, searcher: Searcher, candidates: int, ladder
         budget = searcher.budget.scaled(ladder.factor(rung))
         _say(f"rung {rung}: {len(live)} candidates at {budget.iterations} iterations", start)
         if rung == ladder.rungs:
-            for c in live:
+            for i, c in enumerate(live, 1):
                 spent += ladder.factor(rung)
                 values = _guarded(study, c, searcher.evaluate, c.trial, c.spec, budget)
                 if values is not None:
                     study.tell(c.trial, values)
+                    _say(f"rung {rung} [{i}/{len(live)}] trial {c.trial.number} {c.name}: PSNR {values[0]:.3f}", start)
             break
         scores = []
         for c in live:
@@ -131,6 +136,8 @@ def run_halving(study: optuna.Study, searcher: Searcher, candidates: int, ladder
             if result is not None:
                 c.trial.set_user_attr(f"rung_{rung}", {"psnr": result.psnr, "iterations": budget.iterations})
             scores.append(result.psnr if result is not None else -math.inf)
+            where = f"rung {rung} [{len(scores)}/{len(live)}] trial {c.trial.number} {c.name}"
+            _say(f"{where}: PSNR {scores[-1]:.3f}", start)
         failed = {i for i, x in enumerate(scores) if x == -math.inf}
         kept = set(promote([c.macs for c in live], scores, ladder.eta, groups)) - failed
         for i, c in enumerate(live):

@@ -149,6 +149,10 @@ def test_progress_and_spend(halved: tuple[optuna.Study, str]):
     assert f"halving: rung 0: 5 candidates at {FULL // 2} iterations" in err
     assert f"halving: rung 1: 3 candidates at {FULL} iterations" in err
     assert "halving: done: 5.50 full proxy runs spent" in err  # 5 at 1/2, 3 at 1
+    study = halved[0]
+    for t in study.trials:  # one line per candidate and rung, with its PSNR
+        assert f"halving: rung 0 [{t.number + 1}/5] trial {t.number} " in err
+    assert sum("halving: rung 1 [" in line for line in err.splitlines()) == 3
 
 
 def test_timeout_is_refused_with_halving(tmp_path, capsys: pytest.CaptureFixture[str]):
