@@ -53,7 +53,8 @@ from torch import nn
 
 from backbones import build_model
 from nas.cli import Parser, UsageError, run_cli
-from nas.search import DEFAULT_STORAGE, library_versions, storage_for
+from nas.records import open_existing_study
+from nas.search import DEFAULT_STORAGE, library_versions
 from space import ArchSpec, SpecError, analytic_cost, load_spec
 from studies import OBJECTIVES
 
@@ -94,20 +95,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 # --- the study ---------------------------------------------------------------------------------
-
-
-def open_study(name: str, url: str) -> optuna.Study:
-    """Load an existing study; creates nothing (a missing SQLite file or study name is a UsageError)."""
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise UsageError(f"--storage: no such SQLite file: {url.removeprefix('sqlite:///')}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats, said on every open
-        storage = storage_for(url)
-    try:
-        return optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        names = ", ".join(optuna.get_all_study_names(storage)) or "none"
-        raise UsageError(f"--study: no study {name!r} in {url} (studies: {names})") from None
 
 
 def complete(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
@@ -542,7 +529,7 @@ def summary(info: dict[str, Any], out: Path) -> str:
 def run(args: argparse.Namespace) -> str:
     """Open the study, pick the trial, export it; the summary to print."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(args.study, args.storage)
+    study = open_existing_study(args.storage, args.study)
     mode, argument = selection_of(args)
     trials = study.get_trials(deepcopy=False)
     trial = select(trials, mode, argument)

@@ -8,7 +8,7 @@ architecture once, through :func:`arch_records`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,8 +23,8 @@ from space import ArchSpec
 from studies import DIRECTIONS
 
 
-def join_names(names: Sequence[str]) -> str:
-    return ", ".join(names) if names else "none"
+def join_names(items: Iterable[str]) -> str:
+    return ", ".join(items) or "none"
 
 
 def open_existing_study(url: str, name: str) -> optuna.Study:

@@ -20,7 +20,7 @@ import html
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from plotly.subplots import make_subplots
 
 from nas.cli import Parser, UsageError, run_cli
 from nas.noisefront import noise_aware, noise_figure, noise_lines, noisy_points, seed_results
-from nas.records import open_existing_study
+from nas.records import join_names, open_existing_study
 from nas.search import DEFAULT_STORAGE, definition_of, named_points
 from nas.stats import hypervolume
 from space import ArchSpec, load_spec
@@ -150,10 +150,6 @@ def drawn_unit(spec: ArchSpec) -> tuple[UnitSpec, int | None, str]:
     distinct = len(set(spec.units))
     note = f"layer-wise, {distinct} distinct units" if len(spec.units) > 1 else ""
     return spec.units[0], kernel, note
-
-
-def join_names(items: Iterable[str]) -> str:
-    return ", ".join(items) or "none"
 
 
 def trial_names(names: Mapping[str, int]) -> str:
