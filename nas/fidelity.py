@@ -37,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.cli import Parser, UsageError, run_cli
 from nas.data import training_pictures, validation_images
 from nas.noisefront import FIDELITY_SUFFIX as SUFFIX
+from nas.noisefront import pooled_sd
 from nas.proxy import ProxyResult, ValidationSet, train_proxy
 from nas.records import ArchRecord, arch_records, open_existing_study
 from nas.report import pareto_mask
@@ -284,8 +285,7 @@ def fidelity_stats(archs: Sequence[ArchFidelity], factor: float, rng: np.random.
 
 def seed_noise(archs: Sequence[ArchFidelity]) -> tuple[float, float, int, int]:
     """Pooled seed SD, pooled SD of paired differences, and how many pairs a paired interval resolves."""
-    variances = [a.sd**2 for a in archs if len(a.long) > 1]
-    seed_sd = float(np.sqrt(np.mean(variances))) if variances else float("nan")
+    seed_sd = pooled_sd([list(a.long.values()) for a in archs])
     diff_vars, resolved, pairs = [], 0, 0
     for i, a in enumerate(archs):
         for b in archs[i + 1 :]:
