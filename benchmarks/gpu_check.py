@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from backbones import build_model
-from nas.data import PatchSampler
-from nas.training import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
+from nas.sr.data import PatchSampler
+from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
 from space import analytic_cost, preset
 
 

@@ -17,29 +17,33 @@ import argparse
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 
 from benchmarks.machine import describe
-from nas.records import arch_records
-from nas.report import scaled_losses
-from nas.search import main as search_main
-from nas.search import storage_for
-from nas.stats import hypervolume
+from nas.analysis.fronts import hypervolume, scaled_losses
+from nas.errors import MsnasError
+from nas.search.runner import SearchConfig, run_search
+from nas.study.experimental import experimental_ok
+from nas.study.records import arch_records
+from nas.study.storage import storage_for
 from studies import DIRECTIONS
 
 REFERENCE = 1.1
 
 
-def arm(study: str, url: str, extra: list[str]) -> tuple[list[tuple[float, ...]], float]:
+def arm(study: str, url: str, extra: dict[str, Any]) -> tuple[list[tuple[float, ...]], float]:
     """Run one arm; its distinct COMPLETE points (PSNR, MACs, params) and wall seconds."""
     start = time.perf_counter()
-    code = search_main(["--study", study, "--sampler", "random", "--storage", url, *extra])
-    if code != 0:
-        raise SystemExit(f"nas.search failed ({code}) for {url}")
+    try:
+        with experimental_ok():
+            print(run_search(SearchConfig(study, storage=url, sampler="random", **extra)))
+    except MsnasError as err:
+        raise SystemExit(f"nas.search failed for {url}: {err}") from None
     seconds = time.perf_counter() - start
     loaded = optuna.load_study(study_name=f"{study}-random", storage=storage_for(url))
-    return [r.values[:3] for r in arch_records(loaded)], seconds
+    return [r.point for r in arch_records(loaded)], seconds
 
 
 def reference_points(text: str | None) -> list[tuple[float, ...]]:
@@ -47,7 +51,7 @@ def reference_points(text: str | None) -> list[tuple[float, ...]]:
     if not text:
         return []
     name, _, url = text.partition("@")
-    return [r.values[:3] for r in arch_records(optuna.load_study(study_name=name, storage=storage_for(url)))]
+    return [r.point for r in arch_records(optuna.load_study(study_name=name, storage=storage_for(url)))]
 
 
 def volumes(arms: dict[str, list[tuple[float, ...]]]) -> dict[str, float]:
@@ -80,10 +84,9 @@ def main() -> None:
         if (folder / name).exists():
             raise SystemExit(f"{folder / name} exists: give a fresh --dir")
     print(f"machine: {describe()}")
-    seed = ["--seed", str(args.seed)]
-    plain, plain_s = arm(args.study, f"sqlite:///{folder}/plain.db", ["--n-trials", str(args.budget), *seed])
-    halving_args = ["--halving", "--n-trials", str(candidates), "--eta", str(args.eta), "--rungs", str(args.rungs)]
-    halved, halved_s = arm(args.study, f"sqlite:///{folder}/halving.db", [*halving_args, *seed])
+    plain, plain_s = arm(args.study, f"sqlite:///{folder}/plain.db", {"n_trials": args.budget, "seed": args.seed})
+    halving = {"halving": True, "n_trials": candidates, "eta": args.eta, "rungs": args.rungs, "seed": args.seed}
+    halved, halved_s = arm(args.study, f"sqlite:///{folder}/halving.db", halving)
     arms = {"plain": plain, "halving": halved}
     full = reference_points(args.reference)
     if full:

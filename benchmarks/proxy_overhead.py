@@ -19,9 +19,9 @@ from torch import nn
 
 from backbones import build_model
 from benchmarks.gpu_check import texture_images
-from nas.data import PatchSampler
-from nas.proxy import schedule_of
-from nas.training import StepLog, make_optimizer, prepare_model, resolve_device, train_steps
+from nas.sr.data import PatchSampler
+from nas.training.loop import StepLog, make_optimizer, prepare_model, resolve_device, train_steps
+from nas.training.proxy import schedule_of
 from space import ArchSpec, preset
 from studies.budget import CPU_PROXY, GPU_PROXY, ProxyBudget
 

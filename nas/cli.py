@@ -1,4 +1,7 @@
-"""What every ``python -m nas.<verb>`` shares: bad input is one line on stderr and exit code 2."""
+"""What every ``python -m nas.<verb>`` shares: bad input is one line on stderr and exit code 2.
+
+Only command-line modules import this; library code raises :mod:`nas.errors` exceptions instead.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from nas.errors import InputError, MsnasError, one_line
 
-class UsageError(Exception):
-    """A bad command line or input: printed as one line, exit code 2."""
+
+class UsageError(InputError):
+    """A bad command line: printed as one line, exit code 2."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -18,20 +23,24 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def run_cli(prog: str, run: Callable[[], str], errors: tuple[type[Exception], ...] = ()) -> int:
-    """Print what ``run`` returns (exit 0); a usage, spec or listed error is one stderr line and exit 2."""
+def run_cli(
+    prog: str, run: Callable[[], str], errors: tuple[type[Exception], ...] = (), interrupted: str | None = None
+) -> int:
+    """Print what ``run`` returns (exit 0); a usage, spec, msnas or listed error is one stderr line and exit 2.
+
+    With ``interrupted``, Ctrl-C prints that advice (what was saved, how to go on) and exits 130.
+    """
     from space import SpecError
 
-    handled: tuple[type[Exception], ...] = (UsageError, SpecError, *errors)
+    handled: tuple[type[Exception], ...] = (MsnasError, SpecError, *errors)
     try:
         print(run())
     except handled as err:
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
+        return 130
     return 0
-
-
-def one_line(err: BaseException) -> str:
-    """The first line of an exception's message (torch's are often several lines long)."""
-    lines = str(err).strip().splitlines()
-    return lines[0].strip() if lines else type(err).__name__

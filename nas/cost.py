@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from nas.cli import Parser, UsageError, run_cli
-from nas.paper import MACS_TOLERANCE, PAPER_ROWS, PARAMS_TOLERANCE, PaperRow
+from nas.output.paper import MACS_TOLERANCE, PAPER_ROWS, PARAMS_TOLERANCE, PaperRow
 from space import PRESETS, ArchSpec, SpecError, analytic_cost, load_spec, preset
 from space.cost import DEFAULT_LR_SIZE
 from space.layout import LAYOUTS, UPSCALES
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> str:
     spec = spec_from_args(args)
     if args.dump_spec:
         return spec.to_json()
-    from nas.counting import measure  # torch, fvcore and ptflops load only when a model is counted
+    from nas.training.counting import measure  # torch, fvcore and ptflops load only when a model is counted
 
     counts = measure(spec, args.lr_size).as_dict()
     label = args.spec or args.preset or "standard"

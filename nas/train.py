@@ -14,29 +14,15 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import dataclasses
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import torch
-from torch import nn
-
-from backbones import build_model
-from nas.cli import Parser, UsageError
-from nas.data import PatchSampler, training_pictures, validation_images
-from nas.evaluate import EvalResult, evaluate_folder, evaluate_images, model_upscaler
-from nas.images import ImageError
-from nas.training import DivergenceError, Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
-from space import SpecError, load_spec
-from space.arch import ArchSpec
-
-CHECKPOINT = "checkpoint.pt"
-PAPER_ITERS = 1_000_000
-PAPER_HALVE_EVERY = 250_000
+from nas.cli import Parser
+from nas.errors import MsnasError
+from nas.training.full import PAPER_HALVE_EVERY, PAPER_ITERS, TrainConfig, finish, setup, train
+from nas.training.loop import DivergenceError
+from space import SpecError
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -62,137 +48,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-@dataclass
-class Run:
-    """Everything a training run needs, assembled from the command line."""
-
-    spec: ArchSpec
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    sampler: PatchSampler
-    device: torch.device
-    out: Path
-    history: list[dict[str, Any]]
-    start: int = 0
-
-
-def setup(args: argparse.Namespace) -> Run:
-    for name in ("iters", "batch", "hr_patch", "halve_every", "val_every", "ckpt_every"):
-        if getattr(args, name) <= 0:
-            raise UsageError(f"--{name.replace('_', '-')}: must be positive, got {getattr(args, name)}")
-    spec = load_spec(args.arch)
-    if args.hr_patch % spec.upscale:
-        raise UsageError(f"--hr-patch: {args.hr_patch} is not a multiple of the upscale {spec.upscale}")
-    device = resolve_device(args.device)
-    torch.manual_seed(args.seed)
-    model = prepare_model(build_model(spec), device)
-    schedule = Schedule("step", args.lr, 0, args.iters, step_every=args.halve_every)
-    optimizer, scheduler = make_optimizer(model, schedule)
-    whole = args.no_subimages or args.data is None or args.lr_data is not None
-    cache = None if whole else (args.cache or default_cache())
-    hr, lr = training_pictures(args.data, cache, args.lr_data, spec.upscale)
-    sampler = PatchSampler(hr, spec.upscale, args.hr_patch // spec.upscale, args.batch, args.seed, lr_pictures=lr)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    run = Run(spec, model, optimizer, scheduler, sampler, device, out, [])
-    if args.resume and (out / CHECKPOINT).exists():
-        load_checkpoint(run)
-    (out / "spec.json").write_text(spec.to_json())
-    return run
-
-
-def default_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "msnas"
-
-
-def save_checkpoint(run: Run, iteration: int) -> None:
-    """Write the checkpoint beside the old one, then rename: a kill never leaves a torn file."""
-    state = {
-        "iteration": iteration,
-        "spec": run.spec.to_dict(),
-        "spec_hash": run.spec.spec_hash,
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "history": run.history,
-    }
-    tmp = run.out / (CHECKPOINT + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, run.out / CHECKPOINT)
-
-
-def load_checkpoint(run: Run) -> None:
-    state = torch.load(run.out / CHECKPOINT, map_location=run.device, weights_only=True)
-    if state["spec_hash"] != run.spec.spec_hash:
-        raise UsageError(f"--resume: {run.out / CHECKPOINT} is for another architecture ({state['spec_hash']})")
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.scheduler.load_state_dict(state["scheduler"])
-    run.history = list(state["history"])
-    run.start = int(state["iteration"])
-
-
-def train(run: Run, args: argparse.Namespace) -> None:
-    """Train to ``--iters`` in chunks, validating and checkpointing between chunks."""
-    from tqdm import tqdm
-
-    val = validation_images(args.val_data)
-    log = StepLog()
-    bar = tqdm(total=args.iters, initial=run.start, unit="it", dynamic_ncols=True, file=sys.stderr)
-    last: dict[str, str] = {}
-
-    def on_step(i: int, loss: torch.Tensor) -> None:
-        bar.update(1)
-        if i % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}", **last)
-
-    i = run.start
-    try:
-        while i < args.iters:
-            stop = min(args.iters, next_boundary(i, args.val_every, args.ckpt_every))
-            train_steps(run.model, run.optimizer, run.scheduler, run.sampler, i, stop, run.device, log, on_step)
-            i = stop
-            if i % args.val_every == 0 or i == args.iters:
-                result = evaluate_images(val, run.spec.upscale, model_upscaler(run.model, run.device))
-                last = {"psnr": f"{result.psnr:.2f}"}
-                run.history.append(
-                    {
-                        "iteration": i,
-                        "psnr": result.psnr,
-                        "ssim": result.ssim,
-                        "samples_per_second": log.samples / max(log.seconds, 1e-9),
-                    }
-                )
-            save_checkpoint(run, i)
-    except KeyboardInterrupt:
-        save_checkpoint(run, i)
-        bar.close()
-        raise
-    bar.close()
-
-
-def next_boundary(i: int, *everies: int) -> int:
-    """The next iteration after ``i`` at which any periodic action is due."""
-    return min((i // e + 1) * e for e in everies)
-
-
-def finish(run: Run, bench: list[str]) -> dict[str, Any]:
-    """Save the final model and evaluate it on each benchmark folder."""
-    torch.save({"spec": run.spec.to_dict(), "model": run.model.state_dict()}, run.out / "model.pt")
-    results: dict[str, Any] = {}
-    for folder in bench:
-        result: EvalResult = evaluate_folder(folder, run.spec.upscale, model_upscaler(run.model, run.device))
-        results[Path(folder).name] = result.as_dict()
-        print(f"{Path(folder).name:<12} PSNR {result.psnr:.2f} dB  SSIM {result.ssim:.4f}  ({result.n_images} images)")
-    summary = {"spec_hash": run.spec.spec_hash, "history": run.history, "benchmarks": results}
-    (run.out / "final.json").write_text(json.dumps(summary, indent=2))
-    return summary
+def config_of(args: argparse.Namespace) -> TrainConfig:
+    """The command line as a run's plain-data configuration."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{**values, "bench_data": tuple(args.bench_data)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = parse_args(argv)
+        args = config_of(parse_args(argv))
         run = setup(args)
         print(
             f"training {run.spec.spec_hash} on {run.device} from iteration {run.start} to {args.iters};"
@@ -201,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         train(run, args)
         finish(run, args.bench_data)
-    except (UsageError, SpecError, ImageError, ValueError) as err:
+    except (MsnasError, SpecError, ValueError) as err:
         print(f"nas.train: error: {err}", file=sys.stderr)
         return 2
     except DivergenceError as err:

@@ -6,6 +6,33 @@ The search runner (``python -m nas.search``) reads these; this package imports `
 from __future__ import annotations
 
 from studies.budget import CPU_PROXY, GPU_PROXY, ProxyBudget
-from studies.definitions import DIRECTIONS, OBJECTIVES, STUDIES, StudyDef, register
+from studies.definitions import (
+    BASE_OBJECTIVES,
+    DIRECTIONS,
+    LATENCY,
+    MACS,
+    OBJECTIVES,
+    PARAMS,
+    PSNR,
+    STUDIES,
+    Objective,
+    StudyDef,
+    register,
+)
 
-__all__ = ["CPU_PROXY", "DIRECTIONS", "GPU_PROXY", "OBJECTIVES", "STUDIES", "ProxyBudget", "StudyDef", "register"]
+__all__ = [
+    "BASE_OBJECTIVES",
+    "CPU_PROXY",
+    "DIRECTIONS",
+    "GPU_PROXY",
+    "LATENCY",
+    "MACS",
+    "OBJECTIVES",
+    "PARAMS",
+    "PSNR",
+    "STUDIES",
+    "Objective",
+    "ProxyBudget",
+    "StudyDef",
+    "register",
+]

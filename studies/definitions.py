@@ -9,8 +9,29 @@ from space.choices import SpaceDef, UnitChoices
 from studies.budget import CPU_PROXY, GPU_PROXY, ProxyBudget
 
 Sampler = Literal["nsga2", "tpe", "random"]
-OBJECTIVES = ("psnr", "macs", "params")  # maximise PSNR, minimise MACs and params
-DIRECTIONS = ("maximize", "minimize", "minimize")
+Direction = Literal["maximize", "minimize"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective of a study: its metric name (also the trial's user attribute) and direction."""
+
+    name: str
+    direction: Direction
+    label: str  # how figures and tables name it
+
+    @property
+    def maximise(self) -> bool:
+        return self.direction == "maximize"
+
+
+PSNR = Objective("psnr", "maximize", "PSNR (dB)")
+MACS = Objective("macs", "minimize", "MACs")
+PARAMS = Objective("params", "minimize", "params")
+LATENCY = Objective("latency_ms", "minimize", "CPU latency (ms)")
+BASE_OBJECTIVES = (PSNR, MACS, PARAMS)  # every msnas study has these first, in this order
+OBJECTIVES = tuple(o.name for o in BASE_OBJECTIVES)
+DIRECTIONS = tuple(o.direction for o in BASE_OBJECTIVES)
 
 
 @dataclass(frozen=True)
@@ -28,6 +49,11 @@ class StudyDef:
     n_trials: int = 40
     latency: bool = False  # add measured CPU latency as a fourth objective
     subspaces: dict[str, str] = field(default_factory=dict)  # name -> predicate, for nas.analyze
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """What the search optimises, in the order of a trial's values."""
+        return (*BASE_OBJECTIVES, LATENCY) if self.latency else BASE_OBJECTIVES
 
     def proxy_for(self, device_type: str) -> ProxyBudget:
         return self.gpu_proxy if device_type == "cuda" else self.cpu_proxy

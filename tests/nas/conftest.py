@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.search import main as search_main
+from nas.search.__main__ import main as search_main
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,13 @@ import numpy as np
 import optuna
 import pytest
 
-from nas.analyze import chosen_pairs, main, split_records
+from nas.analysis.subspaces import split_records
+from nas.analyze import chosen_pairs, main
 from nas.cli import UsageError
-from nas.records import arch_records
-from nas.search import storage_for, stored_name
+from nas.errors import InputError
+from nas.study.naming import stored_name
+from nas.study.records import arch_records
+from nas.study.storage import storage_for
 from space.features import FEATURE_NAMES, compile_predicate
 from studies import STUDIES
 
@@ -172,7 +175,7 @@ def test_split_records(tiny_random_db: Path):
     assert everything.n == 5 and two.n == 4
     assert everything.best().psnr == best and everything.error.min() == 0.0
     assert two.error.tolist() == [best - r.psnr for r in records if r.spec.scales == 2]
-    with pytest.raises(UsageError, match="selects none of the 5"):
+    with pytest.raises(InputError, match="selects none of the 5"):
         split_records(records, {"none": compile_predicate("scales == 3")}, best)
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import optuna
 import pytest
 
-from nas.analyze import analyse
-from nas.search import directions, storage_for
-from nas.stats import edf
+from nas.analysis.stats import edf
+from nas.analysis.subspaces import analyse
+from nas.study.storage import storage_for
 from space import analytic_cost
 from space.features import compile_predicate, features
 from studies import STUDIES
@@ -40,7 +40,9 @@ def planted_psnr(feats: dict) -> float:
 def study(tmp_path_factory: pytest.TempPathFactory) -> optuna.Study:
     url = f"sqlite:///{tmp_path_factory.mktemp('synthetic')}/s.db"
     definition = STUDIES["ms3"]
-    s = optuna.create_study(study_name="ms3-random", storage=storage_for(url), directions=directions(definition))
+    s = optuna.create_study(
+        study_name="ms3-random", storage=storage_for(url), directions=[o.direction for o in definition.objectives]
+    )
     s.set_user_attr("definition", "ms3")
     s.set_user_attr("sampler", "random")
     for _, spec in definition.space.uniform_points():

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from nas.report import main as report_main
-from nas.search import main as search_main
+from nas.search.__main__ import main as search_main
 from space import analytic_cost, load_spec
 from studies import STUDIES, StudyDef, register
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nas.data import (
+from nas.sr.data import (
     EMBEDDED_TRAIN,
     EMBEDDED_VAL,
     PatchSampler,
@@ -18,7 +18,7 @@ from nas.data import (
     subimage_boxes,
     training_pictures,
 )
-from nas.images import ImageError
+from nas.sr.images import ImageError
 
 
 def random_images(n: int = 3, size: tuple[int, int] = (64, 80)) -> list[tuple[str, np.ndarray]]:

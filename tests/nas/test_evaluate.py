@@ -11,9 +11,10 @@ import torch
 from PIL import Image
 
 import backbones
-from nas.evaluate import EvalResult, evaluate_folder, evaluate_images, main, model_upscaler
-from nas.images import ImageError, list_images, load_image, to_float
-from nas.metrics import modcrop
+from nas.evaluate import main
+from nas.sr.evaluation import EvalResult, evaluate_folder, evaluate_images, model_upscaler
+from nas.sr.images import ImageError, list_images, load_image, to_float
+from nas.sr.metrics import modcrop
 from space import preset
 
 SPEC = preset("ms3", blocks=1)  # x4, the smallest SRResNet
@@ -192,7 +193,7 @@ def test_grey_output_of_equal_channels_is_exact(folder):
             self.dummy = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            from nas.imresize import imresize_torch
+            from nas.sr.imresize import imresize_torch
 
             return imresize_torch(x, 2)
 

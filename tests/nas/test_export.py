@@ -15,8 +15,12 @@ from onnx.reference import ReferenceEvaluator
 from optuna.trial import TrialState, create_trial
 
 from backbones import build_model
-from nas.export import main, pareto_front, parse_args, select, selection_of
-from nas.search import named_points, storage_for
+from nas.analysis.fronts import front
+from nas.analysis.selection import select
+from nas.export import main, parse_args, selection_of
+from nas.study.naming import named_points
+from nas.study.records import ArchRecord, arch_records
+from nas.study.storage import storage_for
 from space import analytic_cost, load_spec
 from studies import OBJECTIVES, STUDIES
 
@@ -24,7 +28,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:D
 
 G = 1e9
 # number: (psnr, G MACs, params); 4 is dominated by 1, 5 is on the front only for its params.
-# Then 6 PRUNED, 7 FAILED, and 8 repeating 1.
+# Then 6 PRUNED, 7 FAILED (with its reason), and 8 repeating 1.
 HAND = {
     0: (30.0, 1.0, 100),
     1: (31.5, 2.0, 200),
@@ -52,13 +56,14 @@ def _hand_study(storage: optuna.storages.BaseStorage) -> None:
     # trial 0 gets a real spec but a MAC count that is not its own
     real = next(spec for _, spec in STUDIES["tiny"].space.uniform_points() if spec.scales == 1)
     for number, (psnr, gmacs, params) in HAND.items():
-        attrs: dict[str, Any] = {"preset": presets[number]} if number in presets else {}
+        attrs: dict[str, Any] = {"spec_hash": f"hand{number}"}
+        attrs.update({"preset": presets[number]} if number in presets else {})
         if number == 0:
-            attrs.update(spec=real.canonical_json, macs=int(gmacs * G), params=params)
+            attrs.update(spec=real.canonical_json, spec_hash=real.spec_hash, macs=int(gmacs * G), params=params)
         study.add_trial(_complete((psnr, gmacs * G, params), attrs))
     study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs={"preset": "ms2", "rejected": "over budget"}))
-    study.add_trial(create_trial(state=TrialState.FAIL))
-    study.add_trial(_complete((31.5, 2.0 * G, 200), {"preset": "ms3", "duplicate_of": 1}))
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "DivergenceError: loss is nan"}))
+    study.add_trial(_complete((31.5, 2.0 * G, 200), {"preset": "ms3", "spec_hash": "hand1", "duplicate_of": 1}))
 
 
 def _real_study(storage: optuna.storages.BaseStorage) -> None:
@@ -96,8 +101,18 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def trials(url: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="hand", storage=url).get_trials()
+def hand(url: str) -> optuna.Study:
+    return optuna.load_study(study_name="hand", storage=url)
+
+
+@pytest.fixture(scope="module")
+def trials(hand: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return hand.get_trials()
+
+
+@pytest.fixture(scope="module")
+def records(hand: optuna.Study) -> list[ArchRecord]:
+    return arch_records(hand)
 
 
 @pytest.fixture(scope="module")
@@ -113,17 +128,18 @@ def exported(url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
 # --- selection ---------------------------------------------------------------------------------
 
 
-def test_front_is_the_non_dominated_complete_trials(trials):
-    assert sorted(t.number for t in pareto_front(trials)) == [0, 1, 2, 3, 5, 8]
+def test_front_is_the_non_dominated_architectures_each_once(records):
+    # trial 8 repeats trial 1: the same architecture, so it is not a second point of the front
+    assert sorted(r.number for r in front(records)) == [0, 1, 2, 3, 5]
 
 
-def test_knee_by_hand(trials):
+def test_knee_by_hand(trials, records):
     # Over the front, MACs 1..5 G -> x = (m - 1) / 4 and PSNR 29..32 dB -> y = (p - 29) / 3.  The line joins
     # the cheapest (trial 0: x 0, y 1/3) and the best (trial 2: x 3/4, y 1); its direction is (3/4, 2/3).
     # Signed distance times the line's length, 3/4 (y - 1/3) - 2/3 x:
     #   trial 1 (x 1/4, y 5/6): 3/8 - 1/6 = 0.208;  trial 3 (x 1/2, y 13/15): 2/5 - 1/3 = 0.067;
-    #   trial 5 (x 1, y 0): < 0;  trials 0 and 2: 0.  Trial 8 repeats trial 1: the lower number wins.
-    assert select(trials, "knee", True).number == 1
+    #   trial 5 (x 1, y 0): < 0;  trials 0 and 2: 0.  Trial 8 repeats trial 1 and is no candidate.
+    assert select(trials, records, "knee", True).number == 1
 
 
 @pytest.mark.parametrize(
@@ -132,13 +148,14 @@ def test_knee_by_hand(trials):
         ("trial", 3, 3),
         ("preset", "ms3", 1),  # not its repeat, trial 8
         ("preset", "standard", 2),
-        ("max_macs", 2.5, 1),  # 1, 4 and 8 fit; 1 and 8 tie on PSNR and MACs
+        ("trial", 8, 8),  # a repeat is COMPLETE and holds the same spec
+        ("max_macs", 2.5, 1),  # 1, 4 and 8 fit; 8 repeats 1
         ("max_macs", 3.0, 3),
         ("max_macs", 100.0, 2),
     ],
 )
-def test_selectors(trials, mode, argument, number):
-    assert select(trials, mode, argument).number == number
+def test_selectors(trials, records, mode, argument, number):
+    assert select(trials, records, mode, argument).number == number
 
 
 @pytest.mark.parametrize(
@@ -225,7 +242,7 @@ def test_onnx_equals_eager(exported):
     [
         (["--study", "nope", "--knee"], "--study: no study 'nope'"),
         (["--study", "hand", "--trial", "6"], "trial 6 is PRUNED, not COMPLETE (over budget)"),
-        (["--study", "hand", "--trial", "7"], "trial 7 is FAIL, not COMPLETE"),
+        (["--study", "hand", "--trial", "7"], "trial 7 is FAIL, not COMPLETE (DivergenceError: loss is nan)"),
         (["--study", "hand", "--trial", "99"], "no trial 99 (the study has trials 0 to 8)"),
         (["--study", "hand", "--preset", "ms2"], "--preset: no COMPLETE trial of 'ms2'"),
         (["--study", "hand", "--max-macs", "0.5"], "no COMPLETE trial has at most 0.5 G MACs (the fewest is 1 G)"),
@@ -252,7 +269,7 @@ def test_errors_are_one_line_and_exit_2(url, tmp_path, capsys, argv, message):
 
 
 def test_a_failed_check_leaves_the_folder_alone(url, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("nas.export.ONNX_TOLERANCE", -1.0)  # no ONNX file can pass
+    monkeypatch.setattr("nas.output.export.ONNX_TOLERANCE", -1.0)  # no ONNX file can pass
     (tmp_path / "spec.json").write_text("old")
     assert main(["--study", "real", "--storage", url, "--knee", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -12,10 +12,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas.fidelity import main, plan, select
-from nas.records import ArchRecord, arch_records
-from nas.search import storage_for, stored_name
-from studies import STUDIES
+from nas.analysis.fidelity import select
+from nas.fidelity import main
+from nas.search.retrain import plan
+from nas.study.naming import stored_name
+from nas.study.records import ArchRecord, arch_records
+from nas.study.storage import storage_for
+from studies import BASE_OBJECTIVES, STUDIES
 
 NAME = stored_name(STUDIES["tiny"], "random")
 COMPANION = NAME + ".fidelity"
@@ -146,7 +149,7 @@ def record(psnr: float, macs: float, params: float, preset: str | None = None) -
     attrs: dict[str, Any] = {"spec_hash": f"{psnr}-{macs}-{params}", "macs": macs, "params": params}
     if preset:
         attrs["preset"] = preset
-    return ArchRecord(optuna.trial.create_trial(values=[psnr, macs, params], user_attrs=attrs))
+    return ArchRecord(optuna.trial.create_trial(values=[psnr, macs, params], user_attrs=attrs), BASE_OBJECTIVES)
 
 
 def test_select_order_on_hand_made_records():

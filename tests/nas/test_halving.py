@@ -10,9 +10,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas.halving import Rungs, promote
-from nas.search import main as search_main
-from nas.search import storage_for, stored_name
+from nas.search.__main__ import main as search_main
+from nas.search.halving import Rungs, promote
+from nas.study.naming import stored_name
+from nas.study.storage import storage_for
 from studies import STUDIES, register
 
 NAME = stored_name(STUDIES["tiny"], "random")

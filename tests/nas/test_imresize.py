@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nas.imresize import contributions, cubic, imresize_np, imresize_torch, mirror
+from nas.sr.imresize import contributions, cubic, imresize_np, imresize_torch, mirror
 
 SCALES = (1 / 2, 1 / 3, 1 / 4, 2, 3, 4)
 SIZES = ((37, 53), (64, 48), (17, 9), (5, 3), (1, 1), (12, 12))

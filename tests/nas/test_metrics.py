@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.evaluate import evaluate_folder
-from nas.metrics import gaussian_window, modcrop, psnr, quantize, rgb_to_y, sr_metrics, ssim
+from nas.sr.evaluation import evaluate_folder
+from nas.sr.metrics import gaussian_window, modcrop, psnr, quantize, rgb_to_y, sr_metrics, ssim
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -12,12 +12,14 @@ import numpy as np
 import optuna
 import pytest
 
+from nas.analysis.noise import NoisyPoint, noise_aware, noise_lines, noisy_points, pooled_sd, seed_results, standing
 from nas.fidelity import main as fidelity_main
-from nas.noisefront import NoisyPoint, noise_aware, noise_lines, noisy_points, pooled_sd, seed_results, standing
-from nas.report import build_report
+from nas.output.report import build_report
 from nas.report import main as report_main
-from nas.search import definition_of, storage_for, stored_name
-from studies import STUDIES
+from nas.study.naming import definition_of, stored_name
+from nas.study.records import ArchRecord
+from nas.study.storage import storage_for
+from studies import BASE_OBJECTIVES, STUDIES
 
 NAME = stored_name(STUDIES["tiny"], "random")
 Z = 1.96
@@ -97,8 +99,17 @@ def test_standing_and_lines():
     assert lines[1:] == [f"ms3 (trial 0): {standing(front, 0)}.", f"ms (trial 2): {standing(front, 2)}."]
 
 
+def archs(*points: tuple[str, str, float, float]) -> list[ArchRecord]:
+    """Records numbered 0, 1, ... from (spec_hash, preset, macs, params)."""
+    study = optuna.create_study(directions=[o.direction for o in BASE_OBJECTIVES])
+    for spec_hash, preset, macs, params in points:
+        attrs = {"spec_hash": spec_hash, **({"preset": preset} if preset else {})}
+        study.add_trial(optuna.trial.create_trial(values=[30.0, macs, params], user_attrs=attrs))
+    return [ArchRecord(t, BASE_OBJECTIVES) for t in study.trials]
+
+
 def test_noisy_points_order_seeds_and_skip_the_unmeasured():
-    firsts = [(0, "a", "ms3", 1.0, 2.0), (1, "b", "", 3.0, 4.0), (2, "c", "", 5.0, 6.0)]
+    firsts = archs(("a", "ms3", 1.0, 2.0), ("b", "", 3.0, 4.0), ("c", "", 5.0, 6.0))
     points = noisy_points(firsts, {"a": {1: 31.0, 0: 30.0}, "b": {0: 29.0}})
     assert points == [NoisyPoint(0, "ms3", "ms3", 1.0, 2.0, (30.0, 31.0)), NoisyPoint(1, "b", "", 3.0, 4.0, (29.0,))]
 

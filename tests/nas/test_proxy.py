@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from nas.data import PatchSampler
-from nas.proxy import ValidationSet, train_proxy
+from nas.sr.data import PatchSampler
+from nas.training.proxy import ValidationSet, train_proxy
 from space import preset
 from studies.budget import CPU_PROXY, ProxyBudget
 

@@ -8,18 +8,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from nas.report import (
-    dominates,
-    drawn_unit,
-    hypervolume,
-    hypervolume_history,
-    main,
-    matrix_cells,
-    pareto_mask,
-    scaled_losses,
-    variant_lines,
-)
-from nas.search import named_points
+from nas.analysis.fronts import dominates, hypervolume, hypervolume_history, pareto_mask, scaled_losses
+from nas.output.report import drawn_unit, matrix_cells, variant_lines
+from nas.report import main
+from nas.study.naming import named_points
 from space import ArchSpec, analytic_cost, preset
 from studies import STUDIES
 

@@ -8,10 +8,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas.samplers import UniformPointSampler, distinct_points, random_sampler
-from nas.sampling import spec_from_trial
-from nas.search import main as search_main
-from nas.search import storage_for, stored_name
+from nas.search.__main__ import main as search_main
+from nas.search.samplers import UniformPointSampler, distinct_points, random_sampler
+from nas.search.sampling import spec_from_trial
+from nas.study.naming import stored_name
+from nas.study.storage import storage_for
 from space.choices import SpaceDef
 from studies import STUDIES
 
@@ -107,7 +108,7 @@ def test_five_random_trials_draw_the_five_architectures_once(session_study: optu
 
 
 def test_a_random_study_queues_nothing(session_study: optuna.Study):
-    assert not any("fixed_params" in t.system_attrs for t in session_study.trials)
+    assert not any(t.user_attrs.get("queued", False) for t in session_study.trials)
     presets = {t.user_attrs.get("preset") for t in session_study.trials} - {None}
     assert presets == {"standard", "ms", "ms3"}  # named where drawn, never queued
 

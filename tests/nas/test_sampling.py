@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from nas.sampling import params_for, spec_from_trial
-from nas.search import named_points
+from nas.search.sampling import params_for, spec_from_trial
+from nas.study.naming import named_points
 from space import preset
 from studies import STUDIES
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from nas.search import main, storage_for
+from nas.search.__main__ import main
+from nas.study.storage import storage_for
 from space import analytic_cost, preset
 from studies import STUDIES, register
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nas.train import CHECKPOINT, main, next_boundary
+from nas.train import main
+from nas.training.full import CHECKPOINT, next_boundary
 from space import preset
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from backbones import build_model
-from nas.data import PatchSampler
-from nas.training import DivergenceError, Schedule, StepLog, make_optimizer, prepare_model, train_steps
+from nas.sr.data import PatchSampler
+from nas.training.loop import DivergenceError, Schedule, StepLog, make_optimizer, prepare_model, train_steps
 from space import preset
 
 

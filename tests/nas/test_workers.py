@@ -25,7 +25,7 @@ import optuna
 import pytest
 import sqlalchemy
 
-from nas.search import storage_for
+from nas.study.storage import storage_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMED = ["ms", "ms3", "standard"]  # the paper variants that lie in the tiny study's space, queued at creation
@@ -122,7 +122,7 @@ def check_shared_study(url: str, workers: list[Worker], n_trials: int) -> None:
     assert sorted(t.number for t in trials) == list(range(total)), "trial numbers not unique and contiguous"
 
     # The named variants were queued once, by whichever worker created the study, and each ran once.
-    queued = sorted(t.user_attrs.get("preset", "?") for t in trials if "fixed_params" in t.system_attrs)
+    queued = sorted(t.user_attrs.get("preset", "?") for t in trials if t.user_attrs.get("queued", False))
     assert queued == NAMED
 
     # Each worker ran exactly its own n_trials, no trial (queued ones included) ran in two workers,

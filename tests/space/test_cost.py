@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nas.paper import MACS_TOLERANCE, PAPER_ROWS, PARAMS_TOLERANCE
+from nas.output.paper import MACS_TOLERANCE, PAPER_ROWS, PARAMS_TOLERANCE
 from space import SpecError, analytic_cost, check_lr_size, preset
 from tests.golden.regen_costs import GOLDEN, case_key, golden_cases
 

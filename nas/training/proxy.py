@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from backbones import build_model
-from nas.data import NamedImage, PatchSampler, Picture
-from nas.evaluate import EvalResult, evaluate_images, model_upscaler
-from nas.training import (
+from nas.sr.data import NamedImage, PatchSampler, Picture
+from nas.sr.evaluation import EvalResult, evaluate_images, model_upscaler
+from nas.training.loop import (
     Schedule,
     StepLog,
     make_optimizer,

@@ -19,7 +19,7 @@ from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
-from nas.sampling import params_for
+from nas.search.sampling import params_for
 from space.choices import SpaceDef
 
 MAX_ENUMERATED = 100_000  # above this a space is sampled dimension by dimension
@@ -64,12 +64,12 @@ class UniformPointSampler(optuna.samplers.BaseSampler):
         drawn = _drawn(study)
         fresh = [p for _, p in self._points if _key(p) not in drawn]
         pool = fresh or [p for _, p in self._points]
-        self._chosen[trial._trial_id] = pool[int(self._rng.integers(len(pool)))]
+        self._chosen[trial.number] = pool[int(self._rng.integers(len(pool)))]
 
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
     ) -> Any:
-        point = self._chosen.get(trial._trial_id, {})
+        point = self._chosen.get(trial.number, {})
         if param_name in point:
             return point[param_name]
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
@@ -77,7 +77,7 @@ class UniformPointSampler(optuna.samplers.BaseSampler):
     def after_trial(
         self, study: Study, trial: FrozenTrial, state: optuna.trial.TrialState, values: Sequence[float] | None
     ) -> None:
-        self._chosen.pop(trial._trial_id, None)
+        self._chosen.pop(trial.number, None)
 
 
 def _drawn(study: Study) -> set[tuple[tuple[str, str], ...]]:

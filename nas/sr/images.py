@@ -7,13 +7,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nas.errors import InputError
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 # Pillow mode -> the mode we keep: grey stays grey (Set14's bridge.png), everything else becomes RGB.
 GREY_MODES = frozenset({"1", "L", "LA"})
 COLOUR_MODES = frozenset({"RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV"})
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image or folder that cannot be evaluated; the message names it, on one line."""
 
 

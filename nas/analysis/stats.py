@@ -4,7 +4,7 @@ Design-space comparison follows Radosavovic et al., "On Network Design Spaces fo
 Recognition" (pycls): compare sub-spaces by the (complexity-normalised) empirical distribution
 of their models' errors, with bootstrap bands and permutation tests instead of single best
 models.  Proxy fidelity is judged by rank correlation with intervals; seed noise by paired
-summaries, a sample-size formula and a noise-aware Pareto front.
+summaries and a sample-size formula (the noise-aware front is ``nas.analysis.noise``).
 
 Every random function takes an explicit ``np.random.Generator`` so a result is reproducible.
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +27,6 @@ from scipy import stats as sps
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
-Label = Literal["front", "tied", "dominated"]
 TIE_TOL = 1e-12  # a permuted statistic this close to the observed one counts as "at least as extreme"
 
 
@@ -405,71 +403,3 @@ def paired_summary(a: npt.ArrayLike, b: npt.ArrayLike, level: float = 0.95) -> P
     mean, sd = float(d.mean()), float(d.std(ddof=1))
     half = float(sps.t.ppf(_level(level)[1], d.size - 1)) * sd / math.sqrt(d.size)
     return Paired(mean, sd, float(va.std(ddof=1)), float(vb.std(ddof=1)), d.size, mean - half, mean + half)
-
-
-# ---- fronts ----
-
-
-def _hv_2d(points: Array, reference: Array) -> float:
-    """Area dominated by 2-D points, all inside the reference box, by a sweep along the first objective."""
-    p = points[np.lexsort((points[:, 1], points[:, 0]))]
-    widths = np.diff(np.append(p[:, 0], reference[0]))
-    return float(np.sum(widths * (reference[1] - np.minimum.accumulate(p[:, 1]))))
-
-
-def _hv(points: Array, reference: Array) -> float:
-    """Hypervolume of points inside the reference box: slice along the last objective (HSO)."""
-    if points.shape[0] == 0:
-        return 0.0
-    if points.shape[1] == 1:
-        return float(reference[0] - points[:, 0].min())
-    if points.shape[1] == 2:
-        return _hv_2d(points, reference)
-    p = points[np.argsort(points[:, -1], kind="stable")]
-    tops = np.append(p[1:, -1], reference[-1])
-    return sum(
-        float(top - p[i, -1]) * _hv(p[: i + 1, :-1], reference[:-1]) for i, top in enumerate(tops) if top > p[i, -1]
-    )
-
-
-def hypervolume(points: npt.ArrayLike, reference: npt.ArrayLike) -> float:
-    """Exact volume dominated by ``points`` (all objectives minimised) inside the box bounded by ``reference``.
-
-    Points not strictly better than the reference in every objective add nothing and are ignored.
-    """
-    ref = _vector(reference, "reference")
-    pts = np.array(points, dtype=np.float64)
-    if pts.size == 0:
-        return 0.0
-    if pts.ndim != 2 or pts.shape[1] != ref.size or not np.all(np.isfinite(pts)):
-        raise ValueError(f"points must be a finite (n, {ref.size}) array, got shape {pts.shape}")
-    return _hv(pts[np.all(pts < ref, axis=1)], ref)
-
-
-def noise_front(costs: npt.ArrayLike, psnr_mean: npt.ArrayLike, psnr_se: npt.ArrayLike, z: float = 1.96) -> list[Label]:
-    """Label each point "front" (Pareto-optimal on means), "dominated" (beyond noise) or "tied" (only within noise).
-
-    Costs are exact and minimised; PSNR is maximised with standard error ``psnr_se``.  j dominates i
-    beyond noise if j still Pareto-dominates i after j's PSNR is lowered by z * sqrt(se_i^2 + se_j^2);
-    with zero standard errors "front" vs the rest is the ordinary Pareto front.
-    """
-    c = np.array(costs, dtype=np.float64)
-    if c.ndim != 2 or c.shape[0] == 0 or not np.all(np.isfinite(c)):
-        raise ValueError(f"costs must be a finite, non-empty (n, k) array, got shape {c.shape}")
-    mean, se = _vector(psnr_mean, "psnr_mean"), _vector(psnr_se, "psnr_se")
-    if mean.size != c.shape[0] or se.size != c.shape[0]:
-        raise ValueError(f"costs, psnr_mean and psnr_se disagree on n: {c.shape[0]}, {mean.size}, {se.size}")
-    if np.any(se < 0) or z < 0:
-        raise ValueError("psnr_se and z must be non-negative")
-    eps = z * np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)  # eps[j, i]
-    front = ~np.any(dominance(c, mean, np.zeros_like(eps)), axis=0)
-    beyond = np.any(dominance(c, mean, eps), axis=0)
-    return ["front" if f else "dominated" if d else "tied" for f, d in zip(front, beyond, strict=True)]
-
-
-def dominance(costs: Array, psnr: Array, margin: Array) -> npt.NDArray[np.bool_]:
-    """[j, i]: j Pareto-dominates i when j's PSNR is lowered by ``margin[j, i]``."""
-    lower_psnr = psnr[:, None] - margin
-    no_worse = np.all(costs[:, None, :] <= costs[None, :, :], axis=2) & (lower_psnr >= psnr[None, :])
-    better = np.any(costs[:, None, :] < costs[None, :, :], axis=2) | (lower_psnr > psnr[None, :])
-    return no_worse & better

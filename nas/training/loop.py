@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.data import PatchSampler
+from nas.sr.data import PatchSampler
 from studies.budget import ScheduleKind
 
 

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from nas.images import ImageError, list_images, load_image
-from nas.imresize import imresize_torch
+from nas.sr.images import ImageError, list_images, load_image
+from nas.sr.imresize import imresize_torch
 
 NamedImage = tuple[str, np.ndarray]  # (name, uint8 H x W x 3)
 

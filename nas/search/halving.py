@@ -19,8 +19,6 @@ trials behind, which the analysis tools ignore (they read COMPLETE trials only).
 from __future__ import annotations
 
 import math
-import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,10 +28,14 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from nas.proxy import train_proxy
-from nas.search import Searcher
-from nas.training import DivergenceError
+from nas.search.objective import Searcher
+from nas.search.progress import Progress
+from nas.study import keys
+from nas.study.naming import trial_arch_name
+from nas.training.loop import DivergenceError
+from nas.training.proxy import train_proxy
 from space.arch import ArchSpec
+from studies import PSNR
 
 T = TypeVar("T")
 
@@ -82,11 +84,11 @@ class Candidate:
 
     @property
     def macs(self) -> float:
-        return float(self.trial.user_attrs["macs"])
+        return float(self.trial.user_attrs[keys.MACS_KEY])
 
     @property
     def name(self) -> str:
-        return str(self.trial.user_attrs.get("preset") or self.trial.user_attrs["spec_hash"])
+        return trial_arch_name(self.trial.number, self.trial.user_attrs)
 
 
 def ask_candidates(study: optuna.Study, searcher: Searcher, n: int) -> list[Candidate]:
@@ -103,7 +105,7 @@ def ask_candidates(study: optuna.Study, searcher: Searcher, n: int) -> list[Cand
         if reused is not None:
             study.tell(trial, reused)
         elif spec.spec_hash in batch:
-            trial.set_user_attr("rejected", f"repeat of trial {batch[spec.spec_hash]} in the same halving batch")
+            trial.set_user_attr(keys.REJECTED, f"repeat of trial {batch[spec.spec_hash]} in the same halving batch")
             study.tell(trial, state=TrialState.PRUNED)
         else:
             batch[spec.spec_hash] = trial.number
@@ -113,40 +115,65 @@ def ask_candidates(study: optuna.Study, searcher: Searcher, n: int) -> list[Cand
 
 def run_halving(study: optuna.Study, searcher: Searcher, candidates: int, ladder: Rungs) -> float:
     """Run the ladder on ``candidates`` asked trials; returns the full proxy runs spent."""
-    warnings.filterwarnings("ignore", message="Heartbeat of storage")  # said on every ask(); see the module note
-    live = ask_candidates(study, searcher, candidates)
-    groups = ladder.groups(len(live))
-    spent, start = 0.0, time.monotonic()
-    for rung in range(ladder.rungs + 1):
-        budget = searcher.budget.scaled(ladder.factor(rung))
-        _say(f"rung {rung}: {len(live)} candidates at {budget.iterations} iterations", start)
-        if rung == ladder.rungs:
-            for i, c in enumerate(live, 1):
-                spent += ladder.factor(rung)
-                values = _guarded(study, c, searcher.evaluate, c.trial, c.spec, budget)
-                if values is not None:
-                    study.tell(c.trial, values)
-                    _say(f"rung {rung} [{i}/{len(live)}] trial {c.trial.number} {c.name}: PSNR {values[0]:.3f}", start)
-            break
-        scores = []
-        for c in live:
-            spent += ladder.factor(rung)
-            dev = searcher.device.type
-            result = _guarded(study, c, train_proxy, c.spec, budget, searcher.train, searcher.val, searcher.seed, dev)
-            if result is not None:
-                c.trial.set_user_attr(f"rung_{rung}", {"psnr": result.psnr, "iterations": budget.iterations})
-            scores.append(result.psnr if result is not None else -math.inf)
-            where = f"rung {rung} [{len(scores)}/{len(live)}] trial {c.trial.number} {c.name}"
-            _say(f"{where}: PSNR {scores[-1]:.3f}", start)
-        failed = {i for i, x in enumerate(scores) if x == -math.inf}
-        kept = set(promote([c.macs for c in live], scores, ladder.eta, groups)) - failed
-        for i, c in enumerate(live):
-            if i not in kept and i not in failed:
-                c.trial.set_user_attr("stopped_at_rung", rung)
-                study.tell(c.trial, state=TrialState.PRUNED)
-        live = [c for i, c in enumerate(live) if i in kept]
-    _say(f"done: {spent:.2f} full proxy runs spent", start)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")  # said on every ask(); see the module note
+        live = ask_candidates(study, searcher, candidates)
+        groups = ladder.groups(len(live))
+        spent = 0.0
+        overall = Progress(0, prefix="halving: ")
+        for rung in range(ladder.rungs):
+            spent += len(live) * ladder.factor(rung)
+            live = _rung(study, searcher, live, rung, ladder, groups)
+        spent += len(live) * ladder.factor(ladder.rungs)
+        _last_rung(study, searcher, live, ladder)
+        overall.say(f"done: {spent:.2f} full proxy runs spent")
     return spent
+
+
+def _rung_progress(rung: int, live: Sequence[Candidate], iterations: int) -> Progress:
+    """A rung's progress lines (``halving: rung R [i/n] ...``), after the line that opens the rung."""
+    Progress(0, prefix="halving: ").say(f"rung {rung}: {len(live)} candidates at {iterations} iterations")
+    return Progress(len(live), prefix=f"halving: rung {rung} ")
+
+
+def _rung(
+    study: optuna.Study,
+    searcher: Searcher,
+    live: list[Candidate],
+    rung: int,
+    ladder: Rungs,
+    groups: int,
+) -> list[Candidate]:
+    """Train every live candidate at the rung's budget; PRUNE all but the best 1/eta per MAC group."""
+    budget = searcher.budget.scaled(ladder.factor(rung))
+    progress = _rung_progress(rung, live, budget.iterations)
+    scores = []
+    for c in live:
+        dev = searcher.device.type
+        result = _guarded(study, c, train_proxy, c.spec, budget, searcher.train, searcher.val, searcher.seed, dev)
+        if result is not None:
+            c.trial.set_user_attr(keys.rung_key(rung), {"psnr": result.psnr, "iterations": budget.iterations})
+        scores.append(result.psnr if result is not None else -math.inf)
+        progress.step(f"trial {c.trial.number} {c.name}: PSNR {scores[-1]:.3f}")
+    failed = {i for i, x in enumerate(scores) if x == -math.inf}
+    kept = set(promote([c.macs for c in live], scores, ladder.eta, groups)) - failed
+    for i, c in enumerate(live):
+        if i not in kept and i not in failed:
+            c.trial.set_user_attr(keys.STOPPED_AT_RUNG, rung)
+            study.tell(c.trial, state=TrialState.PRUNED)
+    return [c for i, c in enumerate(live) if i in kept]
+
+
+def _last_rung(study: optuna.Study, searcher: Searcher, live: list[Candidate], ladder: Rungs) -> None:
+    """The survivors train at the full proxy budget and become COMPLETE trials like any other."""
+    budget = searcher.budget.scaled(ladder.factor(ladder.rungs))
+    progress = _rung_progress(ladder.rungs, live, budget.iterations)
+    for c in live:
+        values = _guarded(study, c, searcher.evaluate, c.trial, c.spec, budget)
+        if values is not None:
+            study.tell(c.trial, values)
+        psnr = "failed" if values is None else f"PSNR {values[searcher.definition.objectives.index(PSNR)]:.3f}"
+        progress.step(f"trial {c.trial.number} {c.name}: {psnr}")
 
 
 def _guarded(study: optuna.Study, c: Candidate, work: Callable[..., T], *args: Any) -> T | None:
@@ -154,10 +181,6 @@ def _guarded(study: optuna.Study, c: Candidate, work: Callable[..., T], *args: A
     try:
         return work(*args)
     except (DivergenceError, RuntimeError, ValueError) as err:
-        c.trial.set_user_attr("fail_reason", f"{err.__class__.__name__}: {err}")
+        c.trial.set_user_attr(keys.FAIL_REASON, f"{err.__class__.__name__}: {err}")
         study.tell(c.trial, state=TrialState.FAIL)
         return None
-
-
-def _say(text: str, start: float) -> None:
-    print(f"halving: {text} | elapsed {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)

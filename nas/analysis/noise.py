@@ -15,37 +15,37 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import optuna
-import plotly.graph_objects as go
 from optuna.trial import TrialState
 
-from nas.stats import dominance, noise_front
+from nas.analysis.fronts import dominance
+from nas.study import keys
+from nas.study.companion import fidelity_records
+from nas.study.objectives import objectives_of
+from nas.study.records import ArchRecord, is_result
 
 Z = 1.96
-FIDELITY_SUFFIX = ".fidelity"
-STATUS_COLOURS = {"front": "#d62728", "tied": "#ff7f0e", "dominated": "#7f7f7f"}
+Label = Literal["front", "tied", "dominated"]
+STATUS_LABELS = {"front": "on the front", "tied": "tied within noise", "dominated": "dominated beyond noise"}
 
 
 def seed_results(study: optuna.Study) -> dict[str, dict[int, float]]:
     """spec_hash -> seed -> proxy PSNR, from the study's trials and its 1x fidelity records."""
     out: dict[str, dict[int, float]] = defaultdict(dict)
+    objectives = objectives_of(study)
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if "spec_hash" in t.user_attrs and "duplicate_of" not in t.user_attrs and t.values:
-            out[t.user_attrs["spec_hash"]].setdefault(int(t.user_attrs.get("seed", 0)), float(t.values[0]))
+        if is_result(t):  # every trained result, a second seed of one architecture included
+            r = ArchRecord(t, objectives)
+            out[r.spec_hash].setdefault(r.seed, r.psnr)
     for t in fidelity_records(study):
-        if t.user_attrs.get("budget_x") == 1:
-            out[t.user_attrs["spec_hash"]].setdefault(int(t.user_attrs["seed"]), float(t.user_attrs["psnr"]))
+        if t.user_attrs.get(keys.BUDGET_X) == 1:
+            attrs = t.user_attrs
+            out[attrs[keys.SPEC_HASH]].setdefault(int(attrs[keys.SEED]), float(attrs[keys.PSNR_KEY]))
     return dict(out)
-
-
-def fidelity_records(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    name = study.study_name + FIDELITY_SUFFIX
-    if name not in optuna.get_all_study_names(study._storage):
-        return []
-    other = optuna.load_study(study_name=name, storage=study._storage)
-    return other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,30 @@ def pooled_sd(samples: Sequence[Sequence[float]]) -> float:
     return float(np.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof)) if dof else float("nan")
 
 
+def noise_front(costs: npt.ArrayLike, psnr_mean: npt.ArrayLike, psnr_se: npt.ArrayLike, z: float = Z) -> list[Label]:
+    """Label each point "front" (Pareto-optimal on means), "dominated" (beyond noise) or "tied" (only within noise).
+
+    Costs are exact and minimised; PSNR is maximised with standard error ``psnr_se``.  j dominates i
+    beyond noise if j still Pareto-dominates i after j's PSNR is lowered by z * sqrt(se_i^2 + se_j^2);
+    with zero standard errors "front" vs the rest is the ordinary Pareto front.
+    """
+    c = np.array(costs, dtype=np.float64)
+    if c.ndim != 2 or c.shape[0] == 0 or not np.all(np.isfinite(c)):
+        raise ValueError(f"costs must be a finite, non-empty (n, k) array, got shape {c.shape}")
+    mean, se = np.asarray(psnr_mean, dtype=np.float64), np.asarray(psnr_se, dtype=np.float64)
+    if mean.shape != (c.shape[0],) or se.shape != (c.shape[0],):
+        raise ValueError(f"costs, psnr_mean and psnr_se disagree on n: {c.shape[0]}, {mean.shape}, {se.shape}")
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(se))):
+        raise ValueError("psnr_mean and psnr_se must be finite")
+    if np.any(se < 0) or z < 0:
+        raise ValueError("psnr_se and z must be non-negative")
+    loss = np.column_stack([-mean, c])
+    eps = z * np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)  # eps[j, i]: j's PSNR lowered by it
+    front = ~np.any(dominance(loss), axis=0)
+    beyond = np.any(dominance(loss, eps), axis=0)
+    return ["front" if f else "dominated" if d else "tied" for f, d in zip(front, beyond, strict=True)]
+
+
 def noise_aware(points: Sequence[NoisyPoint]) -> NoiseFront | None:
     """The noise-aware labels, or None when no architecture has seed repeats."""
     sd = pooled_sd([p.psnr for p in points])
@@ -92,21 +116,19 @@ def noise_aware(points: Sequence[NoisyPoint]) -> NoiseFront | None:
     mean = np.array([p.mean for p in points])
     se = np.array([sd / np.sqrt(len(p.psnr)) for p in points])
     status = noise_front(costs, mean, se, Z)
-    beaten = dominance(costs, mean, np.zeros((len(points), len(points))))  # [j, i]: j dominates i on the means
+    beaten = dominance(np.column_stack([-mean, costs]))  # [j, i]: j dominates i on the means
     rivals = tuple(tuple(int(j) for j in np.flatnonzero(beaten[:, i])) for i in range(len(points)))
     return NoiseFront(tuple(points), sd, tuple(status), rivals)
 
 
-def noisy_points(
-    firsts: Sequence[tuple[int, str, str, float, float]], seeds: Mapping[str, Mapping[int, float]]
-) -> list[NoisyPoint]:
-    """Points from (trial number, spec_hash, preset, macs, params) and the seed results by spec."""
+def noisy_points(records: Sequence[ArchRecord], seeds: Mapping[str, Mapping[int, float]]) -> list[NoisyPoint]:
+    """The architectures with seed results, their PSNRs in seed order."""
     out = []
-    for number, spec_hash, preset, macs, params in firsts:
-        runs = seeds.get(spec_hash, {})
+    for r in records:
+        runs = seeds.get(r.spec_hash, {})
         if runs:
             values = tuple(v for _, v in sorted(runs.items()))
-            out.append(NoisyPoint(number, preset or spec_hash, preset, macs, params, values))
+            out.append(NoisyPoint(r.number, r.name, r.preset or "", r.macs, r.params, values))
     return out
 
 
@@ -133,32 +155,3 @@ def standing(front: NoiseFront, i: int) -> str:
         return f"{head}, on the front"
     verb = "dominated beyond noise by" if front.status[i] == "dominated" else "tied within noise with"
     return f"{head}, {verb} {best.name} (trial {best.number}, {best.mean:.3f} dB)"
-
-
-def noise_figure(front: NoiseFront) -> go.Figure:
-    """PSNR (mean +- 95 % interval) against MACs, coloured by standing."""
-    fig = go.Figure()
-    for status, colour in STATUS_COLOURS.items():
-        idx = [i for i, s in enumerate(front.status) if s == status]
-        if not idx:
-            continue
-        fig.add_trace(
-            go.Scatter(
-                x=[front.points[i].macs / 1e9 for i in idx],
-                y=[front.points[i].mean for i in idx],
-                error_y={"type": "data", "array": [front.half_width(i) for i in idx]},
-                mode="markers+text",
-                text=[front.points[i].preset for i in idx],
-                textposition="top center",
-                marker={"color": colour, "size": 9},
-                name={"front": "on the front", "tied": "tied within noise", "dominated": "dominated beyond noise"}[
-                    status
-                ],
-            )
-        )
-    fig.update_layout(
-        title=f"Noise-aware front: PSNR mean +- 95 % interval (pooled seed SD {front.seed_sd:.3f} dB)",
-        xaxis_title="G MACs (full network, 128x128 LR)",
-        yaxis_title="proxy PSNR (dB)",
-    )
-    return fig

@@ -1,0 +1,180 @@
+"""Proxy fidelity: which architectures to re-train longer, and how well the short proxy ranked them.
+
+Re-trains (``nas.search.retrain``) K architectures of a finished study (its named variants, then
+its front, then a random sample of the rest) at X times the proxy budget each trial used, with S
+seeds on the same data; here, Kendall tau and Spearman rho (bootstrap intervals) of the proxy's
+PSNR against the long-budget mean, next to the naive predictors params and MACs, and the seed noise.
+Seed ``s`` gives every architecture the same batches in the same order (common random numbers),
+so architectures are compared by paired differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from optuna.trial import FrozenTrial
+
+from nas.analysis.fronts import front_mask
+from nas.analysis.noise import pooled_sd
+from nas.analysis.stats import Correlations, paired_summary, rank_correlations, seeds_needed
+from nas.errors import InputError
+from nas.study import keys
+from nas.study.companion import work_key
+from nas.study.records import ArchRecord
+from studies.budget import ProxyBudget
+
+DELTAS = (0.03, 0.1, 0.3)  # dB differences the seed counts are given for (--deltas)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """An architecture chosen for re-training and why."""
+
+    record: ArchRecord
+    reason: str  # "named", "front" or "random"
+
+
+def select(records: Sequence[ArchRecord], k: int, sample_seed: int = 0) -> list[Pick]:
+    """The named variants, then the front, then a seeded random sample of the rest, up to ``k``."""
+    mask = front_mask(records)  # on every objective of the study
+    named = [Pick(r, "named") for r in records if r.preset]
+    on_front = [Pick(r, "front") for r, f in zip(records, mask, strict=True) if f and not r.preset]
+    rest = [r for r, f in zip(records, mask, strict=True) if not f and not r.preset]
+    order = np.random.default_rng(sample_seed).permutation(len(rest))
+    return [*named, *on_front, *(Pick(rest[i], "random") for i in order)][:k]
+
+
+def budget_of(record: ArchRecord, factor: float) -> ProxyBudget:
+    """``factor`` times the proxy budget the trial was trained with."""
+    recorded = record.attr(keys.PROXY)
+    if not isinstance(recorded, dict):
+        raise InputError(f"trial {record.number} has no recorded proxy budget")
+    return ProxyBudget(**recorded).scaled(factor)
+
+
+@dataclass(frozen=True)
+class ArchFidelity:
+    pick: Pick
+    proxy_psnr: float
+    long: dict[int, float]  # seed -> PSNR at the longer budget
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(list(self.long.values())))
+
+    @property
+    def sd(self) -> float:
+        return float(np.std(list(self.long.values()), ddof=1)) if len(self.long) > 1 else float("nan")
+
+
+@dataclass(frozen=True)
+class FidelityStats:
+    factor: float
+    archs: tuple[ArchFidelity, ...]
+    proxy: Correlations
+    params: Correlations
+    macs: Correlations
+    seed_sd: float  # pooled within-architecture SD over seeds (unpaired)
+    paired_sd: float  # pooled SD of per-seed differences between architectures (common random numbers)
+    pairs_resolved: int  # pairs whose paired 95 % interval excludes 0
+    pairs: int
+
+    def seeds_for(self, delta: float, paired: bool) -> int | None:
+        sd = self.paired_sd if paired else self.seed_sd
+        return None if not np.isfinite(sd) or sd == 0 else seeds_needed(sd, delta, paired=paired)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "budget_x": self.factor,
+            "n": len(self.archs),
+            "proxy": vars(self.proxy),
+            "params": vars(self.params),
+            "macs": vars(self.macs),
+            "seed_sd": self.seed_sd,
+            "paired_sd": self.paired_sd,
+            "pairs_resolved": self.pairs_resolved,
+            "pairs": self.pairs,
+            "archs": [
+                {"trial": a.pick.record.number, "name": a.pick.record.name, "reason": a.pick.reason,
+                 "proxy_psnr": a.proxy_psnr, "long": {str(s): v for s, v in a.long.items()}}
+                for a in self.archs
+            ],
+        }  # fmt: skip
+
+
+def gather(picks: Sequence[Pick], factor: float, done: dict[str, FrozenTrial]) -> list[ArchFidelity]:
+    """Each picked architecture with the re-training results recorded for it at ``factor``."""
+    out = []
+    for p in picks:
+        budget = budget_of(p.record, factor)
+        long = {}
+        for t in done.values():
+            seed = int(t.user_attrs[keys.SEED])
+            if t.user_attrs[keys.WORK_KEY] == work_key(p.record.spec_hash, budget, seed):
+                long[seed] = float(t.user_attrs[keys.PSNR_KEY])
+        if long:
+            out.append(ArchFidelity(p, p.record.psnr, dict(sorted(long.items()))))
+    return out
+
+
+def fidelity_stats(archs: Sequence[ArchFidelity], factor: float, rng: np.random.Generator) -> FidelityStats:
+    """Rank agreement of proxy, params and MACs with the long-budget mean, and the seed noise."""
+    if len(archs) < 3:
+        raise InputError(f"need results for at least 3 architectures, have {len(archs)}")
+    target = np.array([a.mean for a in archs])
+    predictors = {
+        "proxy": np.array([a.proxy_psnr for a in archs]),
+        "params": np.array([a.pick.record.params for a in archs]),
+        "macs": np.array([a.pick.record.macs for a in archs]),
+    }
+    corr = {name: rank_correlations(x, target, rng=rng) for name, x in predictors.items()}
+    return FidelityStats(factor, tuple(archs), corr["proxy"], corr["params"], corr["macs"], *seed_noise(archs))
+
+
+def seed_noise(archs: Sequence[ArchFidelity]) -> tuple[float, float, int, int]:
+    """Pooled seed SD, pooled SD of paired differences, and how many pairs a paired interval resolves."""
+    seed_sd = pooled_sd([list(a.long.values()) for a in archs])
+    diff_vars, resolved, pairs = [], 0, 0
+    for i, a in enumerate(archs):
+        for b in archs[i + 1 :]:
+            common = sorted(set(a.long) & set(b.long))
+            if len(common) < 2:
+                continue
+            paired = paired_summary(np.array([a.long[s] for s in common]), np.array([b.long[s] for s in common]))
+            diff_vars.append(paired.sd_diff**2)
+            pairs += 1
+            resolved += int(paired.ci_low > 0 or paired.ci_high < 0)
+    paired_sd = float(np.sqrt(np.mean(diff_vars))) if diff_vars else float("nan")
+    return seed_sd, paired_sd, resolved, pairs
+
+
+def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -> list[str]:
+    def corr(label: str, c: Correlations) -> str:
+        return (
+            f"  {label:<6} Kendall tau {c.kendall_tau:+.2f} [{c.tau_low:+.2f}, {c.tau_high:+.2f}]   "
+            f"Spearman rho {c.spearman_rho:+.2f} [{c.rho_low:+.2f}, {c.rho_high:+.2f}]"
+        )
+
+    lines = [f"{name}: proxy fidelity at {stats.factor:g}x the proxy budget, {len(stats.archs)} architectures"]
+    lines.append(
+        f"  {'trial':>5}  {'architecture':<18} {'why':<6} {'proxy dB':>9} {'long dB':>9} {'seed SD':>8}  seeds"
+    )
+    for a in sorted(stats.archs, key=lambda a: -a.mean):
+        r = a.pick.record
+        lines.append(
+            f"  {r.number:>5}  {r.name:<18} {a.pick.reason:<6} {a.proxy_psnr:9.3f} {a.mean:9.3f} {a.sd:8.3f}  "
+            f"{len(a.long)}"
+        )
+    lines.append("rank agreement with the long-budget PSNR (95 % bootstrap intervals):")
+    lines += [corr("proxy", stats.proxy), corr("params", stats.params), corr("MACs", stats.macs)]
+    lines.append(
+        f"seed noise: SD {stats.seed_sd:.3f} dB per architecture; SD of paired differences {stats.paired_sd:.3f} dB;"
+        f" {stats.pairs_resolved} of {stats.pairs} pairs resolved by paired 95 % intervals"
+    )
+    for delta in deltas:
+        unpaired, paired = stats.seeds_for(delta, False), stats.seeds_for(delta, True)
+        lines.append(f"  to resolve {delta:g} dB (5 % level, 80 % power): {unpaired} seeds unpaired, {paired} paired")
+    return lines

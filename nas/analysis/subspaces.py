@@ -1,0 +1,258 @@
+"""Is *this kind* of multi-scale conv better than *that kind*?  Sub-space EDFs of a study (``nas.analyze``).
+
+Design-space statistics in the manner of Radosavovic et al. (pycls): a sub-space
+is a predicate over a spec's features (``space.features``).  For each sub-space the
+empirical distribution function (EDF) of the proxy error — dB below the best
+architecture of the study — with a bootstrap band, and the complexity-normalised
+EDF (models reweighted so that every compared sub-space has the same distribution
+of MACs over shared log-MAC bins).  Pairs of sub-spaces are compared by the
+two-sample KS distance with a permutation p-value (within MAC bins when normalised).
+
+EDFs need unbiased samples: run the study with ``nas.search --sampler random``.
+Each distinct architecture counts once; where it has seed repeats at the proxy budget
+(``nas.fidelity --budget-x 1``), its PSNR is their mean.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from nas.analysis.noise import seed_results
+from nas.analysis.stats import Normalised, TestResult, complexity_weights, permutation_test
+from nas.errors import InputError
+from nas.study import keys
+from nas.study.companion import fidelity_records
+from nas.study.records import ArchRecord, arch_records
+from space.features import Predicate, features
+
+GRID_POINTS = 200
+
+
+@dataclass(frozen=True)
+class SubSpace:
+    """The distinct architectures a predicate selects, with their proxy error (dB below the study's best)."""
+
+    name: str
+    predicate: Predicate
+    members: tuple[ArchRecord, ...]
+    error: np.ndarray
+    macs: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.members)
+
+    def best(self) -> ArchRecord:
+        return self.members[int(np.argmin(self.error))]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: str
+    b: str
+    plain: TestResult
+    normalised: TestResult | None  # None: the two share no MAC bin
+
+
+@dataclass(frozen=True)
+class Analysis:
+    study: str
+    sampler: str
+    best_psnr: float
+    subspaces: tuple[SubSpace, ...]
+    normalised: Normalised | None
+    comparisons: tuple[Comparison, ...]
+    grid: np.ndarray
+    seed_means: int = 0  # architectures whose PSNR is a mean over seeds
+    budget_x: float = 1.0  # 1: the proxy; else nas.fidelity's re-trainings at this multiple
+
+
+def split_records(
+    records: Sequence[ArchRecord],
+    predicates: dict[str, Predicate],
+    best_psnr: float,
+    psnr: Mapping[str, float] | None = None,
+) -> list[SubSpace]:
+    """Each sub-space's members; an empty one is an error (a predicate that selects nothing is a typo).
+
+    ``psnr`` maps spec_hash -> the PSNR to use (a seed mean); the trial's own value otherwise.
+    """
+    feats = [features(r.spec) for r in records]
+    value = psnr or {}
+    out = []
+    for name, predicate in predicates.items():
+        members = tuple(r for r, f in zip(records, feats, strict=True) if predicate(f))
+        if not members:
+            raise InputError(f"sub-space {name} ({predicate.text}) selects none of the {len(records)} architectures")
+        error = np.array([best_psnr - value.get(r.spec_hash, r.psnr) for r in members])
+        out.append(SubSpace(name, predicate, members, error, np.array([r.macs for r in members])))
+    return out
+
+
+def normalise(subspaces: Sequence[SubSpace], bins: int) -> Normalised | None:
+    """Complexity weights over the compared sub-spaces, or None when they share no MAC bin."""
+    try:
+        return complexity_weights([s.macs for s in subspaces], bins)
+    except ValueError:
+        return None
+
+
+def compare(a: SubSpace, b: SubSpace, bins: int, n_perm: int, rng: np.random.Generator) -> Comparison:
+    """KS distance and permutation p-value, plain and within shared MAC bins."""
+    plain = permutation_test(a.error, b.error, n_perm=n_perm, rng=rng)
+    pair = normalise([a, b], bins)
+    normalised = None
+    if pair is not None:
+        sa, sb = pair.strata
+        normalised = permutation_test(a.error, b.error, strata_a=sa, strata_b=sb, n_perm=n_perm, rng=rng)
+    return Comparison(a.name, b.name, plain, normalised)
+
+
+def analyse(
+    study: optuna.Study,
+    predicates: dict[str, Predicate],
+    pairs: Sequence[tuple[str, str]],
+    bins: int = 4,
+    n_perm: int = 2000,
+    seed: int = 0,
+    budget_x: float = 1.0,
+) -> Analysis:
+    """The whole analysis of one study, pure apart from reading it.
+
+    ``budget_x`` other than 1 analyses the re-trainings ``nas.fidelity`` recorded at that multiple
+    of the proxy budget (mean over seeds), over the architectures that have them.
+    """
+    records = arch_records(study)
+    means = psnr_means(study, budget_x)
+    if budget_x != 1:
+        records = [r for r in records if r.spec_hash in means]
+    if len(records) < 2:
+        raise InputError(
+            f"--study: {study.study_name!r} has {len(records)} finished architectures"
+            f"{f' re-trained at {budget_x:g}x (run nas.fidelity)' if budget_x != 1 else ''}; need 2 or more"
+        )
+    best = max(means.get(r.spec_hash, r.psnr) for r in records)
+    subspaces = split_records(records, predicates, best, means)
+    by_name = {s.name: s for s in subspaces}
+    rng = np.random.default_rng(seed)
+    comparisons = tuple(compare(by_name[a], by_name[b], bins, n_perm, rng) for a, b in pairs)
+    top = max(float(s.error.max()) for s in subspaces)
+    grid = np.linspace(0.0, top * 1.02 + 1e-9, GRID_POINTS)
+    sampler = str(study.user_attrs.get(keys.SAMPLER, "unknown"))
+    return Analysis(
+        study.study_name,
+        sampler,
+        best,
+        tuple(subspaces),
+        normalise(subspaces, bins),
+        comparisons,
+        grid,
+        len(means),
+        budget_x,
+    )
+
+
+def psnr_means(study: optuna.Study, budget_x: float) -> dict[str, float]:
+    """spec_hash -> mean PSNR over seeds: 1x repeats (2 or more seeds), or the re-trainings at ``budget_x``."""
+    if budget_x == 1:
+        repeated = {h: runs for h, runs in seed_results(study).items() if len(runs) > 1}
+        return {h: float(np.mean(list(runs.values()))) for h, runs in repeated.items()}
+    runs: dict[str, list[float]] = {}
+    for t in fidelity_records(study):
+        if t.user_attrs.get(keys.BUDGET_X) == budget_x:
+            runs.setdefault(str(t.user_attrs[keys.SPEC_HASH]), []).append(float(t.user_attrs[keys.PSNR_KEY]))
+    return {h: float(np.mean(v)) for h, v in runs.items()}
+
+
+# ---- text ----
+
+
+def summary(analysis: Analysis) -> list[str]:
+    lines = [
+        f"{analysis.study}: {len(analysis.subspaces)} sub-spaces; error = dB below the best ({analysis.best_psnr:.3f})"
+    ]
+    if analysis.budget_x != 1:
+        lines.append(
+            f"PSNR at {analysis.budget_x:g}x the proxy budget (nas.fidelity re-trainings), mean over seeds, for the"
+            f" {analysis.seed_means} architectures re-trained"
+        )
+    elif analysis.seed_means:
+        lines.append(
+            f"PSNR is the mean over seed repeats for {analysis.seed_means} architectures (proxy budget,"
+            " nas.fidelity --budget-x 1), the single run for the rest"
+        )
+    if analysis.sampler != "random":
+        lines.append(
+            f"warning: sampler {analysis.sampler!r} is not random, so these EDFs describe what the search tried,"
+            " not the space (use nas.search --sampler random)"
+        )
+    lines.append(f"  {'sub-space':<12} {'n':>3} {'mean dB':>8} {'best dB':>8} {'mean err':>9} {'norm err':>9}  best")
+    weights = analysis.normalised.weights if analysis.normalised else [None] * len(analysis.subspaces)
+    for s, w in zip(analysis.subspaces, weights, strict=True):
+        psnr = analysis.best_psnr - s.error
+        norm = f"{float(np.sum(w * s.error)):9.3f}" if w is not None and w.sum() > 0 else f"{'-':>9}"
+        lines.append(
+            f"  {s.name:<12} {s.n:>3} {psnr.mean():8.3f} {psnr.max():8.3f} {s.error.mean():9.3f} {norm}  "
+            f"{s.best().name} (trial {s.best().number})   [{s.predicate.text}]"
+        )
+    if analysis.normalised is None and len(analysis.subspaces) > 1:
+        lines.append("  (no MAC bin holds every sub-space: no normalised EDF across all of them)")
+    for c in analysis.comparisons:
+        norm = (
+            f"normalised D {c.normalised.statistic:.3f} p {c.normalised.p_value:.4f}"
+            if c.normalised
+            else "no shared MAC bin"
+        )
+        lines.append(f"  {c.a} vs {c.b}: KS D {c.plain.statistic:.3f} p {c.plain.p_value:.4f}; {norm}")
+    overlap = overlapping(analysis.subspaces)
+    if overlap:
+        lines.append(f"  note: overlapping sub-spaces (shared architectures): {', '.join(overlap)}")
+    return lines
+
+
+def overlapping(subspaces: Sequence[SubSpace]) -> list[str]:
+    out = []
+    for a, b in itertools.combinations(subspaces, 2):
+        shared = {r.spec_hash for r in a.members} & {r.spec_hash for r in b.members}
+        if shared:
+            out.append(f"{a.name}/{b.name} ({len(shared)})")
+    return out
+
+
+def as_dict(analysis: Analysis) -> dict[str, Any]:
+    weights = analysis.normalised.weights if analysis.normalised else [None] * len(analysis.subspaces)
+    return {
+        "study": analysis.study,
+        "sampler": analysis.sampler,
+        "best_psnr": analysis.best_psnr,
+        "seed_means": analysis.seed_means,
+        "budget_x": analysis.budget_x,
+        "subspaces": [
+            {
+                "name": s.name,
+                "predicate": s.predicate.text,
+                "trials": [r.number for r in s.members],
+                "error": s.error.tolist(),
+                "macs": s.macs.tolist(),
+                "normalised_weight": None if w is None else w.tolist(),
+            }
+            for s, w in zip(analysis.subspaces, weights, strict=True)
+        ],
+        "comparisons": [
+            {
+                "a": c.a,
+                "b": c.b,
+                "ks": c.plain.statistic,
+                "p": c.plain.p_value,
+                "ks_normalised": c.normalised.statistic if c.normalised else None,
+                "p_normalised": c.normalised.p_value if c.normalised else None,
+            }
+            for c in analysis.comparisons
+        ],
+    }

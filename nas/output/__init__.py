@@ -1,0 +1,1 @@
+"""The output layer: HTML pages, figures, model export and provenance."""

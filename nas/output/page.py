@@ -1,0 +1,50 @@
+"""One self-contained HTML page of sentences and plotly figures, and the same figures in optuna-dashboard."""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import plotly.graph_objects as go
+from optuna_dashboard import save_plotly_graph_object
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the page and the dashboard show: figures by graph-object id, and plain-text sentences."""
+
+    title: str
+    lines: list[str]
+    figures: dict[str, go.Figure]
+
+
+def write_html(path: Path, report: Report) -> None:
+    """One self-contained page (plotly.js inline, so it opens offline), written beside and then renamed."""
+    blocks = [
+        fig.to_html(full_html=False, include_plotlyjs=i == 0, div_id=graph_id)
+        for i, (graph_id, fig) in enumerate(report.figures.items())
+    ]
+    sentences = "\n".join(paragraph(line) for line in report.lines)
+    page = (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(report.title)}</title></head>\n'
+        f"<body>\n<h1>{html.escape(report.title)}</h1>\n{sentences}\n" + "\n".join(blocks) + "\n</body></html>\n"
+    )
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(page, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def paragraph(line: str) -> str:
+    """A line as HTML; an indented line (a table row of a text summary) keeps its spacing."""
+    if line.startswith(" "):
+        return f'<p style="white-space: pre; font-family: monospace; margin: 0">{html.escape(line)}</p>'
+    return f"<p>{html.escape(line)}</p>"
+
+
+def save_to_dashboard(study: optuna.Study, report: Report) -> None:
+    """Store the figures in the study under fixed ids, so optuna-dashboard shows them and a rerun replaces them."""
+    for graph_id, fig in report.figures.items():
+        save_plotly_graph_object(study, fig, graph_object_id=graph_id)

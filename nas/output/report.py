@@ -1,0 +1,362 @@
+"""A search's Pareto front as figures and sentences: fronts, hypervolume, matrices, the front table.
+
+Only COMPLETE trials are points: an over-budget trial is PRUNED before training and appears
+nowhere; a repeated architecture counts once (``nas.study.records``).  Objectives are the
+study's, by name: a latency study's fourth objective is on its front, table and hypervolume.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import optuna
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from nas.analysis.fronts import MARGIN, front_mask, hypervolume_history, pareto_mask
+from nas.analysis.noise import STATUS_LABELS, NoiseFront, noise_aware, noise_lines, noisy_points, seed_results
+from nas.errors import InputError
+from nas.output.page import Report
+from nas.study import keys
+from nas.study.naming import expected_variants, join_names, plural
+from nas.study.objectives import names as objective_names
+from nas.study.records import ArchRecord, arch_records, why_not
+from space import ArchSpec
+from space.unit import DEFAULT_DOWN, DEFAULT_UP, FUSED_RESAMPLE, Branches, Edge, UnitSpec
+from studies import StudyDef
+
+MATRIX_COLUMNS = 4
+FADED, SOLID = 0.25, 1.0
+CELL_COLOURS = ("#ffffff", "#cfe2f3", "#fce5cd", "#d9ead3")  # absent, within a scale, across scales, identity
+STATUS_COLOURS = {"front": "#d62728", "tied": "#ff7f0e", "dominated": "#7f7f7f"}
+
+
+# ---- matrix text ----
+
+
+def kernel_text(kernel: int | None) -> str:
+    """``3x3`` for a kernel; ``kxk`` when it is the layer's own and that is unknown."""
+    return f"{kernel}x{kernel}" if kernel is not None else "kxk"
+
+
+def order_note(unit: UnitSpec, edge: Edge) -> str:
+    """A note when a cross-scale entry resamples in the non-default order (default: pool first, upsample last)."""
+    if edge.resampling in ("none", *FUSED_RESAMPLE):
+        return ""
+    default_first = DEFAULT_DOWN[1] if unit.direction(edge) == "down" else DEFAULT_UP[1]
+    if edge.resample_first == default_first:
+        return ""
+    return " (resample first)" if edge.resample_first else " (conv first)"
+
+
+def cell_text(unit: UnitSpec, edge: Edge | None, layer_kernel: int | None) -> str:
+    """One matrix entry as text: '3x3 shared', '1x1 avgpool', 'I' (identity), '' when absent."""
+    if edge is None:
+        return ""
+    words = ["I" if edge.op == "identity" else kernel_text(edge.kernel or layer_kernel)]
+    if edge.tie is not None:
+        groups = {e.tie for e in unit.edges if e.tie is not None}
+        words.append("shared" if len(groups) == 1 else f"shared {edge.tie}")
+    if edge.resampling != "none":
+        words.append(edge.resampling)
+    return " ".join(words) + order_note(unit, edge)
+
+
+def matrix_cells(unit: UnitSpec, layer_kernel: int | None) -> list[list[str]]:
+    """The unit's Eqn-1 matrix as text: rows = output branch, columns = input branch."""
+    by_pair = {(e.dst, e.src): e for e in unit.edges}
+    return [
+        [cell_text(unit, by_pair.get((dst, src)), layer_kernel) for src in range(unit.inputs.count)]
+        for dst in range(unit.outputs.count)
+    ]
+
+
+def cell_kind(edge: Edge | None, unit: UnitSpec) -> int:
+    """Colour index of a matrix entry: 0 absent, 1 within a scale, 2 across scales, 3 identity."""
+    if edge is None:
+        return 0
+    if edge.op == "identity":
+        return 3
+    return 1 if unit.direction(edge) == "same" else 2
+
+
+def branch_labels(branches: Branches, side: str) -> list[str]:
+    """Axis labels of the branches on one side of a unit, with their resolution."""
+    return [f"{side} {i} (1/{2**level})" for i, level in enumerate(branches.levels)]
+
+
+def drawn_unit(spec: ArchSpec) -> tuple[UnitSpec, int | None, str]:
+    """The unit to draw for a spec, the kernel its first layer has, and a note for layer-wise specs."""
+    kernel = spec.inner_sites[0].kernel if spec.inner_sites else None
+    distinct = len(set(spec.units))
+    note = f"layer-wise, {distinct} distinct units" if len(spec.units) > 1 else ""
+    return spec.units[0], kernel, note
+
+
+def trial_names(names: Mapping[str, int]) -> str:
+    return join_names(f"{name} (trial {number})" for name, number in names.items())
+
+
+def variant_lines(
+    front: Mapping[str, int],
+    dominated: Mapping[str, int],
+    unevaluated: Mapping[str, str],
+    expected: Sequence[str] | None,
+) -> list[str]:
+    """Plain sentences on the named variants: on the front, dominated, not evaluated, absent.
+
+    ``front`` and ``dominated`` map a name to its trial number, ``unevaluated`` a name to why it
+    has no result, ``expected`` lists the named variants of the study's space (None: unknown).
+    """
+    seen = {*front, *dominated, *unevaluated}
+    lines = [
+        f"Named variants on the Pareto front: {trial_names(front)}.",
+        f"Named variants evaluated but not on the front: {trial_names(dominated)}.",
+    ]
+    if unevaluated:
+        lines.append(f"Named variants not evaluated: {join_names(f'{n} ({why})' for n, why in unevaluated.items())}.")
+    if expected is None:
+        lines.append("The study is not defined in studies/, so named variants absent from it are unknown.")
+    else:
+        lines.append(
+            f"Named variants of the study's space absent from the study: "
+            f"{join_names(n for n in expected if n not in seen)}."
+        )
+    return lines
+
+
+def unevaluated_variants(trials: Sequence[optuna.trial.FrozenTrial], evaluated: set[str]) -> dict[str, str]:
+    """Named variants with trials but no result: why (over budget, failed, still running)."""
+    out: dict[str, str] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        name = t.user_attrs.get(keys.PRESET)
+        if name and name not in evaluated and t.state != optuna.trial.TrialState.COMPLETE:
+            out.setdefault(name, why_not(t) if keys.REJECTED in t.user_attrs else t.state.name.lower())
+    return out
+
+
+# ---- figures ----
+
+
+AXES = {"macs": ("G MACs", 1e9), "params": ("M params", 1e6)}
+
+
+def pareto_figure(points: Sequence[ArchRecord], on_front: Sequence[bool], axis: str) -> go.Figure:
+    """PSNR against MACs or params: the study's front solid, dominated faded, the 2-D front as a step line."""
+    name, unit = AXES[axis]
+    xs = [getattr(p, axis) / unit for p in points]
+    count = len(points[0].objectives) if points else 0
+    fig = go.Figure()
+    for solid, label in ((True, f"on the {count}-objective front"), (False, "dominated")):
+        chosen = [i for i, f in enumerate(on_front) if f == solid]
+        fig.add_trace(point_trace([points[i] for i in chosen], [xs[i] for i in chosen], label, solid))
+    fig.add_trace(front_line([(x, p.psnr) for x, p in zip(xs, points, strict=True)]))
+    fig.update_layout(
+        title=f"PSNR vs {name}: solid = Pareto front on ({objective_names(points[0].objectives)}), faded = dominated",
+        xaxis_title=name,
+        yaxis_title="proxy PSNR (dB)",
+    )
+    return fig
+
+
+def point_trace(points: Sequence[ArchRecord], xs: Sequence[float], label: str, solid: bool) -> go.Scatter:
+    """Markers with the named variants labelled and the trial's details on hover."""
+    return go.Scatter(
+        x=list(xs),
+        y=[p.psnr for p in points],
+        mode="markers+text",
+        name=label,
+        text=[p.preset or "" for p in points],
+        textposition="top center",
+        opacity=SOLID if solid else FADED,
+        marker={"size": 11 if solid else 8},
+        customdata=[[p.number, p.name, p.macs / 1e9, p.params / 1e6] for p in points],
+        hovertemplate="trial %{customdata[0]} %{customdata[1]}<br>PSNR %{y:.3f} dB<br>"
+        "%{customdata[2]:.3f} G MACs, %{customdata[3]:.4f} M params<extra></extra>",
+    )
+
+
+def front_line(xy: Sequence[tuple[float, float]]) -> go.Scatter:
+    """The 2-D front (x min, PSNR max) as a staircase."""
+    mask = pareto_mask(xy, ("minimize", "maximize"))
+    line = sorted({p for p, on in zip(xy, mask, strict=True) if on})
+    return go.Scatter(
+        x=[p[0] for p in line],
+        y=[p[1] for p in line],
+        mode="lines",
+        line_shape="hv",
+        name="2-D front",
+        line={"dash": "dot"},
+        hoverinfo="skip",
+    )
+
+
+def hypervolume_figure(points: Sequence[ArchRecord]) -> go.Figure:
+    """Hypervolume after each newly evaluated architecture, on all of the study's objectives."""
+    history = hypervolume_history([p.point for p in points], points[0].directions)
+    fig = go.Figure(go.Scatter(x=[p.number for p in points], y=history, mode="lines+markers", line_shape="hv"))
+    fig.update_layout(
+        title=(
+            f"Hypervolume of ({objective_names(points[0].objectives)}): each objective scaled to [0, 1]"
+            "<br>between the study's best and worst complete values, reference point = worst"
+            f" + {MARGIN:.0%} of the range, shown as a fraction of that box"
+        ),
+        xaxis_title="trial number",
+        yaxis_title="hypervolume (fraction)",
+        yaxis_range=[0, 1.02],
+    )
+    return fig
+
+
+def matrix_title(point: ArchRecord, note: str) -> str:
+    extra = f", {note}" if note else ""
+    return f"trial {point.number} {point.name}{extra}"
+
+
+def matrix_trace(spec: ArchSpec) -> tuple[go.Heatmap, str]:
+    """The first unit's transform matrix as a coloured grid of cell texts, and its layer-wise note."""
+    unit, kernel, note = drawn_unit(spec)
+    by_pair = {(e.dst, e.src): e for e in unit.edges}
+    kinds = [
+        [cell_kind(by_pair.get((d, s)), unit) for s in range(unit.inputs.count)] for d in range(unit.outputs.count)
+    ]
+    steps = len(CELL_COLOURS)
+    scale = [[(i + k) / steps, c] for i, c in enumerate(CELL_COLOURS) for k in (0, 1)]
+    trace = go.Heatmap(
+        z=kinds,
+        x=branch_labels(unit.inputs, "in"),
+        y=branch_labels(unit.outputs, "out"),
+        text=matrix_cells(unit, kernel),
+        texttemplate="%{text}",
+        colorscale=scale,
+        zmin=-0.5,
+        zmax=steps - 0.5,
+        showscale=False,
+        xgap=2,
+        ygap=2,
+        hoverinfo="skip",
+    )
+    return trace, note
+
+
+def matrices_figure(points: Sequence[ArchRecord]) -> go.Figure:
+    """Each front point's transform matrix (rows = output branch, columns = input branch)."""
+    specs = [p.spec for p in points]
+    traces = [matrix_trace(s) for s in specs]
+    cols = max(1, min(MATRIX_COLUMNS, len(points)))
+    rows = max(1, math.ceil(len(points) / cols))
+    titles = [matrix_title(p, note) for p, (_, note) in zip(points, traces, strict=True)]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or None)
+    for i, (trace, _) in enumerate(traces):
+        fig.add_trace(trace, row=i // cols + 1, col=i % cols + 1)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(
+        title="Transform matrix of each front point (rows = output branch, columns = input branch; blank = absent;"
+        " down: pool then conv, up: conv then upsample unless noted)",
+        height=80 + 260 * rows,
+    )
+    return fig
+
+
+def table_figure(points: Sequence[ArchRecord], lines: Sequence[str]) -> go.Figure:
+    """The front as a table, sorted by MACs, with the named-variant sentences as its title."""
+    ordered = sorted(points, key=lambda p: p.macs)
+    columns = {
+        "trial": [p.number for p in ordered],
+        "preset": [p.preset or "" for p in ordered],
+        "PSNR (dB)": [f"{p.psnr:.3f}" for p in ordered],
+        "SSIM": ["" if p.ssim is None else f"{p.ssim:.4f}" for p in ordered],
+        "G MACs": [f"{p.macs / 1e9:.3f}" for p in ordered],
+        "M params": [f"{p.params / 1e6:.4f}" for p in ordered],
+        **{o.label: [f"{p.value(o):.4g}" for p in ordered] for o in (ordered[0].objectives[3:] if ordered else ())},
+        "spec_hash": [p.spec_hash for p in ordered],
+    }
+    table = go.Table(header={"values": list(columns)}, cells={"values": list(columns.values())})
+    fig = go.Figure(table)
+    fig.update_layout(title="<br>".join(["Pareto front", *lines]), height=200 + 30 * len(ordered) + 20 * len(lines))
+    return fig
+
+
+def noise_figure(front: NoiseFront) -> go.Figure:
+    """PSNR (mean +- 95 % interval) against MACs, coloured by standing."""
+    fig = go.Figure()
+    for status, colour in STATUS_COLOURS.items():
+        idx = [i for i, s in enumerate(front.status) if s == status]
+        if not idx:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[front.points[i].macs / 1e9 for i in idx],
+                y=[front.points[i].mean for i in idx],
+                error_y={"type": "data", "array": [front.half_width(i) for i in idx]},
+                mode="markers+text",
+                text=[front.points[i].preset for i in idx],
+                textposition="top center",
+                marker={"color": colour, "size": 9},
+                name=STATUS_LABELS[status],
+            )
+        )
+    fig.update_layout(
+        title=f"Noise-aware front: PSNR mean +- 95 % interval (pooled seed SD {front.seed_sd:.3f} dB)",
+        xaxis_title="G MACs (full network, 128x128 LR)",
+        yaxis_title="proxy PSNR (dB)",
+    )
+    return fig
+
+
+# ---- the report ----
+
+
+def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
+    """Fronts, hypervolume, matrices and the front table of a study's COMPLETE trials."""
+    trials = study.get_trials(deepcopy=False)
+    points = arch_records(study)
+    if not points:
+        raise InputError(f"--study: {study.study_name!r} has no complete trial yet")
+    on_front = front_mask(points)
+    front = [p for p, f in zip(points, on_front, strict=True) if f]
+    lines = [
+        summary_line(study.study_name, trials, points, front),
+        *named_sentences(trials, points, on_front, definition),
+    ]
+    figures = {
+        "msnas-pareto-macs": pareto_figure(points, on_front, "macs"),
+        "msnas-pareto-params": pareto_figure(points, on_front, "params"),
+        "msnas-hypervolume": hypervolume_figure(points),
+        "msnas-front-matrices": matrices_figure(front),
+        "msnas-front-table": table_figure(front, lines),
+    }
+    noisy = noise_aware(noisy_points(points, seed_results(study)))
+    if noisy is not None:
+        lines += noise_lines(noisy)
+        figures["msnas-noise-front"] = noise_figure(noisy)
+    return Report(f"msnas report: study {study.study_name}", lines, figures)
+
+
+def summary_line(
+    name: str, trials: Sequence[optuna.trial.FrozenTrial], points: Sequence[ArchRecord], front: Sequence[ArchRecord]
+) -> str:
+    """Counts by state, architectures evaluated and front size."""
+    states = [t.state.name.lower() for t in trials]
+    counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
+    return (
+        f"Study {name}: {plural(len(trials), 'trial')} ({counts}); "
+        f"{plural(len(points), 'distinct architecture')} evaluated "
+        f"(repeats and over-budget trials are not shown); {len(front)} on the Pareto front."
+    )
+
+
+def named_sentences(
+    trials: Sequence[optuna.trial.FrozenTrial],
+    points: Sequence[ArchRecord],
+    on_front: Sequence[bool],
+    definition: StudyDef | None,
+) -> list[str]:
+    """The sentences on the named variants for this study."""
+    named = [(p.preset, p.number, f) for p, f in zip(points, on_front, strict=True) if p.preset]
+    front = {name: number for name, number, f in named if f}
+    dominated = {name: number for name, number, f in named if not f and name not in front}
+    unevaluated = unevaluated_variants(trials, {*front, *dominated})
+    expected = expected_variants(definition) if definition is not None else None
+    return variant_lines(front, dominated, unevaluated, expected)

@@ -1,0 +1,85 @@
+"""``python -m nas.search --study NAME``: multi-objective architecture search recorded in an Optuna storage.
+
+Objectives: the study definition's (proxy PSNR max, MACs in the paper's convention min,
+params min, and optionally measured CPU latency min).  The work is ``nas.search.runner``;
+this module parses the command line and nothing imports it.
+
+Examples::
+
+    python -m nas.search --list
+    python -m nas.search --study ms3 --n-trials 8          # SQLite file runs/msnas.db by default
+    python -m nas.search --study ms3 --storage postgresql://user@host/db   # many workers share one study
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+
+from nas.cli import Parser, UsageError, run_cli
+from nas.search.runner import SearchConfig, run_search
+from nas.study.experimental import experimental_ok
+from nas.study.storage import DEFAULT_STORAGE
+from studies import STUDIES
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = Parser(prog="python -m nas.search", description="Multi-objective search over a named study's space.")
+    p.add_argument("--study", default=None, help="a study name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the studies")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
+    p.add_argument("--artifacts", default=None, help="artifact folder (default: beside a SQLite file, else runs/)")
+    p.add_argument("--n-trials", type=int, default=None, help="trials for this process (default: the study's)")
+    p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--data", default=None, help="HR training folder (default: bundled photos)")
+    p.add_argument("--val-data", default=None, help="HR validation folder (default: bundled photos)")
+    p.add_argument("--seed", type=int, default=0, help="data order and init: the same for every trial")
+    p.add_argument(
+        "--sampler",
+        choices=("nsga2", "tpe", "random"),
+        default=None,
+        help="override the study's sampler; the study is then stored as NAME-SAMPLER. random draws"
+        " architectures uniformly (unbiased samples for nas.analyze) and queues no named variants",
+    )
+    p.add_argument(
+        "--halving",
+        action="store_true",
+        help="successive halving: --n-trials candidates, the best 1/ETA per MAC group go on to longer rungs",
+    )
+    p.add_argument("--eta", type=int, default=3, help="halving: keep 1/ETA per rung (default 3)")
+    p.add_argument("--rungs", type=int, default=1, help="halving: rungs below the full proxy (default 1)")
+    args = p.parse_args(argv)
+    if args.halving and (args.eta < 2 or args.rungs < 1):
+        raise UsageError(f"--eta must be >= 2 and --rungs >= 1 (got {args.eta}, {args.rungs})")
+    if args.halving and args.timeout is not None:
+        raise UsageError("--timeout: not supported with --halving (the ladder's cost is set by --n-trials)")
+    return args
+
+
+def list_studies() -> str:
+    width = max(len(n) for n in STUDIES)
+    return "\n".join(f"{name:<{width}}  {s.description}" for name, s in STUDIES.items())
+
+
+def config_of(args: argparse.Namespace) -> SearchConfig:
+    """The command line as a search's plain-data configuration."""
+    return SearchConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SearchConfig)})
+
+
+def run(args: argparse.Namespace) -> str:
+    if args.list:
+        return list_studies()
+    with experimental_ok():
+        return run_search(config_of(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    saved = "finished trials are saved, run the same command to go on"
+    return run_cli("nas.search", lambda: run(parse_args(argv)), (ValueError,), interrupted=saved)  # ValueError: device
+
+
+if __name__ == "__main__":
+    sys.exit(main())

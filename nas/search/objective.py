@@ -1,0 +1,153 @@
+"""One search trial: cost first, then (unless over budget or already evaluated) the proxy.
+
+Every trial's cost is known from the spec before anything is built: a trial over the study's
+budget is PRUNED, never COMPLETE, so it appears on no Pareto front.  A spec already evaluated
+is not trained again: the repeat copies the first trial's measurements and says whose.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from nas.search.sampling import spec_from_trial
+from nas.sr.data import Picture
+from nas.study import keys
+from nas.study.records import is_result
+from nas.study.versions import library_versions
+from nas.training.counting import measure
+from nas.training.latency import cpu_latency_ms
+from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
+from space import analytic_cost
+from space.arch import ArchSpec
+from studies import LATENCY, MACS, PARAMS, PSNR, StudyDef
+from studies.budget import ProxyBudget
+
+
+@dataclass
+class Searcher:
+    """One worker's view of a study: the data, budget and device every trial uses."""
+
+    definition: StudyDef
+    train: tuple[Picture, ...]
+    val: ValidationSet
+    device: torch.device
+    seed: int
+    artifacts: optuna.artifacts.FileSystemArtifactStore
+    names: dict[str, str]
+
+    def objective(self, trial: optuna.Trial) -> tuple[float, ...]:
+        """Cost first, then (unless over budget or already evaluated) the proxy; failures keep their reason."""
+        try:
+            spec, reused = self.admit(trial)
+            return reused if reused is not None else self.evaluate(trial, spec)
+        except optuna.TrialPruned:
+            raise
+        except Exception as err:
+            trial.set_user_attr(keys.FAIL_REASON, f"{err.__class__.__name__}: {err}")
+            raise
+
+    @property
+    def budget(self) -> ProxyBudget:
+        """The study's proxy budget on this worker's device."""
+        return self.definition.proxy_for(self.device.type)
+
+    def admit(self, trial: optuna.Trial) -> tuple[ArchSpec, tuple[float, ...] | None]:
+        """Sample the spec and record its cost; PRUNED when over budget; a repeat's earlier values."""
+        spec = spec_from_trial(trial, self.definition.space)
+        self._record_spec(trial, spec)
+        cost = analytic_cost(spec)
+        trial.set_user_attr(keys.MACS_KEY, cost.macs)
+        trial.set_user_attr(keys.PARAMS_KEY, cost.params)
+        trial.set_user_attr(keys.PARAMS_NO_BIAS, cost.params_no_bias)
+        reason = self._over_budget(cost.macs, cost.params)
+        if reason:
+            trial.set_user_attr(keys.REJECTED, reason)
+            raise optuna.TrialPruned(reason)
+        earlier = self._evaluated(trial, spec.spec_hash)
+        if earlier is not None:
+            return spec, self._reuse(trial, earlier)
+        return spec, None
+
+    def _record_spec(self, trial: optuna.Trial, spec: ArchSpec) -> None:
+        trial.set_user_attr(keys.SPEC, spec.canonical_json)
+        trial.set_user_attr(keys.SPEC_HASH, spec.spec_hash)
+        name = self.names.get(spec.spec_hash)
+        if name is not None:
+            trial.set_user_attr(keys.PRESET, name)
+
+    def _over_budget(self, macs: int, params: int) -> str:
+        d = self.definition
+        if d.max_gmacs is not None and macs > d.max_gmacs * 1e9:
+            return f"over budget: {macs / 1e9:.2f} G MACs > {d.max_gmacs} G"
+        if d.max_mparams is not None and params > d.max_mparams * 1e6:
+            return f"over budget: {params / 1e6:.3f} M params > {d.max_mparams} M"
+        return ""
+
+    def _evaluated(self, trial: optuna.Trial, spec_hash: str) -> optuna.trial.FrozenTrial | None:
+        done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        return next((t for t in done if is_result(t) and t.user_attrs[keys.SPEC_HASH] == spec_hash), None)
+
+    def _reuse(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial) -> tuple[float, ...]:
+        """A repeated architecture: the earlier result, without training, marked as a duplicate."""
+        for key in keys.MEASURED:
+            if key in earlier.user_attrs:
+                trial.set_user_attr(key, earlier.user_attrs[key])
+        trial.set_user_attr(keys.DUPLICATE_OF, earlier.number)
+        assert earlier.values is not None
+        return tuple(earlier.values)
+
+    def evaluate(self, trial: optuna.Trial, spec: ArchSpec, budget: ProxyBudget | None = None) -> tuple[float, ...]:
+        """Count, train the proxy (the study's budget unless given) and record everything on the trial."""
+        counts = measure(spec)
+        budget = budget or self.budget
+        result = train_proxy(spec, budget, self.train, self.val, seed=self.seed, device=self.device.type)
+        attrs: dict[str, Any] = {
+            keys.FVCORE_TOTAL: counts.fvcore_total,
+            keys.PTFLOPS_TOTAL: counts.ptflops_total,
+            keys.PSNR_KEY: result.psnr,
+            keys.SSIM: result.ssim,
+            keys.BICUBIC_PSNR: result.bicubic_psnr,
+            keys.GAIN: result.gain,
+            keys.PROXY: budget.as_dict(),
+            keys.TRAIN_SECONDS: result.train_seconds,
+            keys.SAMPLES_PER_SECOND: result.samples_per_second,
+            keys.DEVICE: result.device,
+            keys.SEED: self.seed,
+            keys.VERSIONS: library_versions(),
+        }
+        if self.definition.latency:
+            attrs[keys.LATENCY_MS] = cpu_latency_ms(spec)
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        self._upload(trial, spec, result)
+        measured = {
+            PSNR.name: result.psnr,
+            MACS.name: trial.user_attrs[keys.MACS_KEY],
+            PARAMS.name: trial.user_attrs[keys.PARAMS_KEY],
+            LATENCY.name: attrs.get(keys.LATENCY_MS),
+        }
+        return tuple(float(measured[o.name]) for o in self.definition.objectives)
+
+    def _upload(self, trial: optuna.Trial, spec: ArchSpec, result: ProxyResult) -> None:
+        """The spec and the training curve as artifacts, so optuna-dashboard shows them with the trial."""
+        with tempfile.TemporaryDirectory() as tmp:
+            files = {
+                "spec.json": spec.to_json(),
+                "proxy.json": json.dumps(result.as_dict(), indent=1),
+            }
+            for name, text in files.items():
+                path = Path(tmp) / name
+                path.write_text(text)
+                optuna.artifacts.upload_artifact(
+                    artifact_store=self.artifacts,
+                    file_path=str(path),
+                    study_or_trial=trial,
+                    mimetype="application/json",
+                )

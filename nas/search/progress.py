@@ -1,0 +1,36 @@
+"""The one progress printer: a line per finished step with elapsed time and an ETA, on stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class Progress:
+    """``[done/total] what | elapsed 12 s, ETA 34 s`` per step; ``say`` for lines between steps."""
+
+    def __init__(self, total: int, prefix: str = "", stream: TextIO | None = None) -> None:
+        self.total, self.done, self.prefix = total, 0, prefix
+        self.start = time.monotonic()
+        self.stream = stream
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def eta(self) -> float:
+        """Seconds left, from the mean time of the steps done so far."""
+        return self.elapsed / self.done * max(0, self.total - self.done) if self.done else float("nan")
+
+    def step(self, text: str) -> None:
+        """One step finished: print it with the count, elapsed time and ETA."""
+        self.done += 1
+        self._print(f"[{self.done}/{self.total}] {text} | elapsed {self.elapsed:.0f} s, ETA {self.eta():.0f} s")
+
+    def say(self, text: str) -> None:
+        """A line that is not a step (a rung starts, a summary), with the elapsed time."""
+        self._print(f"{text} | elapsed {self.elapsed:.0f} s")
+
+    def _print(self, line: str) -> None:
+        print(f"{self.prefix}{line}", file=self.stream or sys.stderr, flush=True)

@@ -1,0 +1,156 @@
+"""Re-training a study's architectures at a longer budget and with more seeds (``nas.fidelity``).
+
+Each re-training is a COMPLETE trial of the companion study ``NAME.fidelity`` in the same
+storage (its user attributes name the source trial, the seed and the budget); optuna-dashboard
+shows both.  A killed run resumes where it stopped: work already recorded is not trained again,
+and ``shard = (I, N)`` splits the work between processes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from nas.analysis.fidelity import DELTAS, FidelityStats, Pick, budget_of, fidelity_stats, gather, select, summary
+from nas.errors import InputError
+from nas.search.progress import Progress
+from nas.sr.data import training_pictures, validation_images
+from nas.study import keys
+from nas.study.companion import is_companion, open_companion, recorded, work_key
+from nas.study.records import arch_records
+from nas.study.storage import DEFAULT_STORAGE, open_existing_study
+from nas.study.versions import library_versions
+from nas.training.loop import resolve_device
+from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
+from studies.budget import ProxyBudget
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """A fidelity run as plain data (the command line's flags)."""
+
+    study: str
+    storage: str = DEFAULT_STORAGE
+    k: int = 10
+    budget_x: float = 3.0
+    seeds: int = 2
+    sample_seed: int = 0
+    shard: tuple[int, int] = (0, 1)
+    report_only: bool = False
+    deltas: tuple[float, ...] = DELTAS
+    device: str = "auto"
+    data: str | None = None
+    val_data: str | None = None
+
+
+@dataclass(frozen=True)
+class Work:
+    pick: Pick
+    budget: ProxyBudget
+    factor: float
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return work_key(self.pick.record.spec_hash, self.budget, self.seed)
+
+
+def plan(picks: Sequence[Pick], factor: float, seeds: int) -> list[Work]:
+    """Every (architecture, seed) pair; seed-major, so a partial run already has every architecture once."""
+    return [Work(p, budget_of(p.record, factor), factor, s) for s in range(seeds) for p in picks]
+
+
+def reusable(work: Work) -> bool:
+    """The proxy run itself: same seed at 1x on a CPU (deterministic there), so it need not run again."""
+    r = work.pick.record
+    return work.factor == 1 and work.seed == r.seed and r.attr(keys.DEVICE) == "cpu"
+
+
+def store(fidelity: optuna.Study, work: Work, result: ProxyResult | None) -> None:
+    """One re-training as a COMPLETE trial of the companion study (``result`` None: the original run)."""
+    r = work.pick.record
+    psnr = r.psnr if result is None else result.psnr
+    attrs: dict[str, Any] = {
+        keys.WORK_KEY: work.key,
+        keys.SOURCE_TRIAL: r.number,
+        keys.SPEC_HASH: r.spec_hash,
+        keys.SPEC: r.attr(keys.SPEC),
+        keys.MACS_KEY: r.macs,
+        keys.PARAMS_KEY: r.params,
+        keys.PICK_REASON: work.pick.reason,
+        keys.BUDGET_X: work.factor,
+        keys.PROXY: work.budget.as_dict(),
+        keys.SEED: work.seed,
+        keys.PROXY_PSNR: r.psnr,
+        keys.PSNR_KEY: psnr,
+        keys.VERSIONS: library_versions(),
+    }
+    if r.preset:
+        attrs[keys.PRESET] = r.preset
+    if result is None:
+        attrs[keys.REUSED_TRIAL] = r.number
+    else:
+        attrs.update({keys.SSIM: result.ssim, keys.TRAIN_SECONDS: result.train_seconds, keys.DEVICE: result.device})
+    fidelity.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.COMPLETE,
+            values=[psnr, r.macs, r.params],
+            params=r.trial.params,
+            distributions=r.trial.distributions,
+            user_attrs=attrs,
+        )
+    )
+
+
+def run_work(fidelity: optuna.Study, todo: Sequence[Work], config: RetrainConfig) -> int:
+    """Train what is not yet recorded, one line of progress each; returns how many runs trained."""
+    device = resolve_device(config.device)
+    upscale = todo[0].pick.record.spec.upscale if todo else 4
+    train, _ = training_pictures(config.data, None, None, upscale)
+    val = ValidationSet.of(validation_images(config.val_data), upscale)
+    progress, trained = Progress(len(todo)), 0
+    for work in todo:
+        result = None
+        if not reusable(work):
+            result = train_proxy(work.pick.record.spec, work.budget, train, val, seed=work.seed, device=device.type)
+            trained += 1
+        store(fidelity, work, result)
+        psnr = work.pick.record.psnr if result is None else result.psnr
+        itself = " (the proxy run itself)" if result is None else ""
+        progress.step(f"{work.pick.record.name} seed {work.seed} x{work.factor:g}: PSNR {psnr:.3f} dB{itself}")
+    return trained
+
+
+def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
+    """Train this shard's unrecorded work, then the statistics (None until 3 architectures are recorded)."""
+    study = open_existing_study(config.storage, config.study)
+    if is_companion(config.study):
+        raise InputError(f"--study: {config.study!r} is a fidelity record; name the study it came from")
+    picks = select(arch_records(study), config.k, config.sample_seed)
+    if len(picks) < 3:
+        raise InputError(f"--study: {config.study!r} has {len(picks)} finished architectures; 3 or more are needed")
+    fidelity = open_companion(study)
+    index, count = config.shard
+    done = recorded(fidelity)
+    work = plan(picks, config.budget_x, config.seeds)
+    todo = [w for i, w in enumerate(work) if i % count == index and w.key not in done]
+    lines = [f"{len(work)} runs planned ({len(picks)} architectures x {config.seeds} seeds), {len(work) - len(todo)}"
+             f" recorded or another shard's; this worker trains {sum(not reusable(w) for w in todo)}"]  # fmt: skip
+    if todo and not config.report_only:
+        print(lines[0], file=sys.stderr, flush=True)
+        run_work(fidelity, todo, config)
+        done = recorded(fidelity)
+    archs = gather(picks, config.budget_x, done)
+    if len(archs) < 3 and not config.report_only:  # another shard holds the rest
+        lines.append(f"{len(archs)} architectures recorded so far: run --report-only when every shard is done")
+        return lines, None
+    stats = fidelity_stats(archs, config.budget_x, np.random.default_rng(0))
+    study.set_user_attr(keys.fidelity_summary_key(config.budget_x), stats.as_dict())
+    lines += summary(stats, config.study, config.deltas)
+    return lines, stats

@@ -1,0 +1,199 @@
+"""Running a search: create or resume the study, queue the named variants, optimise, summarise.
+
+Examples (the command line is ``python -m nas.search``)::
+
+    run_search(SearchConfig("tiny", storage="sqlite:///runs/tiny.db", n_trials=4))
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from nas.analysis.fronts import front
+from nas.errors import InputError
+from nas.search.objective import Searcher
+from nas.search.progress import Progress
+from nas.search.samplers import random_sampler
+from nas.search.sampling import params_for
+from nas.sr.data import training_pictures, validation_images
+from nas.study import keys
+from nas.study.naming import named_points, plural, stored_name, trial_arch_name
+from nas.study.objectives import names as objective_names
+from nas.study.objectives import objectives_of
+from nas.study.records import ArchRecord, arch_records, why_not
+from nas.study.storage import DEFAULT_STORAGE, artifact_dir, storage_for
+from nas.training.loop import DivergenceError, resolve_device
+from nas.training.proxy import ValidationSet
+from studies import STUDIES, StudyDef
+
+TRIAL_ERRORS = (DivergenceError, RuntimeError, ValueError)  # a trial that raises these FAILs; the study goes on
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """One worker's search, as plain data (the command line's flags)."""
+
+    study: str
+    storage: str = DEFAULT_STORAGE
+    artifacts: str | None = None
+    n_trials: int | None = None  # None: the study's
+    timeout: float | None = None
+    device: str = "auto"
+    data: str | None = None
+    val_data: str | None = None
+    seed: int = 0
+    sampler: str | None = None  # None: the study's
+    halving: bool = False
+    eta: int = 3
+    rungs: int = 1
+
+
+def enqueue_named(study: optuna.Study, definition: StudyDef) -> list[str]:
+    """Queue the named variants that lie in the space, so they are always points of the study."""
+    names = named_points(definition)
+    queued: list[str] = []
+    for choice, spec in definition.space.uniform_points():
+        name = names.get(spec.spec_hash)
+        if name is not None and name not in queued:
+            attrs = {keys.PRESET: name, keys.QUEUED: True}
+            study.enqueue_trial(params_for(definition.space, choice), user_attrs=attrs)
+            queued.append(name)
+    return queued
+
+
+def open_study(
+    definition: StudyDef, storage: optuna.storages.BaseStorage, seed: int, sampler_name: str | None = None
+) -> tuple[optuna.Study, bool]:
+    """Create the study (queueing the named variants) or load it: the same command again resumes.
+
+    A random study queues nothing: its trials must be an unbiased sample of the space.
+    """
+    chosen = sampler_name or definition.sampler
+    sampler = make_sampler(definition, seed, chosen)
+    name = stored_name(definition, sampler_name)
+    directions = [o.direction for o in definition.objectives]
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, directions=directions, sampler=sampler)
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler), False
+    study.set_metric_names([o.name for o in definition.objectives])
+    study.set_user_attr(keys.STUDY_DEFINITION, definition.description)
+    study.set_user_attr(keys.DEFINITION, definition.name)
+    study.set_user_attr(keys.SAMPLER, chosen)
+    if chosen != "random":
+        enqueue_named(study, definition)
+    return study, True
+
+
+def make_sampler(definition: StudyDef, seed: int, name: str | None = None) -> optuna.samplers.BaseSampler:
+    name = name or definition.sampler
+    if name == "random":
+        return random_sampler(definition.space, seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(20, max(4, definition.n_trials // 2)))
+
+
+def definition_named(name: str | None) -> StudyDef:
+    if name is None:
+        raise InputError("--study: required (see --list)")
+    if name not in STUDIES:
+        raise InputError(f"--study: {name!r} (allowed: {', '.join(STUDIES)})")
+    return STUDIES[name]
+
+
+class TrialLines:
+    """The per-trial progress callback: what finished and the front, each architecture counted once."""
+
+    def __init__(self, total: int) -> None:
+        self.progress = Progress(total)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        what = trial_arch_name(trial.number, trial.user_attrs)
+        if trial.state == optuna.trial.TrialState.COMPLETE and trial.values is not None:
+            done = ArchRecord(trial, objectives_of(study))
+            detail = f"PSNR {done.psnr:.3f} dB, {done.macs / 1e9:.2f} G MACs"
+            if keys.DUPLICATE_OF in trial.user_attrs:
+                detail += f" (repeat of trial {trial.user_attrs[keys.DUPLICATE_OF]}, not retrained)"
+        else:
+            detail = why_not(trial)
+        self.progress.step(f"trial {trial.number} {what}: {detail}; front {len(front(arch_records(study)))}")
+
+
+def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) -> Searcher:
+    """The worker's data, device and artifact store (the data are checked here, before any trial)."""
+    upscale = definition.space.upscale
+    train, _ = training_pictures(config.data, None, None, upscale)
+    val = ValidationSet.of(validation_images(config.val_data), upscale)
+    return Searcher(
+        definition,
+        train,
+        val,
+        resolve_device(config.device),
+        config.seed,
+        optuna.artifacts.FileSystemArtifactStore(str(store_dir)),
+        named_points(definition),
+    )
+
+
+def run_search(config: SearchConfig) -> str:
+    """Search (or resume) the study; the summary to print.  Ctrl-C propagates after finished trials are saved."""
+    definition = definition_named(config.study)
+    n_trials = config.n_trials if config.n_trials is not None else definition.n_trials
+    if n_trials <= 0:
+        raise InputError(f"--n-trials: must be positive, got {n_trials}")
+    resolve_device(config.device)
+    study, created = open_study(definition, storage_for(config.storage), config.seed, config.sampler)
+    store_dir = artifact_dir(config.storage, config.artifacts)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    searcher = searcher_for(config, definition, store_dir)
+    print(
+        f"study {study.study_name} ({'new' if created else 'resumed'}) in {config.storage}; artifacts in {store_dir};"
+        f" {n_trials} trials on {searcher.device}",
+        file=sys.stderr,
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if config.halving:
+        from nas.search.halving import Rungs, run_halving
+
+        run_halving(study, searcher, n_trials, Rungs(config.eta, config.rungs))
+    else:
+        study.optimize(
+            searcher.objective,
+            n_trials=n_trials,
+            timeout=config.timeout,
+            catch=TRIAL_ERRORS,
+            callbacks=[TrialLines(n_trials)],
+        )
+    return summary(study, config.storage, store_dir)
+
+
+def summary(study: optuna.Study, storage: str, store_dir: Path) -> str:
+    """Counts by state and the Pareto front on every objective, one architecture per line."""
+    states = [t.state.name for t in study.trials]
+    counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in sorted(set(states)))
+    records = arch_records(study)
+    on_front = front(records)
+    objectives = records[0].objectives if records else ()
+    lines = [
+        f"{study.study_name}: {plural(len(states), 'trial')} ({counts}), "
+        f"{plural(len(records), 'distinct architecture')} evaluated; "
+        f"Pareto front ({objective_names(objectives)}):"
+    ]
+    for r in sorted(on_front, key=lambda r: (r.macs, r.number)):
+        extra = "".join(f"  {o.name} {r.value(o):.3g}" for o in objectives[3:])
+        lines.append(
+            f"  trial {r.number:>3} {r.preset or '':<10} PSNR {r.psnr:.3f} dB  {r.macs / 1e9:6.2f} G MACs  "
+            f"{r.params / 1e6:.3f} M params{extra}  [{r.spec_hash}]"
+        )
+    lines += [
+        "next:",
+        f"  optuna-dashboard {storage} --artifact-dir {store_dir}",
+        f"  python -m nas.report --study {study.study_name} --storage {storage} --out report.html",
+        f"  python -m nas.export --study {study.study_name} --storage {storage} --knee --out export/",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Images, MATLAB-compatible bicubic, SR metrics, datasets and evaluation: numpy/torch, no Optuna."""

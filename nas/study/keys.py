@@ -1,0 +1,84 @@
+"""Every user attribute msnas writes on a trial or a study, named once.
+
+Readers and writers import these names; no other module spells an attribute as a string.
+The objectives' names (``psnr``, ``macs``, ``params``, ``latency_ms``) are also the user
+attributes that hold them, so they come from the study definitions.
+"""
+
+from __future__ import annotations
+
+from studies import LATENCY, MACS, PARAMS, PSNR
+
+# ---- a search trial: what it is ----
+SPEC = "spec"  # canonical JSON of the architecture
+SPEC_HASH = "spec_hash"
+PRESET = "preset"  # the named paper variant this spec is, if any
+QUEUED = "queued"  # True on trials queued by nas.search (the named variants), not drawn by the sampler
+
+# ---- its cost, known before anything is built ----
+MACS_KEY = MACS.name
+PARAMS_KEY = PARAMS.name
+PARAMS_NO_BIAS = "params_no_bias"
+
+# ---- why it has no result ----
+REJECTED = "rejected"  # PRUNED before training (over budget, repeat within a halving batch)
+FAIL_REASON = "fail_reason"  # FAIL: the exception's class and message
+STOPPED_AT_RUNG = "stopped_at_rung"  # PRUNED by successive halving after this rung
+DUPLICATE_OF = "duplicate_of"  # a repeated architecture: the trial whose result it copies
+
+# ---- what the proxy measured ----
+PSNR_KEY = PSNR.name
+SSIM = "ssim"
+BICUBIC_PSNR = "bicubic_psnr"
+GAIN = "gain"
+PROXY = "proxy"  # the ProxyBudget as a dict
+TRAIN_SECONDS = "train_seconds"
+SAMPLES_PER_SECOND = "samples_per_second"
+DEVICE = "device"
+SEED = "seed"
+VERSIONS = "versions"
+FVCORE_TOTAL = "fvcore_total"
+PTFLOPS_TOTAL = "ptflops_total"
+LATENCY_MS = LATENCY.name
+
+# A repeat copies these from the trial it repeats (its own spec, cost and name are recorded anew).
+MEASURED = (
+    FVCORE_TOTAL,
+    PTFLOPS_TOTAL,
+    PSNR_KEY,
+    SSIM,
+    BICUBIC_PSNR,
+    GAIN,
+    PROXY,
+    TRAIN_SECONDS,
+    SAMPLES_PER_SECOND,
+    DEVICE,
+    SEED,
+    VERSIONS,
+    LATENCY_MS,
+)
+
+
+def rung_key(rung: int) -> str:
+    """Successive halving's result at ``rung`` (a dict of psnr and iterations)."""
+    return f"rung_{rung}"
+
+
+# ---- a re-training record in the companion study NAME.fidelity ----
+WORK_KEY = "key"  # architecture | seed | exact budget: what makes a re-training unique
+SOURCE_TRIAL = "source_trial"
+PICK_REASON = "reason"  # why it was picked: named, front or random
+BUDGET_X = "budget_x"
+PROXY_PSNR = "proxy_psnr"  # the source trial's proxy PSNR
+REUSED_TRIAL = "reused_trial"  # the 1x seed-0 CPU record that is the proxy run itself
+
+# ---- study attributes ----
+STUDY_DEFINITION = "study_definition"  # the definition's description
+DEFINITION = "definition"  # the definition's name in studies/
+SAMPLER = "sampler"
+SOURCE_STUDY = "source_study"  # on a companion study: the study it belongs to
+
+
+def fidelity_summary_key(budget_x: float) -> str:
+    """Where nas.fidelity leaves its statistics on the source study."""
+    return f"fidelity_x{budget_x:g}"

@@ -1,0 +1,21 @@
+"""The one place that reaches into Optuna's private API, and why.
+
+A companion study (``NAME.fidelity``) must live in the same storage as the study it belongs
+to.  Optuna has no public accessor for a loaded study's storage, so :func:`storage_of` reads
+``Study._storage``; ``tests/nas/test_optuna_adapter.py`` checks it against the pinned Optuna.
+Everything else uses public API: samplers key their state by ``FrozenTrial.number`` (not the
+private ``_trial_id``), and queued trials carry our own ``queued`` attribute (not Optuna's
+``fixed_params`` system attribute).
+"""
+
+from __future__ import annotations
+
+import optuna
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study was created or loaded with."""
+    storage = study._storage
+    if not isinstance(storage, optuna.storages.BaseStorage):  # a change in Optuna's internals
+        raise TypeError(f"optuna {optuna.__version__}: Study._storage is {type(storage).__name__}, not a storage")
+    return storage

@@ -1,0 +1,91 @@
+"""Opening storages: RDB with heartbeats, SQLite serialised, artifact folders, existing msnas studies."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy
+
+from nas.errors import InputError
+from nas.study.naming import join_names
+from nas.study.objectives import check_msnas
+
+DEFAULT_STORAGE = "sqlite:///runs/msnas.db"
+HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
+
+
+def storage_for(url: str) -> optuna.storages.BaseStorage:
+    """An RDB storage with heartbeats (a killed worker's trial is failed when the next run starts).
+
+    Many processes may open one URL at once: they may all find the tables missing and create them
+    together, so that first opening is retried.  MSNAS_HEARTBEAT_SECONDS and MSNAS_GRACE_SECONDS
+    override the heartbeat interval and the grace period (for tests).
+    """
+    engine: dict[str, Any] = {}
+    sqlite = url.startswith("sqlite:///")
+    if sqlite:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = {"connect_args": {"timeout": 60}}
+    heartbeat = int(os.environ.get("MSNAS_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
+    grace = int(os.environ.get("MSNAS_GRACE_SECONDS", GRACE_SECONDS))
+    for attempt in range(1, 6):
+        try:
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=grace
+            )
+            break
+        except Exception as err:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
+            racing = isinstance(err, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError)
+            if attempt < 5 and (racing or "already exists" in str(err)):  # another worker creating the tables
+                time.sleep(random.uniform(0.1, 0.5) * attempt)
+                continue
+            msg = f"{err.__class__.__name__}: {str(err).splitlines()[0]}"
+            raise InputError(f"--storage: cannot open {url} ({msg})") from None
+    if sqlite:
+        serialise_sqlite(storage.engine)
+    return storage
+
+
+def serialise_sqlite(engine: sqlalchemy.engine.Engine) -> None:
+    """Make every SQLite transaction take the write lock when it begins (BEGIN IMMEDIATE).
+
+    Optuna hands a queued trial to a worker by reading that it is WAITING and then writing RUNNING,
+    guarded by SELECT ... FOR UPDATE, which SQLite ignores: two processes could run the same trial.
+    """
+
+    def no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # pysqlite leaves BEGIN to the hook below
+
+    def begin_immediate(connection: sqlalchemy.engine.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    sqlalchemy.event.listen(engine, "connect", no_implicit_begin)
+    sqlalchemy.event.listen(engine, "begin", begin_immediate)
+    engine.dispose()  # the connections that opened the storage predate the hooks
+
+
+def artifact_dir(url: str, override: str | None) -> Path:
+    if override:
+        return Path(override)
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///") + ".artifacts")
+    return Path("runs/artifacts")
+
+
+def open_existing_study(url: str, name: str) -> optuna.Study:
+    """Load an existing msnas study; a missing SQLite file or study is an error, never a new empty one."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise InputError(f"--storage: no such SQLite file: {url.removeprefix('sqlite:///')}")
+    storage = storage_for(url)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        found = optuna.get_all_study_names(storage)
+        raise InputError(f"--study: no study {name!r} in {url} (found: {join_names(found)})") from None
+    check_msnas(study)
+    return study

@@ -1,0 +1,1 @@
+"""Training: the loop, the proxy trainer, full training, measured cost and latency."""

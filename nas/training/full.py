@@ -1,0 +1,181 @@
+"""Full training with the paper's recipe (Sec. 4.1): resumable, validated, benchmarked at the end.
+
+Checkpoints are written atomically; a resumed run ends with the same weights as an uninterrupted
+one (batches depend only on the seed and the iteration).  ``python -m nas.train`` is the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from backbones import build_model
+from nas.errors import InputError
+from nas.sr.data import PatchSampler, training_pictures, validation_images
+from nas.sr.evaluation import EvalResult, evaluate_folder, evaluate_images, model_upscaler
+from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
+from space import load_spec
+from space.arch import ArchSpec
+
+CHECKPOINT = "checkpoint.pt"
+PAPER_ITERS = 1_000_000
+PAPER_HALVE_EVERY = 250_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A full training run as plain data (the command line's flags, one field each)."""
+
+    arch: str
+    data: str | None = None
+    lr_data: str | None = None
+    val_data: str | None = None
+    bench_data: tuple[str, ...] = ()
+    out: str = "runs/train"
+    resume: bool = False
+    iters: int = PAPER_ITERS
+    batch: int = 16
+    hr_patch: int = 128
+    lr: float = 2e-4
+    halve_every: int = PAPER_HALVE_EVERY
+    val_every: int = 5000
+    ckpt_every: int = 5000
+    seed: int = 0
+    device: str = "auto"
+    cache: str | None = None
+    no_subimages: bool = False
+
+
+@dataclass
+class Run:
+    """Everything a training run needs, assembled from the command line."""
+
+    spec: ArchSpec
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: PatchSampler
+    device: torch.device
+    out: Path
+    history: list[dict[str, Any]]
+    start: int = 0
+
+
+def setup(args: TrainConfig) -> Run:
+    for name in ("iters", "batch", "hr_patch", "halve_every", "val_every", "ckpt_every"):
+        if getattr(args, name) <= 0:
+            raise InputError(f"--{name.replace('_', '-')}: must be positive, got {getattr(args, name)}")
+    spec = load_spec(args.arch)
+    if args.hr_patch % spec.upscale:
+        raise InputError(f"--hr-patch: {args.hr_patch} is not a multiple of the upscale {spec.upscale}")
+    device = resolve_device(args.device)
+    torch.manual_seed(args.seed)
+    model = prepare_model(build_model(spec), device)
+    schedule = Schedule("step", args.lr, 0, args.iters, step_every=args.halve_every)
+    optimizer, scheduler = make_optimizer(model, schedule)
+    whole = args.no_subimages or args.data is None or args.lr_data is not None
+    cache = None if whole else (args.cache or default_cache())
+    hr, lr = training_pictures(args.data, cache, args.lr_data, spec.upscale)
+    sampler = PatchSampler(hr, spec.upscale, args.hr_patch // spec.upscale, args.batch, args.seed, lr_pictures=lr)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run = Run(spec, model, optimizer, scheduler, sampler, device, out, [])
+    if args.resume and (out / CHECKPOINT).exists():
+        load_checkpoint(run)
+    (out / "spec.json").write_text(spec.to_json())
+    return run
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "msnas"
+
+
+def save_checkpoint(run: Run, iteration: int) -> None:
+    """Write the checkpoint beside the old one, then rename: a kill never leaves a torn file."""
+    state = {
+        "iteration": iteration,
+        "spec": run.spec.to_dict(),
+        "spec_hash": run.spec.spec_hash,
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "history": run.history,
+    }
+    tmp = run.out / (CHECKPOINT + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, run.out / CHECKPOINT)
+
+
+def load_checkpoint(run: Run) -> None:
+    state = torch.load(run.out / CHECKPOINT, map_location=run.device, weights_only=True)
+    if state["spec_hash"] != run.spec.spec_hash:
+        raise InputError(f"--resume: {run.out / CHECKPOINT} is for another architecture ({state['spec_hash']})")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.history = list(state["history"])
+    run.start = int(state["iteration"])
+
+
+def train(run: Run, args: TrainConfig) -> None:
+    """Train to ``--iters`` in chunks, validating and checkpointing between chunks."""
+    from tqdm import tqdm
+
+    val = validation_images(args.val_data)
+    log = StepLog()
+    bar = tqdm(total=args.iters, initial=run.start, unit="it", dynamic_ncols=True, file=sys.stderr)
+    last: dict[str, str] = {}
+
+    def on_step(i: int, loss: torch.Tensor) -> None:
+        bar.update(1)
+        if i % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}", **last)
+
+    i = run.start
+    try:
+        while i < args.iters:
+            stop = min(args.iters, next_boundary(i, args.val_every, args.ckpt_every))
+            train_steps(run.model, run.optimizer, run.scheduler, run.sampler, i, stop, run.device, log, on_step)
+            i = stop
+            if i % args.val_every == 0 or i == args.iters:
+                result = evaluate_images(val, run.spec.upscale, model_upscaler(run.model, run.device))
+                last = {"psnr": f"{result.psnr:.2f}"}
+                run.history.append(
+                    {
+                        "iteration": i,
+                        "psnr": result.psnr,
+                        "ssim": result.ssim,
+                        "samples_per_second": log.samples / max(log.seconds, 1e-9),
+                    }
+                )
+            save_checkpoint(run, i)
+    except KeyboardInterrupt:
+        save_checkpoint(run, i)
+        bar.close()
+        raise
+    bar.close()
+
+
+def next_boundary(i: int, *everies: int) -> int:
+    """The next iteration after ``i`` at which any periodic action is due."""
+    return min((i // e + 1) * e for e in everies)
+
+
+def finish(run: Run, bench: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Save the final model and evaluate it on each benchmark folder."""
+    torch.save({"spec": run.spec.to_dict(), "model": run.model.state_dict()}, run.out / "model.pt")
+    results: dict[str, Any] = {}
+    for folder in bench:
+        result: EvalResult = evaluate_folder(folder, run.spec.upscale, model_upscaler(run.model, run.device))
+        results[Path(folder).name] = result.as_dict()
+        print(f"{Path(folder).name:<12} PSNR {result.psnr:.2f} dB  SSIM {result.ssim:.4f}  ({result.n_images} images)")
+    summary = {"spec_hash": run.spec.spec_hash, "history": run.history, "benchmarks": results}
+    (run.out / "final.json").write_text(json.dumps(summary, indent=2))
+    return summary
