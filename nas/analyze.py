@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> str:
         study = open_existing_study(args.storage, args.study)
         predicates = chosen_predicates(study, args)
         pairs = chosen_pairs(list(predicates), args.compare)
-        analysis = analyse(study, predicates, pairs, args.bins, args.perm, budget_x=args.budget_x)
+        own = set(predicates) - {name for name, _ in (s.partition("=")[::2] for s in args.subspace)}
+        analysis = analyse(study, predicates, pairs, args.bins, args.perm, budget_x=args.budget_x, optional=own)
         return "\n".join(write_analysis(study, analysis, Path(args.out), args.boot, not args.no_dashboard))
 
 

@@ -190,15 +190,25 @@ class ArchSpec:
         return self.units
 
     def resized(self, width: int | None = None, blocks: int | None = None) -> ArchSpec:
-        """The same design at another width and/or depth (a proxy's smaller network, or MS3-Conv+)."""
+        """The same design at another width and/or depth (a proxy's smaller network, or MS3-Conv+).
+
+        A layer-wise spec at another depth keeps the units of evenly spaced blocks (see
+        :func:`kept_blocks`): at 2 of 16 blocks, those of the first and the last block.
+        """
         width = width or self.width
         blocks = blocks or self.blocks
-        if blocks != self.blocks and len(self.units) > 1:
-            raise SpecError("blocks", "a layer-wise spec fixes its depth; only width can change")
         region = self.region_width * width // self.width
         if region * self.width != self.region_width * width:
             raise SpecError("width", f"{width} does not keep region_width / width = {self.region_width}/{self.width}")
-        return replace(self, width=width, blocks=blocks, region_width=region)
+        units = self.units if blocks == self.blocks or len(self.units) == 1 else self._units_at_depth(blocks)
+        return replace(self, width=width, blocks=blocks, region_width=region, units=units)
+
+    def _units_at_depth(self, blocks: int) -> tuple[UnitSpec, ...]:
+        """Per-layer units for ``blocks`` blocks: block j takes the units of block ``kept_blocks(...)[j]``."""
+        by_place = dict(zip(_places(self.inner_sites), self.units, strict=True))
+        target = layout_of(self.backbone, self.upscale, self.width, blocks)
+        inner = target.sites[target.index(self.first) + 1 : target.index(self.last)]
+        return tuple(by_place[place] for place in _places(inner, kept_blocks(self.blocks, blocks)))
 
     @cached_property
     def canonical_json(self) -> str:
@@ -206,14 +216,20 @@ class ArchSpec:
 
     @cached_property
     def spec_hash(self) -> str:
-        """Identity of the network: equal for specs that build the same layers."""
-        body = {
+        """Identity of the network: equal for specs that build the same layers, different otherwise.
+
+        A narrower multi-scale region adds ``region_width`` (before, such specs hashed like their
+        full-width twins; every other spec's hash is unchanged, so older studies still read).
+        """
+        body: dict[str, Any] = {
             "backbone": self.backbone,
             "upscale": self.upscale,
             "width": self.width,
             "blocks": self.blocks,
             "sites": [[s.name, _unit_key(u)] for s, u in self.site_units],
         }
+        if self.region_width != self.width:
+            body["region_width"] = self.region_width
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -262,6 +278,34 @@ class ArchSpec:
             last=data.get("last", DEFAULT_LAST),
             region_width=data.get("region_width", 0),
         )
+
+
+def kept_blocks(blocks: int, fewer: int) -> tuple[int, ...]:
+    """Which of ``blocks`` blocks a network of ``fewer`` blocks keeps: evenly spaced, first and last included.
+
+    The rule a layer-wise spec follows at a proxy's depth (16 -> 2 keeps blocks 0 and 15); with more
+    blocks than the spec has, blocks repeat.
+    """
+    if fewer == 1:
+        return (blocks // 2,)
+    return tuple(round(j * (blocks - 1) / (fewer - 1)) for j in range(fewer))
+
+
+def _places(sites: tuple[ConvSite, ...], kept: tuple[int, ...] | None = None) -> list[tuple[Any, ...]]:
+    """Where each site sits, independent of depth: its name, or (block, position in the block).
+
+    With ``kept``, a site of block j is placed as the same position in block ``kept[j]``.
+    """
+    seen: dict[int, int] = {}
+    out: list[tuple[Any, ...]] = []
+    for site in sites:
+        if site.block is None:
+            out.append((site.name,))
+            continue
+        position = seen.get(site.block, 0)
+        seen[site.block] = position + 1
+        out.append((site.block if kept is None else kept[site.block], position))
+    return out
 
 
 def _unit_key(unit: UnitSpec) -> str:

@@ -31,10 +31,15 @@ class Cost:
 ZERO = Cost(0, 0, 0)
 
 
+def coarsest_step(spec: ArchSpec) -> int:
+    """The downsampling factor of the spec's coarsest branch: an LR side must be a multiple of it."""
+    return 2 ** max(max(u.inputs.levels) for _, u in spec.site_units)
+
+
 def check_lr_size(spec: ArchSpec, lr_size: int | tuple[int, int]) -> tuple[int, int]:
     """An LR size the spec's coarsest branch divides exactly."""
     h, w = (lr_size, lr_size) if isinstance(lr_size, int) else lr_size
-    step = 2 ** max(max(u.inputs.levels) for _, u in spec.site_units)
+    step = coarsest_step(spec)
     require(
         h >= step and w >= step and h % step == 0 and w % step == 0,
         "lr_size",

@@ -25,6 +25,7 @@ class ConvSite:
     kernel: int
     factor: int = 1
     shuffle: int = 1  # pixel-shuffle factor applied to this conv's output
+    block: int | None = None  # the repeated block it belongs to (None: outside the blocks)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,10 @@ def srresnet_layout(upscale: int, width: int, blocks: int) -> Layout:
     """SRResNet without BN: conv_first, residual blocks, two trunk convs, upsampler, conv_hr, conv_last."""
     sites = [ConvSite("conv_first", IMAGE_CHANNELS, width, 3)]
     for b in range(blocks):
-        sites += [ConvSite(f"body.{b}.conv1", width, width, 3), ConvSite(f"body.{b}.conv2", width, width, 3)]
+        sites += [
+            ConvSite(f"body.{b}.conv1", width, width, 3, block=b),
+            ConvSite(f"body.{b}.conv2", width, width, 3, block=b),
+        ]
     sites += [ConvSite("conv_body1", width, width, 3), ConvSite("conv_body2", width, width, 3)]
     up = upsampler_sites(upscale, width)
     tail = [ConvSite("conv_hr", width, width, 3, upscale), ConvSite("conv_last", width, IMAGE_CHANNELS, 3, upscale)]
@@ -69,9 +73,12 @@ def carn_layout(upscale: int, width: int, blocks: int) -> Layout:
     sites = [ConvSite("entry", IMAGE_CHANNELS, width, 3)]
     for b in range(blocks):
         for u in range(CARN_UNITS_PER_BLOCK):
-            sites += [ConvSite(f"b{b}.r{u}.conv1", width, width, 3), ConvSite(f"b{b}.r{u}.conv2", width, width, 3)]
-            sites.append(ConvSite(f"b{b}.c{u}", (u + 2) * width, width, 1))
-        sites.append(ConvSite(f"c{b}", (b + 2) * width, width, 1))
+            sites += [
+                ConvSite(f"b{b}.r{u}.conv1", width, width, 3, block=b),
+                ConvSite(f"b{b}.r{u}.conv2", width, width, 3, block=b),
+            ]
+            sites.append(ConvSite(f"b{b}.c{u}", (u + 2) * width, width, 1, block=b))
+        sites.append(ConvSite(f"c{b}", (b + 2) * width, width, 1, block=b))
     up = upsampler_sites(upscale, width)
     tail = [ConvSite("conv_hr", width, width, 3, upscale), ConvSite("exit", width, IMAGE_CHANNELS, 3, upscale)]
     return Layout(tuple(sites + up + tail), ("entry",), tuple(s.name for s in up + tail))

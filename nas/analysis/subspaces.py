@@ -16,7 +16,7 @@ Each distinct architecture counts once; where it has seed repeats at the proxy b
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,7 @@ class Analysis:
     grid: np.ndarray
     seed_means: int = 0  # architectures whose PSNR is a mean over seeds
     budget_x: float = 1.0  # 1: the proxy; else nas.fidelity's re-trainings at this multiple
+    empty: tuple[str, ...] = ()  # the study's own sub-spaces that hold none of its architectures
 
 
 def split_records(
@@ -78,21 +79,27 @@ def split_records(
     predicates: dict[str, Predicate],
     best_psnr: float,
     psnr: Mapping[str, float] | None = None,
-) -> list[SubSpace]:
-    """Each sub-space's members; an empty one is an error (a predicate that selects nothing is a typo).
-
-    ``psnr`` maps spec_hash -> the PSNR to use (a seed mean); the trial's own value otherwise.
+    optional: Collection[str] = (),
+) -> tuple[list[SubSpace], list[str]]:
+    """Each sub-space's members, and the names of the empty ``optional`` ones (the study's own, which a
+    short study may not have reached); any other empty one is an error (a predicate that selects nothing
+    is a typo).  ``psnr`` maps spec_hash -> the PSNR to use (a seed mean); the trial's own value otherwise.
     """
     feats = [features(r.spec) for r in records]
     value = psnr or {}
-    out = []
+    out, empty = [], []
     for name, predicate in predicates.items():
         members = tuple(r for r, f in zip(records, feats, strict=True) if predicate(f))
+        if not members and name in optional:
+            empty.append(name)
+            continue
         if not members:
             raise InputError(f"sub-space {name} ({predicate.text}) selects none of the {len(records)} architectures")
         error = np.array([best_psnr - value.get(r.spec_hash, r.psnr) for r in members])
         out.append(SubSpace(name, predicate, members, error, np.array([r.macs for r in members])))
-    return out
+    if not out:
+        raise InputError(f"no sub-space holds any of the {len(records)} architectures ({', '.join(empty)} are empty)")
+    return out, empty
 
 
 def normalise(subspaces: Sequence[SubSpace], bins: int) -> Normalised | None:
@@ -122,6 +129,7 @@ def analyse(
     n_perm: int = 2000,
     seed: int = 0,
     budget_x: float = 1.0,
+    optional: Collection[str] = (),
 ) -> Analysis:
     """The whole analysis of one study, pure apart from reading it.
 
@@ -138,10 +146,11 @@ def analyse(
             f"{f' re-trained at {budget_x:g}x (run nas.fidelity)' if budget_x != 1 else ''}; need 2 or more"
         )
     best = max(means.get(r.spec_hash, r.psnr) for r in records)
-    subspaces = split_records(records, predicates, best, means)
+    subspaces, empty = split_records(records, predicates, best, means, optional)
     by_name = {s.name: s for s in subspaces}
     rng = np.random.default_rng(seed)
-    comparisons = tuple(compare(by_name[a], by_name[b], bins, n_perm, rng) for a, b in pairs)
+    held = [(a, b) for a, b in pairs if a in by_name and b in by_name]  # pairs with an empty side are not tested
+    comparisons = tuple(compare(by_name[a], by_name[b], bins, n_perm, rng) for a, b in held)
     top = max(float(s.error.max()) for s in subspaces)
     grid = np.linspace(0.0, top * 1.02 + 1e-9, GRID_POINTS)
     sampler = str(study.user_attrs.get(keys.SAMPLER, "unknown"))
@@ -155,6 +164,7 @@ def analyse(
         grid,
         len(means),
         budget_x,
+        tuple(empty),
     )
 
 
@@ -177,6 +187,11 @@ def summary(analysis: Analysis) -> list[str]:
     lines = [
         f"{analysis.study}: {len(analysis.subspaces)} sub-spaces; error = dB below the best ({analysis.best_psnr:.3f})"
     ]
+    if analysis.empty:
+        lines.append(
+            f"empty sub-spaces (none of the study's architectures lies in them; not analysed): "
+            f"{', '.join(analysis.empty)}"
+        )
     if analysis.budget_x != 1:
         lines.append(
             f"PSNR at {analysis.budget_x:g}x the proxy budget (nas.fidelity re-trainings), mean over seeds, for the"

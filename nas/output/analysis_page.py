@@ -77,11 +77,10 @@ def write_analysis(study: optuna.Study, analysis: Analysis, out: Path, n_boot: i
     """analysis.html, analysis.json and summary.txt in ``out`` (and the figures in the study); the summary."""
     out.mkdir(parents=True, exist_ok=True)
     suffix = "" if analysis.budget_x == 1 else f"-x{analysis.budget_x:g}"  # a longer budget's sit beside the proxy's
-    figures = {
-        f"analyze-edf{suffix}": edf_figure(analysis, False, n_boot),
-        f"analyze-edf-normalised{suffix}": edf_figure(analysis, True, n_boot),
-        f"analyze-error-vs-macs{suffix}": error_figure(analysis),
-    }
+    figures = {f"analyze-edf{suffix}": edf_figure(analysis, False, n_boot)}
+    if analysis.normalised is not None:  # else the summary says why there is none; no copy of the plain EDF
+        figures[f"analyze-edf-normalised{suffix}"] = edf_figure(analysis, True, n_boot)
+    figures[f"analyze-error-vs-macs{suffix}"] = error_figure(analysis)
     lines = summary(analysis)
     report = Report(f"{analysis.study}: design-space EDFs", lines, figures)
     write_html(out / "analysis.html", report)

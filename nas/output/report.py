@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 
 import optuna
 import plotly.graph_objects as go
@@ -82,16 +83,29 @@ def cell_kind(edge: Edge | None, unit: UnitSpec) -> int:
 
 
 def branch_labels(branches: Branches, side: str) -> list[str]:
-    """Axis labels of the branches on one side of a unit, with their resolution."""
-    return [f"{side} {i} (1/{2**level})" for i, level in enumerate(branches.levels)]
+    """Axis labels of the branches on one side of a unit: resolution and share of the channels (the split)."""
+    total = sum(branches.split)
+    return [
+        f"{side} {i}<br>1/{2**level} res, {Fraction(part, total)} ch"
+        for i, (part, level) in enumerate(zip(branches.split, branches.levels, strict=True))
+    ]
 
 
-def drawn_unit(spec: ArchSpec) -> tuple[UnitSpec, int | None, str]:
-    """The unit to draw for a spec, the kernel its first layer has, and a note for layer-wise specs."""
-    kernel = spec.inner_sites[0].kernel if spec.inner_sites else None
-    distinct = len(set(spec.units))
-    note = f"layer-wise, {distinct} distinct units" if len(spec.units) > 1 else ""
-    return spec.units[0], kernel, note
+def drawn_units(spec: ArchSpec) -> list[tuple[UnitSpec, int | None, str]]:
+    """The units to draw for a spec, each with its first layer's kernel and, for a layer-wise spec, a note.
+
+    A layer-wise spec gives every distinct unit, in the order of the layer it first fills.
+    """
+    sites = spec.inner_sites
+    if len(spec.units) == 1:
+        return [(spec.units[0], sites[0].kernel if sites else None, "")]
+    distinct = list(dict.fromkeys(spec.units))
+    out: list[tuple[UnitSpec, int | None, str]] = []
+    for j, unit in enumerate(distinct, 1):
+        layers = [site for site, u in zip(sites, spec.units, strict=True) if u == unit]
+        where = f"{len(layers)} layer{'s' if len(layers) > 1 else ''} from {layers[0].name}"
+        out.append((unit, layers[0].kernel, f"unit {j}/{len(distinct)}: {where}"))
+    return out
 
 
 def trial_names(names: Mapping[str, int]) -> str:
@@ -214,9 +228,8 @@ def matrix_title(point: ArchRecord, note: str) -> str:
     return f"trial {point.number} {point.name}{extra}"
 
 
-def matrix_trace(spec: ArchSpec) -> tuple[go.Heatmap, str]:
-    """The first unit's transform matrix as a coloured grid of cell texts, and its layer-wise note."""
-    unit, kernel, note = drawn_unit(spec)
+def matrix_trace(unit: UnitSpec, kernel: int | None) -> go.Heatmap:
+    """A unit's transform matrix as a coloured grid of cell texts."""
     by_pair = {(e.dst, e.src): e for e in unit.edges}
     kinds = [
         [cell_kind(by_pair.get((d, s)), unit) for s in range(unit.inputs.count)] for d in range(unit.outputs.count)
@@ -237,19 +250,19 @@ def matrix_trace(spec: ArchSpec) -> tuple[go.Heatmap, str]:
         ygap=2,
         hoverinfo="skip",
     )
-    return trace, note
+    return trace
 
 
 def matrices_figure(points: Sequence[ArchRecord]) -> go.Figure:
-    """Each front point's transform matrix (rows = output branch, columns = input branch)."""
-    specs = [p.spec for p in points]
-    traces = [matrix_trace(s) for s in specs]
-    cols = max(1, min(MATRIX_COLUMNS, len(points)))
-    rows = max(1, math.ceil(len(points) / cols))
-    titles = [matrix_title(p, note) for p, (_, note) in zip(points, traces, strict=True)]
+    """Each front point's transform matrix (rows = output branch, columns = input branch); every distinct
+    unit of a layer-wise point."""
+    panels = [(p, unit, kernel, note) for p in points for unit, kernel, note in drawn_units(p.spec)]
+    cols = max(1, min(MATRIX_COLUMNS, len(panels)))
+    rows = max(1, math.ceil(len(panels) / cols))
+    titles = [matrix_title(p, note) for p, _, _, note in panels]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or None)
-    for i, (trace, _) in enumerate(traces):
-        fig.add_trace(trace, row=i // cols + 1, col=i % cols + 1)
+    for i, (_, unit, kernel, _) in enumerate(panels):
+        fig.add_trace(matrix_trace(unit, kernel), row=i // cols + 1, col=i % cols + 1)
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(
         title="Transform matrix of each front point (rows = output branch, columns = input branch; blank = absent;"
@@ -269,6 +282,7 @@ def table_figure(points: Sequence[ArchRecord], lines: Sequence[str]) -> go.Figur
         "SSIM": ["" if p.ssim is None else f"{p.ssim:.4f}" for p in ordered],
         "G MACs": [f"{p.macs / 1e9:.3f}" for p in ordered],
         "M params": [f"{p.params / 1e6:.4f}" for p in ordered],
+        "gain vs bicubic (dB)": [gain_text(p) for p in ordered],
         **{o.label: [f"{p.value(o):.4g}" for p in ordered] for o in (ordered[0].objectives[3:] if ordered else ())},
         "spec_hash": [p.spec_hash for p in ordered],
     }
@@ -276,6 +290,10 @@ def table_figure(points: Sequence[ArchRecord], lines: Sequence[str]) -> go.Figur
     fig = go.Figure(table)
     fig.update_layout(title="<br>".join(["Pareto front", *lines]), height=200 + 30 * len(ordered) + 20 * len(lines))
     return fig
+
+
+def gain_text(record: ArchRecord) -> str:
+    return "" if record.gain is None else f"{record.gain:+.3f}"
 
 
 def noise_figure(front: NoiseFront) -> go.Figure:
@@ -319,6 +337,7 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
     lines = [
         summary_line(study.study_name, trials, points, front),
         *named_sentences(trials, points, on_front, definition),
+        *bicubic_warning(points),
     ]
     figures = {
         "msnas-pareto-macs": pareto_figure(points, on_front, "macs"),
@@ -332,6 +351,17 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
         lines += noise_lines(noisy)
         figures["msnas-noise-front"] = noise_figure(noisy)
     return Report(f"msnas report: study {study.study_name}", lines, figures)
+
+
+def bicubic_warning(points: Sequence[ArchRecord]) -> list[str]:
+    """A warning when architectures scored at or below bicubic: the proxy ranks noise among them."""
+    below = [p.name for p in points if not p.learned]
+    if not below:
+        return []
+    return [
+        f"WARNING: {len(below)} of {len(points)} architectures score at or below bicubic upsampling "
+        f"({join_names(below)}): the proxy learned nothing for them, so their ranking is noise."
+    ]
 
 
 def summary_line(

@@ -14,20 +14,21 @@ from pathlib import Path
 import optuna
 
 from nas.analysis.fronts import front
-from nas.errors import InputError
+from nas.errors import InputError, MsnasError
 from nas.search.objective import Searcher
 from nas.search.progress import Progress
 from nas.search.samplers import random_sampler
 from nas.search.sampling import params_for
 from nas.sr.data import training_pictures, validation_images
 from nas.study import keys
-from nas.study.naming import named_points, plural, stored_name, trial_arch_name
+from nas.study.naming import join_names, named_points, plural, stored_name, trial_arch_name
 from nas.study.objectives import names as objective_names
 from nas.study.objectives import objectives_of
 from nas.study.records import ArchRecord, arch_records, why_not
 from nas.study.storage import DEFAULT_STORAGE, artifact_dir, storage_for
 from nas.training.loop import DivergenceError, resolve_device
 from nas.training.proxy import ValidationSet
+from space import load_spec
 from studies import STUDIES, StudyDef
 
 TRIAL_ERRORS = (DivergenceError, RuntimeError, ValueError)  # a trial that raises these FAILs; the study goes on
@@ -116,12 +117,36 @@ class TrialLines:
         what = trial_arch_name(trial.number, trial.user_attrs)
         if trial.state == optuna.trial.TrialState.COMPLETE and trial.values is not None:
             done = ArchRecord(trial, objectives_of(study))
-            detail = f"PSNR {done.psnr:.3f} dB, {done.macs / 1e9:.2f} G MACs"
+            detail = f"PSNR {done.psnr:.3f} dB, {done.macs / 1e9:.2f} G MACs{below_bicubic(done)}"
             if keys.DUPLICATE_OF in trial.user_attrs:
                 detail += f" (repeat of trial {trial.user_attrs[keys.DUPLICATE_OF]}, not retrained)"
         else:
             detail = why_not(trial)
         self.progress.step(f"trial {trial.number} {what}: {detail}; front {len(front(arch_records(study)))}")
+
+
+def below_bicubic(record: ArchRecord) -> str:
+    """A warning when the proxy scored at or below bicubic upsampling: then it ranks noise, not designs."""
+    if record.learned or record.gain is None:
+        return ""
+    return f"; WARNING: {record.gain:+.3f} dB vs bicubic, the proxy learned nothing"
+
+
+class RepeatedFailure:
+    """Stops the study when ``limit`` trials in a row fail with the same reason: it would recur on every trial."""
+
+    def __init__(self, limit: int = 3) -> None:
+        self.limit, self.stopped = limit, ""
+        self.reasons: list[str] = []
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state != optuna.trial.TrialState.FAIL:
+            self.reasons = []
+            return
+        self.reasons.append(why_not(trial))
+        if len(self.reasons) >= self.limit and len(set(self.reasons[-self.limit :])) == 1:
+            self.stopped = f"{self.limit} trials in a row failed with: {self.reasons[-1]}"
+            study.stop()
 
 
 def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) -> Searcher:
@@ -140,14 +165,32 @@ def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) ->
     )
 
 
-def run_search(config: SearchConfig) -> str:
-    """Search (or resume) the study; the summary to print.  Ctrl-C propagates after finished trials are saved."""
-    definition = definition_named(config.study)
+def check_hashes(study: optuna.Study) -> None:
+    """Refuse a study whose recorded spec hashes are not this version's (they were computed by an older rule)."""
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if keys.SPEC in t.user_attrs and keys.SPEC_HASH in t.user_attrs:
+            now = load_spec(str(t.user_attrs[keys.SPEC])).spec_hash
+            if now != t.user_attrs[keys.SPEC_HASH]:
+                raise InputError(
+                    f"--study: {study.study_name!r} was recorded with an older spec hash (trial {t.number}: "
+                    f"{t.user_attrs[keys.SPEC_HASH]}, now {now}); its repeats may hold another network's "
+                    "results: search it under a new --storage"
+                )
+
+
+def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
+    """Search (or resume) the study; the summary to print.  Ctrl-C propagates after finished trials are saved.
+
+    ``definition`` replaces the registered study of that name (tests run the built-in spaces on a micro budget).
+    """
+    definition = definition or definition_named(config.study)
     n_trials = config.n_trials if config.n_trials is not None else definition.n_trials
     if n_trials <= 0:
         raise InputError(f"--n-trials: must be positive, got {n_trials}")
     resolve_device(config.device)
     study, created = open_study(definition, storage_for(config.storage), config.seed, config.sampler)
+    if not created:
+        check_hashes(study)
     store_dir = artifact_dir(config.storage, config.artifacts)
     store_dir.mkdir(parents=True, exist_ok=True)
     searcher = searcher_for(config, definition, store_dir)
@@ -156,7 +199,8 @@ def run_search(config: SearchConfig) -> str:
         f" {n_trials} trials on {searcher.device}",
         file=sys.stderr,
     )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line of ours, not a traceback
+    guard = RepeatedFailure()
     if config.halving:
         from nas.search.halving import Rungs, run_halving
 
@@ -167,8 +211,10 @@ def run_search(config: SearchConfig) -> str:
             n_trials=n_trials,
             timeout=config.timeout,
             catch=TRIAL_ERRORS,
-            callbacks=[TrialLines(n_trials)],
+            callbacks=[TrialLines(n_trials), guard],
         )
+    if guard.stopped:
+        raise MsnasError(f"study {study.study_name} stopped: {guard.stopped}")
     return summary(study, config.storage, store_dir)
 
 
@@ -190,6 +236,14 @@ def summary(study: optuna.Study, storage: str, store_dir: Path) -> str:
             f"  trial {r.number:>3} {r.preset or '':<10} PSNR {r.psnr:.3f} dB  {r.macs / 1e9:6.2f} G MACs  "
             f"{r.params / 1e6:.3f} M params{extra}  [{r.spec_hash}]"
         )
+    waiting = [t for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
+    if waiting:
+        names = join_names(trial_arch_name(t.number, t.user_attrs) for t in waiting)
+        lines.append(f"{plural(len(waiting), 'queued trial')} still WAITING ({names}): run the same command to go on")
+    below = [r.name for r in records if not r.learned]
+    if below:
+        lines.append(f"WARNING: {len(below)} of {len(records)} architectures score at or below bicubic "
+                     f"({join_names(below)}): the proxy does not separate them")  # fmt: skip
     lines += [
         "next:",
         f"  optuna-dashboard {storage} --artifact-dir {store_dir}",

@@ -41,7 +41,8 @@ FVCORE_TOTAL = "fvcore_total"
 PTFLOPS_TOTAL = "ptflops_total"
 LATENCY_MS = LATENCY.name
 
-# A repeat copies these from the trial it repeats (its own spec, cost and name are recorded anew).
+# A repeat copies these from the trial it repeats (its own spec, cost and name are recorded anew; it trained
+# nothing, so it has no training time).
 MEASURED = (
     FVCORE_TOTAL,
     PTFLOPS_TOTAL,
@@ -50,8 +51,6 @@ MEASURED = (
     BICUBIC_PSNR,
     GAIN,
     PROXY,
-    TRAIN_SECONDS,
-    SAMPLES_PER_SECOND,
     DEVICE,
     SEED,
     VERSIONS,

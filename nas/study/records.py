@@ -88,6 +88,17 @@ class ArchRecord:
         return None if ssim is None else float(ssim)
 
     @property
+    def gain(self) -> float | None:
+        """Proxy PSNR minus bicubic's on the same images (dB); at or below 0 the proxy learned nothing."""
+        gain = self.trial.user_attrs.get(keys.GAIN)
+        return None if gain is None else float(gain)
+
+    @property
+    def learned(self) -> bool:
+        """Whether the proxy beat bicubic (unknown counts as yes)."""
+        return self.gain is None or self.gain > 0
+
+    @property
     def seed(self) -> int:
         return int(self.trial.user_attrs.get(keys.SEED, 0))
 

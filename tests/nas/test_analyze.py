@@ -23,7 +23,7 @@ from space.features import FEATURE_NAMES, compile_predicate
 from studies import STUDIES
 
 NAME = stored_name(STUDIES["tiny"], "random")
-FIGURES = ("analyze-edf", "analyze-edf-normalised", "analyze-error-vs-macs")
+FIGURES = ("analyze-edf", "analyze-error-vs-macs")  # no normalised EDF: no MAC bin holds every sub-space
 SINGLE = "single=scales == 1"  # a command-line sub-space beside the definition's shared and unshared
 FAST = ["--boot", "50", "--perm", "200"]
 
@@ -116,6 +116,7 @@ def test_summary_and_files(analysed: tuple[str, Path, str], result: dict[str, An
     page = (out / "analysis.html").read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert all(f'id="{figure}"' in page for figure in FIGURES)
+    assert 'id="analyze-edf-normalised"' not in page  # the summary says there is none: no copy of the plain EDF
 
 
 def test_figures_are_saved_into_the_study(analysed: tuple[str, Path, str]):
@@ -171,12 +172,21 @@ def test_split_records(tiny_random_db: Path):
     records = arch_records(load(f"sqlite:///{tiny_random_db}"))
     best = max(r.psnr for r in records)
     predicates = {"all": compile_predicate("scales >= 1"), "two": compile_predicate("scales == 2")}
-    everything, two = split_records(records, predicates, best)
-    assert everything.n == 5 and two.n == 4
+    (everything, two), empty = split_records(records, predicates, best)
+    assert everything.n == 5 and two.n == 4 and empty == []
     assert everything.best().psnr == best and everything.error.min() == 0.0
     assert two.error.tolist() == [best - r.psnr for r in records if r.spec.scales == 2]
     with pytest.raises(InputError, match="selects none of the 5"):
         split_records(records, {"none": compile_predicate("scales == 3")}, best)
+
+
+def test_the_studys_own_empty_subspaces_are_skipped_and_named(tiny_random_db: Path):
+    records = arch_records(load(f"sqlite:///{tiny_random_db}"))
+    predicates = {"two": compile_predicate("scales == 2"), "three": compile_predicate("scales == 3")}
+    (two,), empty = split_records(records, predicates, 40.0, optional={"three"})
+    assert two.n == 4 and empty == ["three"]
+    with pytest.raises(InputError, match="no sub-space holds any of the 5"):
+        split_records(records, {"three": predicates["three"]}, 40.0, optional={"three"})
 
 
 # ---- the command line ----

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from nas.cost import main
 from space import PRESETS, load_spec, preset
@@ -102,3 +103,18 @@ def test_bad_spec_file_from_a_real_process(tmp_path):
         "nas.cost: error: units[0].edges[1->0].resample: 'maxpool' for an up entry "
         "(allowed: nearest, bilinear, pixelshuffle)"
     )
+
+
+@pytest.mark.parametrize(("name", "backbone"), [("ms3-4branch", "srresnet"), ("octconv", "srresnet"), ("ms3", "carn")])
+def test_counts_at_a_smaller_side_scale_exactly(name: str, backbone: str):
+    # every op costs a fixed amount per output pixel: 32x32 counts times 4 equal 64x64 counts
+    from backbones import build_model
+    from nas.training.counting import counting_side, fvcore_counts, measure, ptflops_counts
+
+    spec = preset(name, backbone, upscale=2, blocks=1)
+    assert counting_side(spec, 64) == 32 and counting_side(spec, 48) == 48  # 32 does not divide 48
+    report = measure(spec, 64)
+    model = build_model(spec).eval()
+    conv, total = fvcore_counts(model, torch.rand(1, 3, 64, 64))
+    assert (report.fvcore_conv, report.fvcore_total) == (conv, total) and report.fvcore_conv == report.macs
+    assert report.ptflops_total == ptflops_counts(model, (3, 64, 64))[0]

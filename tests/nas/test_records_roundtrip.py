@@ -177,3 +177,21 @@ def test_fidelity_picks_and_the_noise_aware_front(study):
 
 def fake_result(psnr: float, work: Work) -> ProxyResult:
     return ProxyResult(psnr, 0.9, 29.0, 0.8, 1.0, 10.0, (0.1,), (("a", psnr, 0.9),), "cpu", work.seed, work.budget)
+
+
+def test_a_proxy_at_or_below_bicubic_is_flagged_on_the_trial_line_and_in_the_report(tmp_path, capsys):
+    s = optuna.create_study(directions=[o.direction for o in DEFINITION.objectives])
+    cheap, middle, _ = specs()
+    for spec, gain in ((cheap, 0.4), (middle, -0.35)):
+        attrs = {**result_attrs(spec, 29.0 + gain, 1.0, None), keys.GAIN: gain}
+        s.add_trial(create_trial(values=values(attrs)[:3], user_attrs=attrs))
+    TrialLines(2)(s, s.trials[1])
+    assert "WARNING: -0.350 dB vs bicubic, the proxy learned nothing" in capsys.readouterr().err
+    TrialLines(2)(s, s.trials[0])
+    assert "WARNING" not in capsys.readouterr().err
+    report = build_report(s, None)
+    assert any(line.startswith("WARNING: 1 of 2 architectures score at or below bicubic") for line in report.lines)
+    table = report.figures["msnas-front-table"].data[0]
+    column = list(table.header.values).index("gain vs bicubic (dB)")
+    assert "-0.350" in list(table.cells.values[column]) or "+0.400" in list(table.cells.values[column])
+    assert "WARNING: 1 of 2 architectures" in summary(s, "memory", tmp_path)

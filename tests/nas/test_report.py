@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from nas.analysis.fronts import dominates, hypervolume, hypervolume_history, pareto_mask, scaled_losses
-from nas.output.report import drawn_unit, matrix_cells, variant_lines
+from nas.output.report import branch_labels, drawn_units, matrix_cells, variant_lines
 from nas.report import main
 from nas.study.naming import named_points
 from space import ArchSpec, analytic_cost, preset
@@ -90,20 +90,30 @@ def test_hypervolume_history_never_decreases():
 
 
 def test_ms3_matrix_cells():
-    unit, kernel, note = drawn_unit(preset("ms3"))
+    ((unit, kernel, note),) = drawn_units(preset("ms3"))
     assert matrix_cells(unit, kernel) == [["3x3 shared", "1x1 nearest"], ["1x1 avgpool", "3x3 shared"]]
     assert note == ""
 
 
 def test_absent_identity_and_order_cells():
-    unit, kernel, _ = drawn_unit(preset("ms2-no-lh"))
+    ((unit, kernel, _),) = drawn_units(preset("ms2-no-lh"))
     assert matrix_cells(unit, kernel) == [["3x3", ""], ["3x3 avgpool", "3x3"]]
-    unit, kernel, note = drawn_unit(preset("unet"))
+    (unit, kernel, note), (up, up_kernel, up_note) = drawn_units(preset("unet"))  # every distinct unit
     assert matrix_cells(unit, kernel) == [["I", ""], ["", "3x3"]]
-    assert note == "layer-wise, 2 distinct units"
-    unit, kernel, _ = drawn_unit(preset("mgconv"))
+    assert note == "unit 1/2: 34 layers from body.0.conv1"
+    assert matrix_cells(up, up_kernel) == [["1x1", ""], ["", "3x3"]] and up_note == "unit 2/2: 2 layers from up.0"
+    ((unit, kernel, _),) = drawn_units(preset("mgconv"))
     assert matrix_cells(unit, kernel)[0][1] == "3x3 nearest (resample first)"
     assert matrix_cells(unit, kernel)[0][2] == ""
+
+
+def test_branch_labels_show_the_channel_split():
+    # OctConv (alpha 0.25) and MS2 (alpha 0.5) have the same matrix; only the split tells them apart
+    assert branch_labels(preset("octconv").units[0].inputs, "in") == [
+        "in 0<br>1/1 res, 3/4 ch",
+        "in 1<br>1/2 res, 1/4 ch",
+    ]
+    assert branch_labels(preset("ms2").units[0].inputs, "in") == ["in 0<br>1/1 res, 1/2 ch", "in 1<br>1/2 res, 1/2 ch"]
 
 
 # ---- named variants ----

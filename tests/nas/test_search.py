@@ -74,6 +74,7 @@ def test_same_command_resumes_and_repeats_are_not_retrained(tiny_study, capsys):
     for t in repeats:
         original = study.trials[t.user_attrs["duplicate_of"]]
         assert t.values == original.values and t.user_attrs["spec_hash"] == original.user_attrs["spec_hash"]
+        assert "train_seconds" not in t.user_attrs  # a repeat trained nothing
     assert "resumed" in capsys.readouterr().err
 
 
@@ -129,3 +130,35 @@ def test_latency_is_an_optional_fourth_objective(tmp_path):
     assert study.metric_names == ["psnr", "macs", "params", "latency_ms"]
     (trial,) = [t for t in study.trials if t.state.is_finished()]
     assert trial.values is not None and len(trial.values) == 4 and trial.values[3] == trial.user_attrs["latency_ms"] > 0
+
+
+def test_a_failure_that_recurs_stops_the_study_with_one_line(tmp_path, capsys):
+    diverging = replace(STUDIES["tiny"].cpu_proxy, peak_lr=1e30, warmup=0, schedule="constant")
+    name = variant_of_tiny("tiny-diverge-test", cpu_proxy=diverging, gpu_proxy=diverging)
+    url = f"sqlite:///{tmp_path}/d.db"
+    assert main(["--study", name, "--storage", url, "--n-trials", "6", "--artifacts", str(tmp_path / "a")]) == 2
+    study = optuna.load_study(study_name=name, storage=storage_for(url))
+    assert [t.state for t in study.trials if t.state.is_finished()] == [optuna.trial.TrialState.FAIL] * 3
+    err = capsys.readouterr().err
+    assert err.count("nas.search: error: ") == 1 and "Traceback" not in err
+    assert "stopped: 3 trials in a row failed with: DivergenceError: training diverged" in err
+
+
+def test_queued_variants_left_waiting_are_announced(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/w.db"
+    assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 0
+    assert "2 queued trials still WAITING (ms, ms3): run the same command to go on" in capsys.readouterr().out
+
+
+def test_a_study_with_older_spec_hashes_is_refused(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/old.db"
+    study = optuna.create_study(
+        study_name="tiny", storage=storage_for(url), directions=["maximize", "minimize", "minimize"]
+    )
+    spec = preset("ms3", "srresnet", 2, 1, 16)
+    attrs = {"spec": spec.canonical_json, "spec_hash": "0123456789abcdef"}
+    study.add_trial(optuna.trial.create_trial(values=[30.0, 1.0, 1.0], user_attrs=attrs))
+    assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert f"was recorded with an older spec hash (trial 0: 0123456789abcdef, now {spec.spec_hash})" in err
+    assert len(optuna.load_study(study_name="tiny", storage=storage_for(url)).trials) == 1  # nothing ran

@@ -6,8 +6,10 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 
 from space import PRESETS, ArchSpec, Edge, SpecError, UnitSpec, entry_for, exit_for, load_spec, ms3_unit, preset
+from space.arch import kept_blocks
 from space.layout import UPSCALES
 
 
@@ -135,7 +137,82 @@ def test_resized_keeps_the_design():
     assert small.units == preset("ms3-3branch").units
     assert preset("ms3").resized(blocks=46) == preset("ms3", blocks=46)
     layerwise = replace(preset("ms3"), units=(ms3_unit(),) * 35 + (ms3_unit(cross_kernel=3),))
-    with pytest.raises(SpecError) as err:
-        layerwise.resized(blocks=4)
-    assert err.value.field == "blocks"
     assert layerwise.resized(width=32).width == 32
+
+
+def test_a_layerwise_spec_at_fewer_blocks_keeps_evenly_spaced_blocks():
+    assert kept_blocks(16, 2) == (0, 15) and kept_blocks(16, 4) == (0, 5, 10, 15) and kept_blocks(16, 1) == (8,)
+    spec = preset("ms3")
+    names = [site.name for site in spec.inner_sites]
+    units = [ms3_unit(cross_kernel=1 + 2 * (i % 3)) for i in range(len(names))]  # 1x1, 3x3, 5x5 in turn
+    layerwise = replace(spec, units=tuple(units))
+    small = layerwise.resized(blocks=2)
+    assert small.blocks == 2 and small.layout == preset("ms3", blocks=2).layout
+    by_name = dict(zip(names, units, strict=True))
+    kept = {"body.0": "body.0", "body.1": "body.15"}  # block 1 of 2 is block 15 of 16
+    for site, unit in zip(small.inner_sites, small.units, strict=True):
+        block = ".".join(site.name.split(".")[:2])
+        assert unit == by_name[site.name.replace(block, kept[block]) if block in kept else site.name]
+    carn = preset("ms3", "carn")
+    carn_units = tuple(ms3_unit(cross_kernel=3 if i % 2 else 1) for i in range(len(carn.inner_sites)))
+    small_carn = replace(carn, units=carn_units).resized(blocks=2)  # 3 -> 2 blocks keeps blocks 0 and 2
+    carn_by_name = dict(zip((site.name for site in carn.inner_sites), carn_units, strict=True))
+    for site, unit in zip(small_carn.inner_sites, small_carn.units, strict=True):
+        source = (
+            site.name.replace("b1.", "b2.") if site.name.startswith("b1.") else {"c1": "c2"}.get(site.name, site.name)
+        )
+        assert unit == carn_by_name[source]
+
+
+def resampled(unit: UnitSpec, direction: str, op: str) -> UnitSpec:
+    """The unit with its cross-scale edges of one direction resampled by ``op``."""
+    edges = tuple(replace(e, resample=op) if unit.direction(e) == direction else e for e in unit.edges)
+    return replace(unit, edges=edges)
+
+
+def twin_pairs() -> list[tuple[str, ArchSpec, ArchSpec]]:
+    """Pairs of specs that differ in exactly one field of ArchSpec."""
+    ms3, branches = preset("ms3", upscale=2, blocks=2), preset("ms3-3branch", upscale=2, blocks=2)
+    narrow = replace(branches, region_width=48)
+    return [
+        ("backbone", ms3, preset("ms3", "carn", upscale=2, blocks=2)),
+        ("units", ms3, replace(ms3, units=(ms3_unit(cross_kernel=3),))),
+        ("entry", ms3, replace(ms3, entry=resampled(ms3.entry, "down", "strided"))),
+        ("exit", ms3, replace(ms3, exit=resampled(ms3.exit, "up", "pixelshuffle"))),
+        ("upscale", ms3, preset("ms3", upscale=3, blocks=2)),
+        ("width", ms3, preset("ms3", upscale=2, blocks=2, width=32)),
+        ("blocks", ms3, preset("ms3", upscale=2, blocks=3)),
+        ("last", ms3, replace(ms3, last="conv_last")),
+        ("region_width", branches, narrow),
+    ]
+
+
+@pytest.mark.parametrize(("field", "a", "b"), twin_pairs(), ids=[p[0] for p in twin_pairs()])
+def test_every_field_that_changes_the_network_changes_the_hash(field, a, b):
+    from backbones import build_model
+
+    assert getattr(a, field) != getattr(b, field)
+    assert a.spec_hash != b.spec_hash
+    model_a, model_b = build_model(a).eval(), build_model(b).eval()
+    shapes_a = {k: tuple(v.shape) for k, v in model_a.state_dict().items()}
+    shapes_b = {k: tuple(v.shape) for k, v in model_b.state_dict().items()}
+    if shapes_a == shapes_b:  # the same parameters (another resampling): then the same weights compute otherwise
+        model_b.load_state_dict(model_a.state_dict())
+        x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            assert not torch.allclose(model_a(x), model_b(x))
+
+
+def test_equal_hashes_build_identical_models():
+    from backbones import build_model
+
+    explicit = replace(preset("ms3", upscale=2, blocks=2), units=(ms3_unit(),) * 7)  # per-layer list of one unit
+    a, b = explicit, preset("ms3", upscale=2, blocks=2)
+    assert a.spec_hash == b.spec_hash
+    torch.manual_seed(0)
+    model_a = build_model(a).eval()
+    torch.manual_seed(0)
+    model_b = build_model(b).eval()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model_a(x), model_b(x))
