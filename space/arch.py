@@ -189,26 +189,34 @@ class ArchSpec:
             return (inner[0],)
         return self.units
 
-    def resized(self, width: int | None = None, blocks: int | None = None) -> ArchSpec:
+    def resized(
+        self, width: int | None = None, blocks: int | None = None, kept: tuple[int, ...] | None = None
+    ) -> ArchSpec:
         """The same design at another width and/or depth (a proxy's smaller network, or MS3-Conv+).
 
-        A layer-wise spec at another depth keeps the units of evenly spaced blocks (see
-        :func:`kept_blocks`): at 2 of 16 blocks, those of the first and the last block.
+        A layer-wise spec at another depth keeps the units of the blocks ``kept`` (by default evenly
+        spaced, :func:`kept_blocks`: at 2 of 16 blocks, those of the first and the last block).
         """
         width = width or self.width
         blocks = blocks or self.blocks
         region = self.region_width * width // self.width
         if region * self.width != self.region_width * width:
             raise SpecError("width", f"{width} does not keep region_width / width = {self.region_width}/{self.width}")
-        units = self.units if blocks == self.blocks or len(self.units) == 1 else self._units_at_depth(blocks)
+        same = blocks == self.blocks or len(self.units) == 1
+        units = self.units if same else self._units_at_depth(blocks, kept or kept_blocks(self.blocks, blocks))
         return replace(self, width=width, blocks=blocks, region_width=region, units=units)
 
-    def _units_at_depth(self, blocks: int) -> tuple[UnitSpec, ...]:
-        """Per-layer units for ``blocks`` blocks: block j takes the units of block ``kept_blocks(...)[j]``."""
+    def _units_at_depth(self, blocks: int, kept: tuple[int, ...]) -> tuple[UnitSpec, ...]:
+        """Per-layer units for ``blocks`` blocks: block j takes the units of block ``kept[j]``."""
+        require(
+            len(kept) == blocks and all(0 <= b < self.blocks for b in kept),
+            "blocks",
+            f"kept blocks {list(kept)} must name {blocks} of the spec's blocks 0..{self.blocks - 1}",
+        )
         by_place = dict(zip(_places(self.inner_sites), self.units, strict=True))
         target = layout_of(self.backbone, self.upscale, self.width, blocks)
         inner = target.sites[target.index(self.first) + 1 : target.index(self.last)]
-        return tuple(by_place[place] for place in _places(inner, kept_blocks(self.blocks, blocks)))
+        return tuple(by_place[place] for place in _places(inner, kept))
 
     @cached_property
     def canonical_json(self) -> str:

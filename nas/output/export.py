@@ -28,14 +28,13 @@ import numpy as np
 import optuna
 import torch
 from optuna.trial import FrozenTrial
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 from torch import nn
 
 from backbones import build_model
 from nas.errors import InputError, MsnasError
 from nas.study import keys
 from nas.study.objectives import objectives_of
+from nas.study.storage import public_url
 from nas.study.versions import library_versions
 from space import ArchSpec, SpecError, analytic_cost, load_spec
 from studies import LATENCY, MACS, PARAMS, PSNR
@@ -202,14 +201,6 @@ def git_head() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None
-
-
-def public_url(url: str) -> str:
-    """The storage URL without its password."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
 
 
 def export_versions() -> dict[str, str]:

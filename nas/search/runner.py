@@ -25,7 +25,7 @@ from nas.study.naming import join_names, named_points, plural, stored_name, tria
 from nas.study.objectives import names as objective_names
 from nas.study.objectives import objectives_of
 from nas.study.records import ArchRecord, arch_records, why_not
-from nas.study.storage import DEFAULT_STORAGE, artifact_dir, storage_for
+from nas.study.storage import DEFAULT_STORAGE, artifact_dir, public_url, storage_for
 from nas.training.loop import DivergenceError, resolve_device
 from nas.training.proxy import ValidationSet
 from space import load_spec
@@ -195,7 +195,8 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     store_dir.mkdir(parents=True, exist_ok=True)
     searcher = searcher_for(config, definition, store_dir)
     print(
-        f"study {study.study_name} ({'new' if created else 'resumed'}) in {config.storage}; artifacts in {store_dir};"
+        f"study {study.study_name} ({'new' if created else 'resumed'}) in {public_url(config.storage)};"
+        f" artifacts in {store_dir};"
         f" {n_trials} trials on {searcher.device}",
         file=sys.stderr,
     )
@@ -244,8 +245,9 @@ def summary(study: optuna.Study, storage: str, store_dir: Path) -> str:
     if below:
         lines.append(f"WARNING: {len(below)} of {len(records)} architectures score at or below bicubic "
                      f"({join_names(below)}): the proxy does not separate them")  # fmt: skip
+    storage = public_url(storage)
     lines += [
-        "next:",
+        "next:" if "***" not in storage else "next (with the storage's password in place of ***):",
         f"  optuna-dashboard {storage} --artifact-dir {store_dir}",
         f"  python -m nas.report --study {study.study_name} --storage {storage} --out report.html",
         f"  python -m nas.export --study {study.study_name} --storage {storage} --knee --out export/",

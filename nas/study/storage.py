@@ -10,6 +10,8 @@ from typing import Any
 
 import optuna
 import sqlalchemy
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from nas.errors import InputError
 from nas.study.naming import join_names
@@ -44,8 +46,8 @@ def storage_for(url: str) -> optuna.storages.BaseStorage:
             if attempt < 5 and (racing or "already exists" in str(err)):  # another worker creating the tables
                 time.sleep(random.uniform(0.1, 0.5) * attempt)
                 continue
-            msg = f"{err.__class__.__name__}: {str(err).splitlines()[0]}"
-            raise InputError(f"--storage: cannot open {url} ({msg})") from None
+            msg = scrubbed(f"{err.__class__.__name__}: {str(err).splitlines()[0]}", url)
+            raise InputError(f"--storage: cannot open {public_url(url)} ({msg})") from None
     if sqlite:
         serialise_sqlite(storage.engine)
     return storage
@@ -77,6 +79,23 @@ def artifact_dir(url: str, override: str | None) -> Path:
     return Path("runs/artifacts")
 
 
+def public_url(url: str) -> str:
+    """The storage URL as it may be printed or recorded: its password shown as ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url
+
+
+def scrubbed(text: str, url: str) -> str:
+    """``text`` (an error from a storage library, say) with the URL's password replaced by ***."""
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        return text
+    return text.replace(str(password), "***") if password else text
+
+
 def open_existing_study(url: str, name: str) -> optuna.Study:
     """Load an existing msnas study; a missing SQLite file or study is an error, never a new empty one."""
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
@@ -86,6 +105,6 @@ def open_existing_study(url: str, name: str) -> optuna.Study:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         found = optuna.get_all_study_names(storage)
-        raise InputError(f"--study: no study {name!r} in {url} (found: {join_names(found)})") from None
+        raise InputError(f"--study: no study {name!r} in {public_url(url)} (found: {join_names(found)})") from None
     check_msnas(study)
     return study

@@ -162,3 +162,19 @@ def test_a_study_with_older_spec_hashes_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"was recorded with an older spec hash (trial 0: 0123456789abcdef, now {spec.spec_hash})" in err
     assert len(optuna.load_study(study_name="tiny", storage=storage_for(url)).trials) == 1  # nothing ran
+
+
+def test_a_storage_password_is_never_printed(capsys):
+    url = "postgresql+psycopg2://user:S3cretPW@127.0.0.1:9/msnas"  # port 9: nothing listens
+    assert main(["--study", "tiny", "--n-trials", "1", "--storage", url]) == 2
+    out, err = capsys.readouterr()
+    assert "S3cretPW" not in out + err
+    assert "--storage: cannot open postgresql+psycopg2://user:***@127.0.0.1:9/msnas" in err
+
+
+def test_the_summary_hides_the_password(tmp_path):
+    from nas.search.runner import summary
+
+    study = optuna.create_study()
+    text = summary(study, "postgresql://u:S3cretPW@db/x", tmp_path)
+    assert "S3cretPW" not in text and "u:***@db" in text and "password in place of ***" in text

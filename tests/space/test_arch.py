@@ -153,6 +153,10 @@ def test_a_layerwise_spec_at_fewer_blocks_keeps_evenly_spaced_blocks():
     for site, unit in zip(small.inner_sites, small.units, strict=True):
         block = ".".join(site.name.split(".")[:2])
         assert unit == by_name[site.name.replace(block, kept[block]) if block in kept else site.name]
+    first = layerwise.resized(blocks=2, kept=(0, 1))  # another rule, for benchmarks.layerwise_depth
+    assert first.units == (*units[:4], *units[-4:])  # blocks 0 and 1, then the trunk convs and the upsampler
+    with pytest.raises(SpecError, match="kept blocks"):
+        layerwise.resized(blocks=2, kept=(0, 16))
     carn = preset("ms3", "carn")
     carn_units = tuple(ms3_unit(cross_kernel=3 if i % 2 else 1) for i in range(len(carn.inner_sites)))
     small_carn = replace(carn, units=carn_units).resized(blocks=2)  # 3 -> 2 blocks keeps blocks 0 and 2
