@@ -8,6 +8,8 @@ Examples (the command line is ``python -m nas.search``)::
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from nas.search.objective import Searcher
 from nas.search.progress import Progress
 from nas.search.samplers import random_sampler
 from nas.search.sampling import params_for
-from nas.sr.data import training_pictures, validation_images
+from nas.sr.data import PatchSampler, training_pictures, validation_images
 from nas.study import keys
 from nas.study.naming import join_names, named_points, plural, stored_name, trial_arch_name
 from nas.study.objectives import names as objective_names
@@ -53,13 +55,13 @@ class SearchConfig:
     rungs: int = 1
 
 
-def enqueue_named(study: optuna.Study, definition: StudyDef) -> list[str]:
-    """Queue the named variants that lie in the space, so they are always points of the study."""
+def enqueue_named(study: optuna.Study, definition: StudyDef, only: Collection[str] | None = None) -> list[str]:
+    """Queue the named variants that lie in the space (or those of ``only``), so they are points of the study."""
     names = named_points(definition)
     queued: list[str] = []
     for choice, spec in definition.space.uniform_points():
         name = names.get(spec.spec_hash)
-        if name is not None and name not in queued:
+        if name is not None and name not in queued and (only is None or name in only):
             attrs = {keys.PRESET: name, keys.QUEUED: True}
             study.enqueue_trial(params_for(definition.space, choice), user_attrs=attrs)
             queued.append(name)
@@ -88,6 +90,43 @@ def open_study(
     if chosen != "random":
         enqueue_named(study, definition)
     return study, True
+
+
+def requeue_failed_named(study: optuna.Study, definition: StudyDef) -> list[str]:
+    """Queue again the named variants whose every trial FAILED (Ctrl-C, a killed worker, bad data)."""
+    states: dict[str, set[optuna.trial.TrialState]] = {}
+    for t in study.get_trials(deepcopy=False):
+        if keys.PRESET in t.user_attrs:
+            states.setdefault(t.user_attrs[keys.PRESET], set()).add(t.state)
+    failed = {name for name, seen in states.items() if seen == {optuna.trial.TrialState.FAIL}}
+    return enqueue_named(study, definition, failed) if failed else []
+
+
+def check_is_this_study(
+    study: optuna.Study, definition: StudyDef, storage: optuna.storages.BaseStorage, wait: float = 2.0
+) -> None:
+    """Refuse a stored study of the same name that this definition did not make (other objectives,
+    directions or definition): searching it would mix its trials with ours or optimise the wrong way.
+
+    Metric names and attributes are written just after creation, so a worker that loads a study
+    another worker is still creating waits ``wait`` seconds for them once.
+    """
+    want = [(o.name, o.direction) for o in definition.objectives]
+    directions = [d.name.lower() for d in study.directions]
+    if directions != [d for _, d in want]:
+        raise InputError(
+            f"--study: {study.study_name!r} in the storage has directions {directions}, not this study's "
+            f"{[d for _, d in want]}: it was not made by nas.search --study {definition.name} (use another storage)"
+        )
+    if study.metric_names is None or keys.DEFINITION not in study.user_attrs:
+        time.sleep(wait)
+        study = optuna.load_study(study_name=study.study_name, storage=storage)
+    made_by = study.user_attrs.get(keys.DEFINITION)
+    if study.metric_names != [n for n, _ in want] or made_by != definition.name:
+        raise InputError(
+            f"--study: {study.study_name!r} in the storage was not made by nas.search --study {definition.name} "
+            f"(objectives {study.metric_names}, definition {made_by!r}): use another storage or study"
+        )
 
 
 def make_sampler(definition: StudyDef, seed: int, name: str | None = None) -> optuna.samplers.BaseSampler:
@@ -154,11 +193,15 @@ def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) ->
     upscale = definition.space.upscale
     train, _ = training_pictures(config.data, None, None, upscale)
     val = ValidationSet.of(validation_images(config.val_data), upscale)
+    device = resolve_device(config.device)
+    budget = definition.proxy_for(device.type)
+    PatchSampler.from_images(train, upscale, budget.patch, budget.batch, config.seed)  # every image fits a patch
+    val.bicubic  # noqa: B018  (evaluates every validation image once: an unusable one fails here)
     return Searcher(
         definition,
         train,
         val,
-        resolve_device(config.device),
+        device,
         config.seed,
         optuna.artifacts.FileSystemArtifactStore(str(store_dir)),
         named_points(definition),
@@ -187,13 +230,18 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     n_trials = config.n_trials if config.n_trials is not None else definition.n_trials
     if n_trials <= 0:
         raise InputError(f"--n-trials: must be positive, got {n_trials}")
-    resolve_device(config.device)
-    study, created = open_study(definition, storage_for(config.storage), config.seed, config.sampler)
-    if not created:
-        check_hashes(study)
     store_dir = artifact_dir(config.storage, config.artifacts)
     store_dir.mkdir(parents=True, exist_ok=True)
-    searcher = searcher_for(config, definition, store_dir)
+    searcher = searcher_for(config, definition, store_dir)  # bad data fail here, before any study is made
+    storage = storage_for(config.storage)
+    study, created = open_study(definition, storage, config.seed, config.sampler)
+    if not created:
+        check_is_this_study(study, definition, storage)
+        check_hashes(study)
+        if (config.sampler or definition.sampler) != "random":
+            requeued = requeue_failed_named(study, definition)
+            if requeued:
+                print(f"queued again (their trials failed): {join_names(requeued)}", file=sys.stderr)
     print(
         f"study {study.study_name} ({'new' if created else 'resumed'}) in {public_url(config.storage)};"
         f" artifacts in {store_dir};"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from nas.sr.images import ImageError, list_images, load_image
+from nas.sr.images import ImageError, list_images, load_image, target_mode
 from nas.sr.imresize import imresize_torch
 
 NamedImage = tuple[str, np.ndarray]  # (name, uint8 H x W x 3)
@@ -125,11 +125,14 @@ class Picture:
 
     @classmethod
     def of_file(cls, path: Path) -> Picture:
-        """Size from the header only; pixels are decoded when a batch needs them."""
+        """Size (and a usable mode) from the header only; pixels are decoded when a batch needs them."""
         try:
             with Image.open(path) as im:
                 width, height = im.size
+                target_mode(path, im.mode)  # 16-bit and float images fail here, not in the middle of a run
         except (OSError, ValueError) as err:
+            if isinstance(err, ImageError):
+                raise
             raise ImageError(f"{path}: cannot read image ({err.__class__.__name__})") from None
         return cls(path.stem, height, width, None, path)
 

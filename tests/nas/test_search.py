@@ -155,6 +155,8 @@ def test_a_study_with_older_spec_hashes_is_refused(tmp_path, capsys):
     study = optuna.create_study(
         study_name="tiny", storage=storage_for(url), directions=["maximize", "minimize", "minimize"]
     )
+    study.set_metric_names(["psnr", "macs", "params"])
+    study.set_user_attr("definition", "tiny")
     spec = preset("ms3", "srresnet", 2, 1, 16)
     attrs = {"spec": spec.canonical_json, "spec_hash": "0123456789abcdef"}
     study.add_trial(optuna.trial.create_trial(values=[30.0, 1.0, 1.0], user_attrs=attrs))
@@ -178,3 +180,60 @@ def test_the_summary_hides_the_password(tmp_path):
     study = optuna.create_study()
     text = summary(study, "postgresql://u:S3cretPW@db/x", tmp_path)
     assert "S3cretPW" not in text and "u:***@db" in text and "password in place of ***" in text
+
+
+@pytest.mark.parametrize(
+    ("directions", "names", "definition", "message"),
+    [
+        (["minimize"] * 3, None, None, "has directions ['minimize', 'minimize', 'minimize']"),
+        (["maximize"], None, None, "has directions ['maximize']"),
+        (["maximize", "minimize", "minimize"], None, None, "was not made by nas.search --study tiny"),
+        (["maximize", "minimize", "minimize"], ["psnr", "macs", "params"], "ms3", "definition 'ms3'"),
+    ],
+)
+def test_a_foreign_study_of_the_same_name_is_refused(tmp_path, capsys, directions, names, definition, message):
+    url = f"sqlite:///{tmp_path}/foreign.db"
+    foreign = optuna.create_study(study_name="tiny", storage=storage_for(url), directions=directions)
+    if names:
+        foreign.set_metric_names(names)
+    if definition:
+        foreign.set_user_attr("definition", definition)
+    assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert optuna.load_study(study_name="tiny", storage=storage_for(url)).trials == []  # nothing ran
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # ask/tell on a heartbeat storage, once
+def test_a_named_variant_whose_trial_failed_is_queued_again(tmp_path, capsys):
+    from nas.search.runner import open_study
+
+    url = f"sqlite:///{tmp_path}/requeue.db"
+    study, _ = open_study(STUDIES["tiny"], storage_for(url), seed=0)
+    first = study.ask()  # the queued standard conv, as a worker would take it, killed before it finished
+    assert first.user_attrs["preset"] == "standard"
+    study.tell(first, state=optuna.trial.TrialState.FAIL)
+    assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 0
+    assert "queued again (their trials failed): standard" in capsys.readouterr().err
+    trials = optuna.load_study(study_name="tiny", storage=storage_for(url)).trials
+    waiting = [t.user_attrs["preset"] for t in trials if t.state == optuna.trial.TrialState.WAITING]
+    assert waiting == ["ms3", "standard"]  # ms ran; standard waits again behind ms3
+
+
+@pytest.mark.parametrize("kind", ["tiny", "16-bit"])
+def test_unusable_training_images_fail_before_the_study_is_made(tmp_path, capsys, kind):
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    if kind == "tiny":
+        Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(data / "a.png")
+    else:
+        Image.fromarray(np.zeros((64, 64), dtype=np.uint16)).save(data / "a.png")
+    url = f"sqlite:///{tmp_path}/data.db"
+    assert main(["--study", "tiny", "--storage", url, "--data", str(data), "--artifacts", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert ("a: 8x8 is smaller than the 24x24 HR patch" if kind == "tiny" else "a.png: unsupported image mode") in err
+    assert not (tmp_path / "data.db").exists()  # no study was created
