@@ -34,6 +34,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--bench-data", action="append", default=[], help="benchmark folder to evaluate at the end")
     p.add_argument("--out", default="runs/train", help="output folder (checkpoints, log, final model)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run's files in OUT")
     p.add_argument("--iters", type=int, default=PAPER_ITERS)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--hr-patch", type=int, default=128, help="HR patch side (LR = HR / scale)")

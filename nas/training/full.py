@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from backbones import build_model
-from nas.errors import InputError
+from nas.errors import InputError, one_line
 from nas.sr.data import PatchSampler, training_pictures, validation_images
 from nas.sr.evaluation import EvalResult, evaluate_folder, evaluate_images, model_upscaler
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
@@ -40,6 +40,7 @@ class TrainConfig:
     bench_data: tuple[str, ...] = ()
     out: str = "runs/train"
     resume: bool = False
+    overwrite: bool = False  # replace an earlier run's files in ``out`` (else a used ``out`` is refused)
     iters: int = PAPER_ITERS
     batch: int = 16
     hr_patch: int = 128
@@ -72,6 +73,7 @@ def setup(args: TrainConfig) -> Run:
     for name in ("iters", "batch", "hr_patch", "halve_every", "val_every", "ckpt_every"):
         if getattr(args, name) <= 0:
             raise InputError(f"--{name.replace('_', '-')}: must be positive, got {getattr(args, name)}")
+    check_out(Path(args.out), args.resume, args.overwrite)
     spec = load_spec(args.arch)
     if args.hr_patch % spec.upscale:
         raise InputError(f"--hr-patch: {args.hr_patch} is not a multiple of the upscale {spec.upscale}")
@@ -91,6 +93,23 @@ def setup(args: TrainConfig) -> Run:
         load_checkpoint(run)
     (out / "spec.json").write_text(spec.to_json())
     return run
+
+
+RUN_FILES = (CHECKPOINT, "model.pt", "final.json")
+
+
+def check_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse an output folder that is a file, or that holds an earlier run, unless resuming or overwriting."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out: {out} is a file, not a folder")
+    used = [name for name in RUN_FILES if (out / name).exists()]
+    if used and not (resume or overwrite):
+        raise InputError(
+            f"--out: {out} holds an earlier run ({', '.join(used)}): add --resume to continue it "
+            "or --overwrite to replace it"
+        )
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite: choose one")
 
 
 def default_cache() -> Path:
@@ -114,7 +133,17 @@ def save_checkpoint(run: Run, iteration: int) -> None:
 
 
 def load_checkpoint(run: Run) -> None:
-    state = torch.load(run.out / CHECKPOINT, map_location=run.device, weights_only=True)
+    """Continue from ``OUT/checkpoint.pt``; a file that is not one of ours is an error naming it (and kept)."""
+    path = run.out / CHECKPOINT
+    try:
+        state = torch.load(path, map_location=run.device, weights_only=True)
+        missing = [
+            k for k in ("iteration", "spec_hash", "model", "optimizer", "scheduler", "history") if k not in state
+        ]
+    except Exception as err:  # torch.load raises many kinds for a truncated, empty or foreign file
+        raise InputError(f"--resume: {path} is not a readable checkpoint ({one_line(err)[:120]}); it is kept") from None
+    if missing:
+        raise InputError(f"--resume: {path} is not an msnas checkpoint (no {', '.join(missing)}); it is kept")
     if state["spec_hash"] != run.spec.spec_hash:
         raise InputError(f"--resume: {run.out / CHECKPOINT} is for another architecture ({state['spec_hash']})")
     run.model.load_state_dict(state["model"])

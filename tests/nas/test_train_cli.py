@@ -108,3 +108,32 @@ def test_bad_arguments_are_one_line(setup_files, tmp_path, capsys):
 
 def test_next_boundary():
     assert next_boundary(0, 12, 6) == 6 and next_boundary(6, 12, 6) == 12 and next_boundary(13, 5, 7) == 14
+
+
+def test_a_used_out_is_refused_unless_resumed_or_overwritten(setup_files, tmp_path, capsys):
+    out = tmp_path / "run"
+    short = ["--iters", "6", "--val-every", "6", "--ckpt-every", "6"]
+    assert main([*argv(setup_files, out), *short]) == 0
+    before = (out / "final.json").read_text()
+    capsys.readouterr()
+    assert main([*argv(setup_files, out), *short]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds an earlier run (checkpoint.pt, model.pt, final.json)" in err
+    assert (out / "final.json").read_text() == before  # nothing replaced
+    assert main([*argv(setup_files, out), *short, "--resume", "--overwrite"]) == 2
+    assert main([*argv(setup_files, out), *short, "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", None])
+def test_a_corrupt_checkpoint_on_resume_is_one_line_and_kept(setup_files, tmp_path, capsys, content):
+    out = tmp_path / "run"
+    out.mkdir()
+    if content is None:
+        torch.save({"iteration": 3}, out / CHECKPOINT)  # readable, but not ours
+    else:
+        (out / CHECKPOINT).write_bytes(content)
+    kept = (out / CHECKPOINT).read_bytes()
+    assert main(argv(setup_files, out, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--resume: {out / CHECKPOINT} is not" in err and "it is kept" in err
+    assert (out / CHECKPOINT).read_bytes() == kept
