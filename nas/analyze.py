@@ -24,7 +24,7 @@ from pathlib import Path
 import optuna
 
 from nas.analysis.subspaces import analyse
-from nas.cli import Parser, UsageError, run_cli
+from nas.cli import Parser, UsageError, bounded, run_cli
 from nas.output.analysis_page import write_analysis
 from nas.study.experimental import experimental_ok
 from nas.study.naming import definition_of
@@ -87,10 +87,10 @@ def run(args: argparse.Namespace) -> str:
         return "\n".join(f"{name:<13} {doc}" for name, doc in FEATURE_DOCS.items())
     if args.study is None or args.out is None:
         raise UsageError("--study and --out are required (or --features)")
-    if args.bins < 1 or args.boot < 10 or args.perm < 10:
-        raise UsageError("--bins must be >= 1, --boot and --perm >= 10")
-    if args.budget_x <= 0:
-        raise UsageError(f"--budget-x: must be positive, got {args.budget_x}")
+    bounded("--bins", args.bins, 1, 100)
+    bounded("--boot", args.boot, 10, 100_000)
+    bounded("--perm", args.perm, 10, 1_000_000)
+    bounded("--budget-x", args.budget_x, 1e-3, 1e6)
     with experimental_ok():
         study = open_existing_study(args.storage, args.study)
         predicates = chosen_predicates(study, args)

@@ -6,6 +6,7 @@ Only command-line modules import this; library code raises :mod:`nas.errors` exc
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 
@@ -14,6 +15,13 @@ from nas.errors import InputError, MsnasError, one_line
 
 class UsageError(InputError):
     """A bad command line: printed as one line, exit code 2."""
+
+
+def bounded(flag: str, value: float, low: float, high: float) -> float:
+    """``value`` if it is a finite number in [low, high]; UsageError naming the flag and the range otherwise."""
+    if not (math.isfinite(value) and low <= value <= high):
+        raise UsageError(f"{flag}: {value!r} is not in {low:g}..{high:g}")
+    return value
 
 
 class Parser(argparse.ArgumentParser):

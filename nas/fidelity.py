@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nas.analysis.fidelity import DELTAS
-from nas.cli import Parser, UsageError, run_cli
+from nas.cli import Parser, UsageError, bounded, run_cli
 from nas.output.fidelity_page import write_outputs
 from nas.search.retrain import RetrainConfig, retrain
 from nas.study.experimental import experimental_ok
@@ -57,8 +57,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.k < 3:
         raise UsageError(f"--k: at least 3 architectures are needed for a rank correlation, got {args.k}")
-    if args.budget_x <= 0 or args.seeds < 1:
-        raise UsageError("--budget-x must be positive and --seeds at least 1")
+    bounded("--budget-x", args.budget_x, 1e-3, MAX_BUDGET_X)
+    bounded("--seeds", args.seeds, 1, 100)
+    bounded("--k", args.k, 3, 10_000)
     try:
         args.deltas = tuple(float(x) for x in args.deltas.split(","))
     except ValueError:
@@ -67,6 +68,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         raise UsageError("--deltas: differences must be positive")
     args.shard = shard_of(args.shard)
     return args
+
+
+MAX_BUDGET_X = 1000.0  # 1000 x the CPU proxy is about a day of training per run
 
 
 def shard_of(text: str) -> tuple[int, int]:

@@ -347,15 +347,26 @@ def _site_problem(c_in: int, c_out: int, unit: UnitSpec) -> tuple[str, str, tupl
     return None
 
 
+MAX_SPEC_CHARS = 10_000_000  # a per-layer spec of 512 blocks is well under 1 MB
+
+
 def load_spec(source: str | Path) -> ArchSpec:
     """An ArchSpec from JSON text or a path to a JSON file; problems raise a SpecError."""
     text = str(source)
     if not text.lstrip().startswith("{"):
         path = Path(text)
         require(path.is_file(), "spec", f"no such file: {path}")
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise SpecError("spec", f"{path} is not UTF-8 text (byte {err.start})") from None
+    require(len(text) <= MAX_SPEC_CHARS, "spec", f"{len(text)} characters (at most {MAX_SPEC_CHARS})")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise SpecError("spec", f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+    except RecursionError:
+        raise SpecError("spec", "nested too deeply to be a spec") from None
+    except ValueError as err:  # e.g. an integer of thousands of digits
+        raise SpecError("spec", f"not a usable JSON value ({str(err).split(':')[0]})") from None
     return ArchSpec.from_dict(data)

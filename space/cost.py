@@ -31,6 +31,9 @@ class Cost:
 ZERO = Cost(0, 0, 0)
 
 
+MAX_LR_SIDE = 4096  # counts are exact at any size; measuring a larger input would exhaust memory
+
+
 def coarsest_step(spec: ArchSpec) -> int:
     """The downsampling factor of the spec's coarsest branch: an LR side must be a multiple of it."""
     return 2 ** max(max(u.inputs.levels) for _, u in spec.site_units)
@@ -45,6 +48,7 @@ def check_lr_size(spec: ArchSpec, lr_size: int | tuple[int, int]) -> tuple[int, 
         "lr_size",
         f"{h}x{w} is not a multiple of {step}, which {spec.scales} scales need",
     )
+    require(max(h, w) <= MAX_LR_SIDE, "lr_size", f"{h}x{w}: a side is larger than {MAX_LR_SIDE}")
     return h, w
 
 

@@ -180,13 +180,30 @@ def compile_predicate(text: str) -> Predicate:
     source = text.strip()
     if not source:
         raise SpecError("predicate", f"{text!r} is empty; {_GRAMMAR}")
+    if len(source) > MAX_PREDICATE_CHARS:
+        raise SpecError("predicate", f"{len(source)} characters (at most {MAX_PREDICATE_CHARS})")
     try:
         tree = ast.parse(source, mode="eval").body
+        _check_bool(tree, source)
+        _depth(tree)
     except SyntaxError as err:
         where = f" at column {err.offset}" if err.offset else ""
         raise SpecError("predicate", f"{source!r} is not an expression ({err.msg}{where})") from None
-    _check_bool(tree, source)
+    except RecursionError:
+        raise SpecError("predicate", f"nested more than {MAX_PREDICATE_DEPTH} deep") from None
     return Predicate(source, tree)
+
+
+MAX_PREDICATE_CHARS = 2000
+MAX_PREDICATE_DEPTH = 50  # evaluation walks the tree recursively
+
+
+def _depth(node: ast.AST, level: int = 0) -> None:
+    """RecursionError when the tree is deeper than MAX_PREDICATE_DEPTH (evaluating it would recurse that deep)."""
+    if level > MAX_PREDICATE_DEPTH:
+        raise RecursionError
+    for child in ast.iter_child_nodes(node):
+        _depth(child, level + 1)
 
 
 def parse_subspaces(items: Sequence[str]) -> dict[str, Predicate]:

@@ -87,13 +87,14 @@ def carn_layout(upscale: int, width: int, blocks: int) -> Layout:
 LAYOUTS: dict[str, Callable[[int, int, int], Layout]] = {"srresnet": srresnet_layout, "carn": carn_layout}
 DEFAULT_BLOCKS = {"srresnet": 16, "carn": 3}
 DEFAULT_WIDTH = 64
+MAX_WIDTH = 4096  # 64 times the paper's width; a width of 10^6 would ask for terabytes
 
 
 def layout_of(backbone: str, upscale: int, width: int, blocks: int) -> Layout:
     """The layout of a backbone; unknown names and values raise a SpecError."""
     require(backbone in LAYOUTS, "backbone", repr(backbone), LAYOUTS)
     require(upscale in UPSCALES, "upscale", repr(upscale), UPSCALES)
-    require(type(width) is int and width >= 1, "width", f"{width!r} must be a positive integer")
+    require(type(width) is int and 1 <= width <= MAX_WIDTH, "width", f"{width!r} must be an integer in 1..{MAX_WIDTH}")
     require(type(blocks) is int and 1 <= blocks <= 512, "blocks", f"{blocks!r} must be an integer in 1..512")
     return _cached_layout(backbone, upscale, width, blocks)
 

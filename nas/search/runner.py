@@ -27,7 +27,7 @@ from nas.study.naming import join_names, named_points, plural, stored_name, tria
 from nas.study.objectives import names as objective_names
 from nas.study.objectives import objectives_of
 from nas.study.records import ArchRecord, arch_records, why_not
-from nas.study.storage import DEFAULT_STORAGE, artifact_dir, public_url, storage_for
+from nas.study.storage import DEFAULT_STORAGE, artifact_folder, check_storage_path, public_url, storage_for
 from nas.training.loop import DivergenceError, resolve_device
 from nas.training.proxy import ValidationSet
 from space import load_spec
@@ -230,8 +230,8 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     n_trials = config.n_trials if config.n_trials is not None else definition.n_trials
     if n_trials <= 0:
         raise InputError(f"--n-trials: must be positive, got {n_trials}")
-    store_dir = artifact_dir(config.storage, config.artifacts)
-    store_dir.mkdir(parents=True, exist_ok=True)
+    check_storage_path(config.storage)
+    store_dir = artifact_folder(config.storage, config.artifacts)
     searcher = searcher_for(config, definition, store_dir)  # bad data fail here, before any study is made
     storage = storage_for(config.storage)
     study, created = open_study(definition, storage, config.seed, config.sampler)

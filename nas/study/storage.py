@@ -21,6 +21,20 @@ DEFAULT_STORAGE = "sqlite:///runs/msnas.db"
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
 
 
+def check_storage_path(url: str) -> bool:
+    """For a SQLite URL, make its folder (True); InputError for an in-memory one or a folder that cannot be."""
+    sqlite = url.startswith("sqlite:///")
+    if url.startswith("sqlite:") and (not sqlite or url.removeprefix("sqlite:///") in ("", ":memory:")):
+        raise InputError(f"--storage: {url} keeps nothing after this process ends; give a file, sqlite:///PATH")
+    if sqlite:
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError(f"--storage: cannot make the folder {folder} ({err.strerror or err})") from None
+    return sqlite
+
+
 def storage_for(url: str) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats (a killed worker's trial is failed when the next run starts).
 
@@ -29,9 +43,8 @@ def storage_for(url: str) -> optuna.storages.BaseStorage:
     override the heartbeat interval and the grace period (for tests).
     """
     engine: dict[str, Any] = {}
-    sqlite = url.startswith("sqlite:///")
+    sqlite = check_storage_path(url)
     if sqlite:
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = {"connect_args": {"timeout": 60}}
     heartbeat = int(os.environ.get("MSNAS_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
     grace = int(os.environ.get("MSNAS_GRACE_SECONDS", GRACE_SECONDS))
@@ -69,6 +82,16 @@ def serialise_sqlite(engine: sqlalchemy.engine.Engine) -> None:
     sqlalchemy.event.listen(engine, "connect", no_implicit_begin)
     sqlalchemy.event.listen(engine, "begin", begin_immediate)
     engine.dispose()  # the connections that opened the storage predate the hooks
+
+
+def artifact_folder(url: str, override: str | None) -> Path:
+    """The artifact folder, made if missing; InputError when it cannot be (a file in its place, say)."""
+    folder = artifact_dir(url, override)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"--artifacts: cannot use {folder} as a folder ({err.strerror or err})") from None
+    return folder
 
 
 def artifact_dir(url: str, override: str | None) -> Path:
