@@ -8,6 +8,8 @@ is not trained again: the repeat copies the first trial's measurements and says 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,8 @@ class Searcher:
 
     def admit(self, trial: optuna.Trial) -> tuple[ArchSpec, tuple[float, ...] | None]:
         """Sample the spec and record its cost; PRUNED when over budget; a repeat's earlier values."""
+        trial.set_user_attr(keys.WORKER_HOST, socket.gethostname())
+        trial.set_user_attr(keys.WORKER_PID, os.getpid())
         spec = spec_from_trial(trial, self.definition.space)
         self._record_spec(trial, spec)
         cost = analytic_cost(spec)

@@ -7,8 +7,11 @@ Examples (the command line is ``python -m nas.search``)::
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import time
+import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from nas.study import keys
 from nas.study.naming import join_names, named_points, plural, stored_name, trial_arch_name
 from nas.study.objectives import names as objective_names
 from nas.study.objectives import objectives_of
+from nas.study.optuna_adapter import storage_of, trial_id
 from nas.study.records import ArchRecord, arch_records, why_not
 from nas.study.storage import DEFAULT_STORAGE, artifact_folder, check_storage_path, public_url, storage_for
 from nas.training.loop import DivergenceError, resolve_device
@@ -100,6 +104,34 @@ def requeue_failed_named(study: optuna.Study, definition: StudyDef) -> list[str]
             states.setdefault(t.user_attrs[keys.PRESET], set()).add(t.state)
     failed = {name for name, seen in states.items() if seen == {optuna.trial.TrialState.FAIL}}
     return enqueue_named(study, definition, failed) if failed else []
+
+
+def fail_dead_local_trials(study: optuna.Study) -> list[int]:
+    """Fail at once the RUNNING trials whose worker ran on this machine and is gone (kill -9, a crash);
+    trials of other machines are left to Optuna's heartbeat.  Returns their numbers."""
+    here, failed = socket.gethostname(), []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        pid = t.user_attrs.get(keys.WORKER_PID)
+        if t.user_attrs.get(keys.WORKER_HOST) != here or not isinstance(pid, int) or process_alive(pid):
+            continue
+        reason = f"worker process {pid} on {here} ended while the trial was running"
+        storage_of(study).set_trial_user_attr(trial_id(t), keys.FAIL_REASON, reason)
+        with warnings.catch_warnings():  # Optuna notes that tell() on a heartbeat storage bypasses optimize()
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        failed.append(t.number)
+    return failed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (one we may not signal counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def check_is_this_study(
@@ -238,6 +270,9 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     if not created:
         check_is_this_study(study, definition, storage)
         check_hashes(study)
+        dead = fail_dead_local_trials(study)
+        if dead:
+            print(f"failed at once, their worker on this machine is gone: trials {dead}", file=sys.stderr)
         if (config.sampler or definition.sampler) != "random":
             requeued = requeue_failed_named(study, definition)
             if requeued:

@@ -25,6 +25,8 @@ REJECTED = "rejected"  # PRUNED before training (over budget, repeat within a ha
 FAIL_REASON = "fail_reason"  # FAIL: the exception's class and message
 STOPPED_AT_RUNG = "stopped_at_rung"  # PRUNED by successive halving after this rung
 DUPLICATE_OF = "duplicate_of"  # a repeated architecture: the trial whose result it copies
+WORKER_HOST = "worker_host"  # the machine and process that run the trial: a RUNNING trial whose process
+WORKER_PID = "worker_pid"  # on this machine is gone is failed at once by the next run (no heartbeat wait)
 
 # ---- what the proxy measured ----
 PSNR_KEY = PSNR.name

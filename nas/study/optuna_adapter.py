@@ -2,7 +2,9 @@
 
 A companion study (``NAME.fidelity``) must live in the same storage as the study it belongs
 to.  Optuna has no public accessor for a loaded study's storage, so :func:`storage_of` reads
-``Study._storage``; ``tests/nas/test_optuna_adapter.py`` checks it against the pinned Optuna.
+``Study._storage``; a dead worker's RUNNING trial gets its failure reason through the storage,
+which needs :func:`trial_id` (``FrozenTrial._trial_id``).  ``tests/nas/test_layering.py`` checks
+both against the pinned Optuna.
 Everything else uses public API: samplers key their state by ``FrozenTrial.number`` (not the
 private ``_trial_id``), and queued trials carry our own ``queued`` attribute (not Optuna's
 ``fixed_params`` system attribute).
@@ -11,6 +13,12 @@ private ``_trial_id``), and queued trials carry our own ``queued`` attribute (no
 from __future__ import annotations
 
 import optuna
+
+
+def trial_id(trial: optuna.trial.FrozenTrial) -> int:
+    """The storage's id of a trial: needed to record why a dead worker's RUNNING trial failed, since a
+    finished-trial handle (``FrozenTrial``) offers no public way to write to a trial that is still RUNNING."""
+    return int(trial._trial_id)
 
 
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:

@@ -237,3 +237,42 @@ def test_unusable_training_images_fail_before_the_study_is_made(tmp_path, capsys
     assert err.count("\n") == 1
     assert ("a: 8x8 is smaller than the 24x24 HR patch" if kind == "tiny" else "a.png: unsupported image mode") in err
     assert not (tmp_path / "data.db").exists()  # no study was created
+
+
+def test_a_killed_workers_trial_is_failed_at_once_and_its_variant_queued_again(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import warnings
+
+    root = Path(__file__).resolve().parents[2]
+    url = f"sqlite:///{tmp_path}/killed.db"
+    common = ["--study", "tiny", "--storage", url, "--artifacts", str(tmp_path / "a")]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "nas.search", *common, "--n-trials", "4"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline, running = time.monotonic() + 120, []
+    while not running and worker.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if (tmp_path / "killed.db").exists():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # heartbeats are experimental
+                trials = optuna.load_study(study_name="tiny", storage=url).get_trials()
+            running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and "worker_pid" in t.user_attrs]
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    assert running, "no trial was caught running; the worker finished too early"
+    victim = running[0]
+    assert main([*common, "--n-trials", "1"]) == 0  # right after the kill: no heartbeat grace period to wait for
+    trials = optuna.load_study(study_name="tiny", storage=storage_for(url)).trials
+    dead = trials[victim.number]
+    assert dead.state == optuna.trial.TrialState.FAIL
+    assert "ended while the trial was running" in dead.user_attrs["fail_reason"]
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    name = victim.user_attrs["preset"]  # the first trials are the queued named variants
+    assert any(t.user_attrs.get("preset") == name and t.number > victim.number for t in trials)
