@@ -32,6 +32,7 @@ from torch import nn
 
 from backbones import build_model
 from nas.errors import InputError, MsnasError
+from nas.processes import remove_stale_staging
 from nas.study import keys
 from nas.study.objectives import objectives_of
 from nas.study.storage import public_url
@@ -328,7 +329,8 @@ def staging_dir(out: Path) -> Path:
     """A fresh folder inside ``out`` (same file system, so files move in atomically)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+        remove_stale_staging(out, ".export.")  # a killed export's leftovers
+        return Path(tempfile.mkdtemp(prefix=f".export.{os.getpid()}.", dir=out))
     except OSError as err:
         raise InputError(f"--out: cannot write to {out} ({err.strerror or err})") from None
 

@@ -7,7 +7,6 @@ Examples (the command line is ``python -m nas.search``)::
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import time
@@ -20,6 +19,7 @@ import optuna
 
 from nas.analysis.fronts import front
 from nas.errors import InputError, MsnasError
+from nas.processes import process_alive
 from nas.search.objective import Searcher
 from nas.search.progress import Progress
 from nas.search.samplers import random_sampler
@@ -121,17 +121,6 @@ def fail_dead_local_trials(study: optuna.Study) -> list[int]:
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         failed.append(t.number)
     return failed
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine (one we may not signal counts as running)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def check_is_this_study(

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from nas.processes import remove_stale_staging
 from nas.sr.images import ImageError, list_images, load_image, target_mode
 from nas.sr.imresize import imresize_torch
 
@@ -85,18 +86,23 @@ def prepare_subimages(
 ) -> Path:
     """Cut every HR image into size x size sub-images once (the paper's DIV2K preparation).
 
-    The cache folder appears only when complete (written beside it, then renamed),
-    so an interrupted preparation leaves nothing half-written.
+    The cache is keyed by the folder's content (each image's name, size and modification time), so
+    adding, removing or replacing an image cuts anew.  The cache folder appears only when complete
+    (written beside it, then renamed), so an interrupted preparation leaves nothing half-written,
+    and staging folders that a killed preparation of this folder left behind are removed here.
     """
     folder = Path(folder).resolve()
-    key = hashlib.sha256(f"{folder}|{size}|{stride}".encode()).hexdigest()[:12]
+    files = list_images(folder)
+    content = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    key = hashlib.sha256(f"{folder}|{size}|{stride}|{content}".encode()).hexdigest()[:12]
     target = Path(cache_root) / f"{folder.name}-sub{size}s{stride}-{key}"
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_stale_staging(target.parent, f".{folder.name}-sub{size}s{stride}-")
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
     try:
-        for path in list_images(folder):
+        for path in files:
             img = load_image(path)
             h, w = img.shape[:2]
             for y, x in subimage_boxes(h, w, size, stride):

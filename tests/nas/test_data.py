@@ -81,6 +81,32 @@ def test_prepare_subimages_is_cached_and_atomic(tmp_path):
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [out.name]  # no staging left behind
 
 
+def test_the_cache_follows_the_folders_content_and_a_killed_runs_staging_goes(tmp_path):
+    import os
+    import subprocess
+
+    src = tmp_path / "hr"
+    src.mkdir()
+    Image.fromarray(np.zeros((500, 500, 3), dtype=np.uint8)).save(src / "a.png")
+    first = prepare_subimages(src, tmp_path / "cache")
+    Image.fromarray(np.full((500, 500, 3), 9, dtype=np.uint8)).save(src / "b.png")  # an image added
+    second = prepare_subimages(src, tmp_path / "cache")
+    assert second != first and {p.name.split("_")[0] for p in second.iterdir()} == {"a", "b"}
+    (src / "a.png").unlink()  # and one removed: its crops are not reused
+    third = prepare_subimages(src, tmp_path / "cache")
+    assert {p.name.split("_")[0] for p in third.iterdir()} == {"b"}
+    finished = subprocess.Popen(["true"])  # a finished process: its id now names nobody
+    finished.wait()
+    dead_pid = finished.pid
+    dead = tmp_path / "cache" / f".{third.name}.{dead_pid}.x1y2"
+    live = tmp_path / "cache" / f".{third.name}.{os.getpid()}.z3w4"
+    dead.mkdir()
+    live.mkdir()
+    (src / "c.png").write_bytes((src / "b.png").read_bytes())  # new content: a new preparation runs
+    prepare_subimages(src, tmp_path / "cache")
+    assert not dead.exists() and live.exists()  # a killed run's staging goes; a live one's stays
+
+
 def test_interrupted_preparation_leaves_nothing(tmp_path):
     src = tmp_path / "hr"
     src.mkdir()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import warnings
 from pathlib import Path
@@ -275,3 +277,15 @@ def test_a_failed_check_leaves_the_folder_alone(url, tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert err.startswith("nas.export: error: model.onnx differs from the eager model by") and err.count("\n") == 1
     assert [p.name for p in tmp_path.iterdir()] == ["spec.json"] and (tmp_path / "spec.json").read_text() == "old"
+
+
+def test_a_killed_exports_staging_folder_is_removed(url, tmp_path):
+    import subprocess
+
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    stale = tmp_path / f".export.{finished.pid}.abcd1234"  # what a kill -9 mid-export leaves
+    stale.mkdir(parents=True)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["--study", "real", "--storage", url, "--preset", "ms", "--out", str(tmp_path)]) == 0
+    assert not stale.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

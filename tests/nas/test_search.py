@@ -7,6 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 
 from nas.search.__main__ import main
 from nas.study.storage import storage_for
@@ -262,7 +263,10 @@ def test_a_killed_workers_trial_is_failed_at_once_and_its_variant_queued_again(t
         if (tmp_path / "killed.db").exists():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # heartbeats are experimental
-                trials = optuna.load_study(study_name="tiny", storage=url).get_trials()
+                try:
+                    trials = optuna.load_study(study_name="tiny", storage=url).get_trials()
+                except (KeyError, sqlalchemy.exc.SQLAlchemyError):  # the worker is still creating the study
+                    continue
             running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and "worker_pid" in t.user_attrs]
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
