@@ -257,7 +257,8 @@ def test_a_killed_workers_trial_is_failed_at_once_and_its_variant_queued_again(t
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline, running = time.monotonic() + 120, []
+    deadline = time.monotonic() + 120
+    running: list[optuna.trial.FrozenTrial] = []
     while not running and worker.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
         if (tmp_path / "killed.db").exists():
