@@ -96,14 +96,19 @@ def open_study(
     return study, True
 
 
-def requeue_failed_named(study: optuna.Study, definition: StudyDef) -> list[str]:
-    """Queue again the named variants whose every trial FAILED (Ctrl-C, a killed worker, bad data)."""
-    states: dict[str, set[optuna.trial.TrialState]] = {}
+MAX_REQUEUES = 3  # a named variant that failed this often fails for a reason of its own: it is not queued again
+
+
+def requeue_failed_named(study: optuna.Study, definition: StudyDef) -> tuple[list[str], list[str]]:
+    """Queue again the named variants whose every trial FAILED (Ctrl-C, a killed worker, bad data), unless
+    they failed ``MAX_REQUEUES`` times already; returns (queued again, given up)."""
+    states: dict[str, list[optuna.trial.TrialState]] = {}
     for t in study.get_trials(deepcopy=False):
         if keys.PRESET in t.user_attrs:
-            states.setdefault(t.user_attrs[keys.PRESET], set()).add(t.state)
-    failed = {name for name, seen in states.items() if seen == {optuna.trial.TrialState.FAIL}}
-    return enqueue_named(study, definition, failed) if failed else []
+            states.setdefault(t.user_attrs[keys.PRESET], []).append(t.state)
+    failed = {name: len(seen) for name, seen in states.items() if set(seen) == {optuna.trial.TrialState.FAIL}}
+    again = {name for name, count in failed.items() if count < MAX_REQUEUES}
+    return (enqueue_named(study, definition, again) if again else []), sorted(set(failed) - again)
 
 
 def fail_dead_local_trials(study: optuna.Study) -> list[int]:
@@ -263,9 +268,11 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
         if dead:
             print(f"failed at once, their worker on this machine is gone: trials {dead}", file=sys.stderr)
         if (config.sampler or definition.sampler) != "random":
-            requeued = requeue_failed_named(study, definition)
+            requeued, given_up = requeue_failed_named(study, definition)
             if requeued:
                 print(f"queued again (their trials failed): {join_names(requeued)}", file=sys.stderr)
+            if given_up:
+                print(f"not queued again, failed {MAX_REQUEUES} times: {join_names(given_up)}", file=sys.stderr)
     print(
         f"study {study.study_name} ({'new' if created else 'resumed'}) in {public_url(config.storage)};"
         f" artifacts in {store_dir};"

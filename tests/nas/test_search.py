@@ -221,6 +221,18 @@ def test_a_named_variant_whose_trial_failed_is_queued_again(tmp_path, capsys):
     assert waiting == ["ms3", "standard"]  # ms ran; standard waits again behind ms3
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+def test_a_named_variant_is_queued_again_at_most_three_times(tmp_path, capsys):
+    from nas.search.runner import MAX_REQUEUES, open_study, requeue_failed_named
+
+    study, _ = open_study(STUDIES["tiny"], storage_for(f"sqlite:///{tmp_path}/cap.db"), seed=0)
+    for attempt in range(1, MAX_REQUEUES + 1):
+        trial = next(t for t in iter(study.ask, None) if t.user_attrs.get("preset") == "standard")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        again, given_up = requeue_failed_named(study, STUDIES["tiny"])
+        assert (again, given_up) == ((["standard"], []) if attempt < MAX_REQUEUES else ([], ["standard"]))
+
+
 @pytest.mark.parametrize("kind", ["tiny", "16-bit"])
 def test_unusable_training_images_fail_before_the_study_is_made(tmp_path, capsys, kind):
     import numpy as np
