@@ -22,7 +22,7 @@ from nas.output.page import Report
 from nas.study import keys
 from nas.study.naming import expected_variants, join_names, plural
 from nas.study.objectives import names as objective_names
-from nas.study.records import ArchRecord, arch_records, why_not
+from nas.study.records import ArchRecord, arch_records
 from space import ArchSpec
 from space.unit import DEFAULT_DOWN, DEFAULT_UP, FUSED_RESAMPLE, Branches, Edge, UnitSpec
 from studies import StudyDef
@@ -146,7 +146,7 @@ def unevaluated_variants(trials: Sequence[optuna.trial.FrozenTrial], evaluated: 
     for t in sorted(trials, key=lambda t: t.number):
         name = t.user_attrs.get(keys.PRESET)
         if name and name not in evaluated and t.state != optuna.trial.TrialState.COMPLETE:
-            out.setdefault(name, why_not(t) if keys.REJECTED in t.user_attrs else t.state.name.lower())
+            out.setdefault(name, t.user_attrs.get(keys.REJECTED) or t.state.name.lower())
     return out
 
 

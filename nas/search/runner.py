@@ -29,7 +29,7 @@ from nas.study import keys
 from nas.study.naming import join_names, named_points, plural, stored_name, trial_arch_name
 from nas.study.objectives import names as objective_names
 from nas.study.objectives import objectives_of
-from nas.study.optuna_adapter import storage_of, trial_id
+from nas.study.optuna_adapter import trial_id
 from nas.study.records import ArchRecord, arch_records, why_not
 from nas.study.storage import DEFAULT_STORAGE, artifact_folder, check_storage_path, public_url, storage_for
 from nas.training.loop import DivergenceError, resolve_device
@@ -111,7 +111,7 @@ def requeue_failed_named(study: optuna.Study, definition: StudyDef) -> tuple[lis
     return (enqueue_named(study, definition, again) if again else []), sorted(set(failed) - again)
 
 
-def fail_dead_local_trials(study: optuna.Study) -> list[int]:
+def fail_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
     """Fail at once the RUNNING trials whose worker ran on this machine and is gone (kill -9, a crash);
     trials of other machines are left to Optuna's heartbeat.  Returns their numbers."""
     here, failed = socket.gethostname(), []
@@ -120,7 +120,7 @@ def fail_dead_local_trials(study: optuna.Study) -> list[int]:
         if t.user_attrs.get(keys.WORKER_HOST) != here or not isinstance(pid, int) or process_alive(pid):
             continue
         reason = f"worker process {pid} on {here} ended while the trial was running"
-        storage_of(study).set_trial_user_attr(trial_id(t), keys.FAIL_REASON, reason)
+        storage.set_trial_user_attr(trial_id(t), keys.FAIL_REASON, reason)
         with warnings.catch_warnings():  # Optuna notes that tell() on a heartbeat storage bypasses optimize()
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
@@ -264,7 +264,7 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     if not created:
         check_is_this_study(study, definition, storage)
         check_hashes(study)
-        dead = fail_dead_local_trials(study)
+        dead = fail_dead_local_trials(study, storage)
         if dead:
             print(f"failed at once, their worker on this machine is gone: trials {dead}", file=sys.stderr)
         if (config.sampler or definition.sampler) != "random":
