@@ -128,6 +128,17 @@ def fail_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseSto
     return failed
 
 
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Fail the RUNNING trials whose heartbeat stopped (a worker killed before it recorded its PID, or on
+    another machine) before named variants are re-queued, rather than inside ``optimize`` after it."""
+    before = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+    if not before:
+        return []
+    optuna.storages.fail_stale_trials(study)
+    after = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+    return sorted(before - after)
+
+
 def check_is_this_study(
     study: optuna.Study, definition: StudyDef, storage: optuna.storages.BaseStorage, wait: float = 2.0
 ) -> None:
@@ -267,6 +278,9 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
         dead = fail_dead_local_trials(study, storage)
         if dead:
             print(f"failed at once, their worker on this machine is gone: trials {dead}", file=sys.stderr)
+        stale = fail_stale_trials(study)
+        if stale:
+            print(f"failed, no heartbeat within the grace period: trials {stale}", file=sys.stderr)
         if (config.sampler or definition.sampler) != "random":
             requeued, given_up = requeue_failed_named(study, definition)
             if requeued:
