@@ -20,17 +20,16 @@ import optuna
 from nas.analysis.fronts import front
 from nas.errors import InputError, MsnasError
 from nas.processes import process_alive
+from nas.search.budget import NewArchitectures
 from nas.search.objective import Searcher
-from nas.search.progress import Progress
 from nas.search.samplers import random_sampler
 from nas.search.sampling import params_for
 from nas.sr.data import PatchSampler, training_pictures, validation_images
 from nas.study import keys
 from nas.study.naming import join_names, named_points, plural, stored_name, trial_arch_name
 from nas.study.objectives import names as objective_names
-from nas.study.objectives import objectives_of
 from nas.study.optuna_adapter import trial_id
-from nas.study.records import ArchRecord, arch_records, why_not
+from nas.study.records import arch_records, why_not
 from nas.study.storage import DEFAULT_STORAGE, artifact_folder, check_storage_path, public_url, storage_for
 from nas.training.loop import DivergenceError, resolve_device
 from nas.training.proxy import ValidationSet
@@ -183,31 +182,6 @@ def definition_named(name: str | None) -> StudyDef:
     return STUDIES[name]
 
 
-class TrialLines:
-    """The per-trial progress callback: what finished and the front, each architecture counted once."""
-
-    def __init__(self, total: int) -> None:
-        self.progress = Progress(total)
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        what = trial_arch_name(trial.number, trial.user_attrs)
-        if trial.state == optuna.trial.TrialState.COMPLETE and trial.values is not None:
-            done = ArchRecord(trial, objectives_of(study))
-            detail = f"PSNR {done.psnr:.3f} dB, {done.macs / 1e9:.2f} G MACs{below_bicubic(done)}"
-            if keys.DUPLICATE_OF in trial.user_attrs:
-                detail += f" (repeat of trial {trial.user_attrs[keys.DUPLICATE_OF]}, not retrained)"
-        else:
-            detail = why_not(trial)
-        self.progress.step(f"trial {trial.number} {what}: {detail}; front {len(front(arch_records(study)))}")
-
-
-def below_bicubic(record: ArchRecord) -> str:
-    """A warning when the proxy scored at or below bicubic upsampling: then it ranks noise, not designs."""
-    if record.learned or record.gain is None:
-        return ""
-    return f"; WARNING: {record.gain:+.3f} dB vs bicubic, the proxy learned nothing"
-
-
 class RepeatedFailure:
     """Stops the study when ``limit`` trials in a row fail with the same reason: it would recur on every trial."""
 
@@ -290,7 +264,7 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     print(
         f"study {study.study_name} ({'new' if created else 'resumed'}) in {public_url(config.storage)};"
         f" artifacts in {store_dir};"
-        f" {n_trials} trials on {searcher.device}",
+        f" {n_trials} trainings (repeats of an evaluated architecture are free) on {searcher.device}",
         file=sys.stderr,
     )
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line of ours, not a traceback
@@ -300,13 +274,16 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
 
         run_halving(study, searcher, n_trials, Rungs(config.eta, config.rungs))
     else:
-        study.optimize(
+        counter = NewArchitectures(n_trials, definition, config.seed)
+        study.optimize(  # n_trials=None: the counter stops the study after n_trials trainings (repeats are free)
             searcher.objective,
-            n_trials=n_trials,
+            n_trials=None,
             timeout=config.timeout,
             catch=TRIAL_ERRORS,
-            callbacks=[TrialLines(n_trials), guard],
+            callbacks=[counter, guard],
         )
+        if counter.exhausted:
+            print(f"stopped after {plural(counter.progress.done, 'training')}: {counter.exhausted}", file=sys.stderr)
     if guard.stopped:
         raise MsnasError(f"study {study.study_name} stopped: {guard.stopped}")
     return summary(study, config.storage, store_dir)

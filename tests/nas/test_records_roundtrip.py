@@ -25,7 +25,8 @@ from nas.analysis.subspaces import analyse
 from nas.export import main as export_main
 from nas.output.report import build_report
 from nas.search.retrain import Work, plan, store
-from nas.search.runner import TrialLines, summary
+from nas.search.budget import NewArchitectures
+from nas.search.runner import summary
 from nas.study import keys
 from nas.study.companion import open_companion
 from nas.study.records import arch_records, why_not
@@ -109,7 +110,7 @@ def test_why_not_reads_each_kind_of_reason(study):
 def test_progress_line_counts_the_repeat_once(study, capsys):
     s = study[0]
     assert len(s.best_trials) == 4  # Optuna's own front lists trial 1 and its repeat
-    TrialLines(7)(s, s.trials[3])
+    NewArchitectures(7, DEFINITION, 0)(s, s.trials[3])
     assert "(repeat of trial 1, not retrained); front 3 |" in capsys.readouterr().err
 
 
@@ -185,9 +186,9 @@ def test_a_proxy_at_or_below_bicubic_is_flagged_on_the_trial_line_and_in_the_rep
     for spec, gain in ((cheap, 0.4), (middle, -0.35)):
         attrs = {**result_attrs(spec, 29.0 + gain, 1.0, None), keys.GAIN: gain}
         s.add_trial(create_trial(values=values(attrs)[:3], user_attrs=attrs))
-    TrialLines(2)(s, s.trials[1])
+    NewArchitectures(2, DEFINITION, 0)(s, s.trials[1])
     assert "WARNING: -0.350 dB vs bicubic, the proxy learned nothing" in capsys.readouterr().err
-    TrialLines(2)(s, s.trials[0])
+    NewArchitectures(2, DEFINITION, 0)(s, s.trials[0])
     assert "WARNING" not in capsys.readouterr().err
     report = build_report(s, None)
     assert any(line.startswith("WARNING: 1 of 2 architectures score at or below bicubic") for line in report.lines)

@@ -67,16 +67,23 @@ def test_artifacts_are_stored(tiny_study):
 
 
 def test_same_command_resumes_and_repeats_are_not_retrained(tiny_study, capsys):
+    """Repeats are answered from storage and cost no training; the tiny space has 5 architectures, so the
+    resumed run trains the one left and stops, saying the space is exhausted."""
     url, _, root = tiny_study
     assert main(["--study", "tiny", "--storage", url, "--n-trials", "3", "--artifacts", str(root / "art")]) == 0
     study = optuna.load_study(study_name="tiny", storage=storage_for(url))
-    assert len(study.trials) == 7
     repeats = [t for t in study.trials if "duplicate_of" in t.user_attrs]
     for t in repeats:
         original = study.trials[t.user_attrs["duplicate_of"]]
         assert t.values == original.values and t.user_attrs["spec_hash"] == original.user_attrs["spec_hash"]
         assert "train_seconds" not in t.user_attrs  # a repeat trained nothing
-    assert "resumed" in capsys.readouterr().err
+    trained = [t for t in study.trials if "train_seconds" in t.user_attrs]
+    assert len(trained) == 5 == len({t.user_attrs["spec_hash"] for t in trained}) == len(trained)
+    assert len(study.trials) == len(trained) + len(repeats)
+    err = capsys.readouterr().err
+    assert "resumed" in err and "[1/3] trial" in err and "[2/3]" not in err
+    assert "stopped after 1 training: every architecture of the space within the study's budget is evaluated" in err
+    assert all(line.startswith("[not counted] ") for line in err.splitlines() if "(repeat of trial" in line)
 
 
 def test_over_budget_trials_never_train_and_are_not_complete(tmp_path):
@@ -88,10 +95,11 @@ def test_over_budget_trials_never_train_and_are_not_complete(tmp_path):
     url = f"sqlite:///{tmp_path}/b.db"
     assert main(["--study", name, "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 0
     study = optuna.load_study(study_name=name, storage=storage_for(url))
-    (trial,) = [t for t in study.trials if t.state.is_finished()]  # ms and ms3 are still queued
-    assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["preset"] == "standard"
-    assert trial.user_attrs["rejected"].startswith("over budget") and "psnr" not in trial.user_attrs
-    assert study.best_trials == []
+    rejected, trained = [t for t in study.trials if t.state.is_finished()]  # ms3 is still queued
+    assert rejected.state == optuna.trial.TrialState.PRUNED and rejected.user_attrs["preset"] == "standard"
+    assert rejected.user_attrs["rejected"].startswith("over budget") and "psnr" not in rejected.user_attrs
+    assert trained.user_attrs["preset"] == "ms" and "psnr" in trained.user_attrs  # the rejection was free
+    assert [t.number for t in study.best_trials] == [trained.number]
 
 
 def test_list_and_errors(capsys):
