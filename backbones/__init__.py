@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from backbones.carn import CARN
 from backbones.srresnet import SRResNet
-from backbones.unit import MSConvUnit, SingleConv, conv_unit, resample
+from backbones.unit import INIT_RULE, MSConvUnit, SingleConv, conv_unit, resample
 from space.arch import ArchSpec
 
 BACKBONES: dict[str, Callable[[ArchSpec], nn.Module]] = {"srresnet": SRResNet, "carn": CARN}
@@ -47,6 +47,7 @@ def build_model(spec: ArchSpec) -> nn.Module:
 __all__ = [
     "BACKBONES",
     "CARN",
+    "INIT_RULE",
     "MSConvUnit",
     "SRModel",
     "SRResNet",

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from nas.analysis.fidelity import DELTAS, FidelityStats, Pick, budget_of, fidelity_stats, gather, select, summary
 from nas.errors import InputError
 from nas.search.progress import Progress
+from nas.search.runner import check_init_rule
 from nas.sr.data import training_pictures, validation_images
 from nas.study import keys
 from nas.study.companion import is_companion, open_companion, recorded, work_key
@@ -132,6 +133,7 @@ def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
     study = open_existing_study(config.storage, config.study)
     if is_companion(config.study):
         raise InputError(f"--study: {config.study!r} is a fidelity record; name the study it came from")
+    check_init_rule(study)
     picks = select(arch_records(study), config.k, config.sample_seed)
     if len(picks) < 3:
         raise InputError(f"--study: {config.study!r} has {len(picks)} finished architectures; 3 or more are needed")

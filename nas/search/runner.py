@@ -17,6 +17,7 @@ from pathlib import Path
 
 import optuna
 
+from backbones import INIT_RULE
 from nas.analysis.fronts import front
 from nas.errors import InputError, MsnasError
 from nas.processes import process_alive
@@ -90,6 +91,7 @@ def open_study(
     study.set_user_attr(keys.STUDY_DEFINITION, definition.description)
     study.set_user_attr(keys.DEFINITION, definition.name)
     study.set_user_attr(keys.SAMPLER, chosen)
+    study.set_user_attr(keys.INIT_RULE, INIT_RULE)
     if chosen != "random":
         enqueue_named(study, definition)
     return study, True
@@ -219,6 +221,18 @@ def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) ->
     )
 
 
+def check_init_rule(study: optuna.Study) -> None:
+    """Refuse a study trained under another weight-initialisation rule: its PSNRs are not comparable with
+    the trials this version would add (BENCHMARKS.md, "Unit initialisation")."""
+    recorded = study.user_attrs.get(keys.INIT_RULE)
+    if recorded != INIT_RULE:
+        made = f"the {recorded!r} rule" if recorded else "an older rule"
+        raise InputError(
+            f"--study: {study.study_name!r} was trained with {made} for initialising multi-scale units, this "
+            f"version uses {INIT_RULE!r}: new trials would not be comparable; search it under a new --storage"
+        )
+
+
 def check_hashes(study: optuna.Study) -> None:
     """Refuse a study whose recorded spec hashes are not this version's (they were computed by an older rule)."""
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
@@ -249,6 +263,7 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     if not created:
         check_is_this_study(study, definition, storage)
         check_hashes(study)
+        check_init_rule(study)
         dead = fail_dead_local_trials(study, storage)
         if dead:
             print(f"failed at once, their worker on this machine is gone: trials {dead}", file=sys.stderr)

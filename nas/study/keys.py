@@ -78,6 +78,7 @@ STUDY_DEFINITION = "study_definition"  # the definition's description
 DEFINITION = "definition"  # the definition's name in studies/
 SAMPLER = "sampler"
 SOURCE_STUDY = "source_study"  # on a companion study: the study it belongs to
+INIT_RULE = "init_rule"  # backbones.INIT_RULE at creation: trials trained under another rule are not comparable
 
 
 def fidelity_summary_key(budget_x: float) -> str:

@@ -175,6 +175,22 @@ def test_a_study_with_older_spec_hashes_is_refused(tmp_path, capsys):
     assert len(optuna.load_study(study_name="tiny", storage=storage_for(url)).trials) == 1  # nothing ran
 
 
+@pytest.mark.parametrize(("rule", "said"), [(None, "an older rule"), ("per-conv", "the 'per-conv' rule")])
+def test_a_study_trained_under_another_init_rule_is_refused(tmp_path, capsys, rule, said):
+    url = f"sqlite:///{tmp_path}/old.db"
+    study = optuna.create_study(
+        study_name="tiny", storage=storage_for(url), directions=["maximize", "minimize", "minimize"]
+    )
+    study.set_metric_names(["psnr", "macs", "params"])
+    study.set_user_attr("definition", "tiny")
+    if rule is not None:
+        study.set_user_attr("init_rule", rule)
+    assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert f"'tiny' was trained with {said} for initialising multi-scale units, this version uses 'unit-fan-in'" in err
+    assert optuna.load_study(study_name="tiny", storage=storage_for(url)).trials == []  # nothing ran
+
+
 def test_a_storage_password_is_never_printed(capsys):
     url = "postgresql+psycopg2://user:S3cretPW@127.0.0.1:9/msnas"  # port 9: nothing listens
     assert main(["--study", "tiny", "--n-trials", "1", "--storage", url]) == 2
