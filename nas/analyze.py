@@ -17,17 +17,23 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import optuna
 
+from nas.analysis.noise import pooled_sd, seed_results
+from nas.analysis.paired import against_best
+from nas.analysis.paired import lines as paired_lines
 from nas.analysis.subspaces import analyse
 from nas.cli import Parser, UsageError, bounded, run_cli
 from nas.output.analysis_page import write_analysis
 from nas.study.experimental import experimental_ok
 from nas.study.naming import definition_of
+from nas.study.records import arch_records
 from nas.study.storage import DEFAULT_STORAGE, open_existing_study
 from space.features import FEATURE_DOCS, Predicate, compile_predicate, parse_subspaces
 
@@ -97,7 +103,18 @@ def run(args: argparse.Namespace) -> str:
         pairs = chosen_pairs(list(predicates), args.compare)
         own = set(predicates) - {name for name, _ in (s.partition("=")[::2] for s in args.subspace)}
         analysis = analyse(study, predicates, pairs, args.bins, args.perm, budget_x=args.budget_x, optional=own)
-        return "\n".join(write_analysis(study, analysis, Path(args.out), args.boot, not args.no_dashboard))
+        out = write_analysis(study, analysis, Path(args.out), args.boot, not args.no_dashboard)
+        return "\n".join(out + write_paired(study, Path(args.out)))
+
+
+def write_paired(study: optuna.Study, folder: Path) -> list[str]:
+    """Each architecture against the best by paired per-image differences (seed noise pooled over repeats)."""
+    sd = pooled_sd([list(runs.values()) for runs in seed_results(study).values()])
+    diffs = against_best(arch_records(study), sd if np.isfinite(sd) else 0.0)
+    if not diffs:
+        return []
+    (folder / "paired.json").write_text(json.dumps([d.as_dict() for d in diffs], indent=1))
+    return paired_lines(diffs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -117,6 +117,7 @@ class Searcher:
             keys.PTFLOPS_TOTAL: counts.ptflops_total,
             keys.PSNR_KEY: result.psnr,
             keys.SSIM: result.ssim,
+            keys.PER_IMAGE_PSNR: {name: psnr for name, psnr, _ in result.per_image},
             keys.BICUBIC_PSNR: result.bicubic_psnr,
             keys.GAIN: result.gain,
             keys.PROXY: budget.as_dict(),

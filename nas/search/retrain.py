@@ -96,8 +96,11 @@ def store(fidelity: optuna.Study, work: Work, result: ProxyResult | None) -> Non
         attrs[keys.PRESET] = r.preset
     if result is None:
         attrs[keys.REUSED_TRIAL] = r.number
+        if keys.PER_IMAGE_PSNR in r.trial.user_attrs:
+            attrs[keys.PER_IMAGE_PSNR] = r.trial.user_attrs[keys.PER_IMAGE_PSNR]
     else:
         attrs.update({keys.SSIM: result.ssim, keys.TRAIN_SECONDS: result.train_seconds, keys.DEVICE: result.device})
+        attrs[keys.PER_IMAGE_PSNR] = {name: value for name, value, _ in result.per_image}
     fidelity.add_trial(
         optuna.trial.create_trial(
             state=TrialState.COMPLETE,

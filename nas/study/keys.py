@@ -31,6 +31,7 @@ WORKER_PID = "worker_pid"  # on this machine is gone is failed at once by the ne
 # ---- what the proxy measured ----
 PSNR_KEY = PSNR.name
 SSIM = "ssim"
+PER_IMAGE_PSNR = "per_image_psnr"  # validation image name -> PSNR (dB): paired differences between architectures
 BICUBIC_PSNR = "bicubic_psnr"
 GAIN = "gain"
 PROXY = "proxy"  # the ProxyBudget as a dict
@@ -50,6 +51,7 @@ MEASURED = (
     PTFLOPS_TOTAL,
     PSNR_KEY,
     SSIM,
+    PER_IMAGE_PSNR,
     BICUBIC_PSNR,
     GAIN,
     PROXY,

@@ -247,3 +247,20 @@ def test_a_budget_without_records_is_a_usage_error(analysed: tuple[str, Path, st
     argv = ["--study", NAME, "--storage", analysed[0], "--out", str(tmp_path), "--budget-x", "7", "--no-dashboard"]
     assert main(argv) == 2
     assert "re-trained at 7x (run nas.fidelity)" in capsys.readouterr().err
+
+
+def test_each_architecture_is_paired_with_the_best_image_by_image(analysed: tuple[str, Path, str]):
+    """The tiny study validates on 2 images: the paired differences are there, in paired.json and the summary,
+    and each equals the difference of the recorded per-image PSNRs."""
+    url, out, printed = analysed
+    trials = {t.number: t for t in load(url).trials}
+    best = max(trials.values(), key=lambda t: t.values[0])
+    diffs = json.loads((out / "paired.json").read_text())
+    assert len(diffs) == 4 and {d["n_images"] for d in diffs} == {2}
+    for d in diffs:
+        (mine,) = [t for t in trials.values() if d["a"] in (t.user_attrs.get("preset"), t.user_attrs["spec_hash"])]
+        images = mine.user_attrs["per_image_psnr"]
+        by_hand = np.mean([images[k] - best.user_attrs["per_image_psnr"][k] for k in images])
+        assert d["mean"] == pytest.approx(by_hand) == pytest.approx(mine.values[0] - best.values[0])
+        assert d["low"] <= d["mean"] <= d["high"]
+    assert "paired per-image differences against " in printed and "(same seed, 2 validation images" in printed
