@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import torch
 from nas.search.sampling import spec_from_trial
 from nas.sr.data import Picture
 from nas.study import keys
+from nas.study.claims import Claims
 from nas.study.records import is_result
 from nas.study.versions import library_versions
 from nas.training.counting import measure
@@ -43,6 +46,7 @@ class Searcher:
     seed: int
     artifacts: optuna.artifacts.FileSystemArtifactStore
     names: dict[str, str]
+    claims: Claims | None = None  # one trial per architecture trains it, across workers
 
     def objective(self, trial: optuna.Trial) -> tuple[float, ...]:
         """Cost first, then (unless over budget or already evaluated) the proxy; failures keep their reason."""
@@ -75,6 +79,8 @@ class Searcher:
             trial.set_user_attr(keys.REJECTED, reason)
             raise optuna.TrialPruned(reason)
         earlier = self._evaluated(trial, spec.spec_hash)
+        if earlier is None and self.claims is not None:
+            earlier = self._claim_or_wait(trial, spec.spec_hash, self.claims)
         if earlier is not None:
             return spec, self._reuse(trial, earlier)
         return spec, None
@@ -97,6 +103,22 @@ class Searcher:
     def _evaluated(self, trial: optuna.Trial, spec_hash: str) -> optuna.trial.FrozenTrial | None:
         done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         return next((t for t in done if is_result(t) and t.user_attrs[keys.SPEC_HASH] == spec_hash), None)
+
+    def _claim_or_wait(self, trial: optuna.Trial, spec_hash: str, claims: Claims) -> optuna.trial.FrozenTrial | None:
+        """None when this trial holds the claim and trains; else the holder's result, once it has one.  A
+        holder that ended without a result (FAIL, its worker killed) hands the claim over."""
+        said = False
+        while (holder := claims.claim(spec_hash, trial.number)) != trial.number:
+            if not said:
+                print(f"trial {trial.number} waits for trial {holder}, which trains the same architecture",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                said = True
+            done = _wait_for(trial.study, holder)
+            if done.state == optuna.trial.TrialState.COMPLETE and is_result(done):
+                return done
+            if claims.take_over(spec_hash, holder, trial.number):
+                return None
+        return None
 
     def _reuse(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial) -> tuple[float, ...]:
         """A repeated architecture: the earlier result, without training, marked as a duplicate."""
@@ -156,3 +178,16 @@ class Searcher:
                     study_or_trial=trial,
                     mimetype="application/json",
                 )
+
+
+WAIT_POLL_SECONDS = 2.0
+
+
+def _wait_for(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    """Trial ``number`` once finished; a holder whose worker died is failed by Optuna's heartbeat check here."""
+    while True:
+        (found,) = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+        if found.state.is_finished():
+            return found
+        optuna.storages.fail_stale_trials(study)
+        time.sleep(WAIT_POLL_SECONDS)

@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
@@ -27,9 +27,10 @@ from nas.search.samplers import random_sampler
 from nas.search.sampling import params_for
 from nas.sr.data import PatchSampler, training_pictures, validation_images
 from nas.study import keys
+from nas.study.claims import Claims
 from nas.study.naming import join_names, named_points, plural, stored_name, trial_arch_name
 from nas.study.objectives import names as objective_names
-from nas.study.optuna_adapter import trial_id
+from nas.study.optuna_adapter import engine_of, trial_id
 from nas.study.records import arch_records, why_not
 from nas.study.storage import DEFAULT_STORAGE, artifact_folder, check_storage_path, public_url, storage_for
 from nas.training.loop import DivergenceError, resolve_device
@@ -283,6 +284,9 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
         file=sys.stderr,
     )
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line of ours, not a traceback
+    engine = engine_of(storage)
+    if engine is not None:
+        searcher = replace(searcher, claims=Claims(engine, study.study_name))
     guard = RepeatedFailure()
     if config.halving:
         from nas.search.halving import Rungs, run_halving

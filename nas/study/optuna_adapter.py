@@ -3,8 +3,9 @@
 A companion study (``NAME.fidelity``) must live in the same storage as the study it belongs
 to.  Optuna has no public accessor for a loaded study's storage, so :func:`storage_of` reads
 ``Study._storage``; a dead worker's RUNNING trial gets its failure reason through the storage,
-which needs :func:`trial_id` (``FrozenTrial._trial_id``).  ``tests/nas/test_layering.py`` checks
-both against the pinned Optuna.
+which needs :func:`trial_id` (``FrozenTrial._trial_id``); atomic claims of an architecture live in a
+table of the storage's own database, reached through :func:`engine_of` (``RDBStorage.engine``).
+``tests/nas/test_layering.py`` checks them against the pinned Optuna.
 Everything else uses public API: samplers key their state by ``FrozenTrial.number`` (not the
 private ``_trial_id``), and queued trials carry our own ``queued`` attribute (not Optuna's
 ``fixed_params`` system attribute).
@@ -13,6 +14,7 @@ private ``_trial_id``), and queued trials carry our own ``queued`` attribute (no
 from __future__ import annotations
 
 import optuna
+import sqlalchemy
 
 
 def trial_id(trial: optuna.trial.FrozenTrial) -> int:
@@ -27,3 +29,9 @@ def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     if not isinstance(storage, optuna.storages.BaseStorage):  # a change in Optuna's internals
         raise TypeError(f"optuna {optuna.__version__}: Study._storage is {type(storage).__name__}, not a storage")
     return storage
+
+
+def engine_of(storage: optuna.storages.BaseStorage) -> sqlalchemy.engine.Engine | None:
+    """The SQLAlchemy engine behind an RDB storage (None for any other storage)."""
+    engine = getattr(storage, "engine", None) if isinstance(storage, optuna.storages.RDBStorage) else None
+    return engine if isinstance(engine, sqlalchemy.engine.Engine) else None

@@ -62,7 +62,7 @@ def storage_for(url: str) -> optuna.storages.BaseStorage:
             msg = scrubbed(f"{err.__class__.__name__}: {str(err).splitlines()[0]}", url)
             raise InputError(f"--storage: cannot open {public_url(url)} ({msg})") from None
     if sqlite:
-        serialise_sqlite(storage.engine)
+        serialise_sqlite(storage.engine)  # our own RDBStorage, before Optuna wraps it
     return storage
 
 

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NAMED = ["ms", "ms3", "standard"]  # the paper variants that lie in the tiny study's space, queued at creation
 WAIT_SECONDS = 150  # for all the workers of one test together
 FINISHED_OK = {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
-PROGRESS = re.compile(r"^\[\d+/\d+\] trial (\d+) ", re.MULTILINE)  # nas.search's line per finished trial
+PROGRESS = re.compile(r"^\[(?:\d+/\d+|not counted)\] trial (\d+) ", re.MULTILINE)  # nas.search's line per trial
+COUNTED = re.compile(r"^\[\d+/\d+\] trial \d+ ", re.MULTILINE)  # ... for a trial that trained
 SUMMARY = re.compile(r"^tiny: (\d+) trials ", re.MULTILINE)  # its summary: the study as the worker last saw it
 
 pytestmark = pytest.mark.slow
@@ -111,45 +112,43 @@ def wait_all(workers: list[Worker], seconds: float = WAIT_SECONDS) -> None:
 
 
 def check_shared_study(url: str, workers: list[Worker], n_trials: int) -> None:
-    """The study that the workers built together: every trial once, finished, numbered, and seen by all."""
+    """The study that the workers built together: every trial once, finished, numbered, seen by all, and
+    every architecture trained once (the tiny space has 5: more trainings than that end the runs early)."""
     study = optuna.load_study(study_name="tiny", storage=storage_for(url))
     trials = study.get_trials(deepcopy=False)
-    total = len(workers) * n_trials
 
     states = {t.number: t.state.name for t in trials if t.state not in FINISHED_OK}
     assert not states, f"trials not finished well (FAIL, or left RUNNING/WAITING): {states}"
-    assert len(trials) == total, f"{len(trials)} trials for {len(workers)} workers x {n_trials}"
-    assert sorted(t.number for t in trials) == list(range(total)), "trial numbers not unique and contiguous"
+    assert sorted(t.number for t in trials) == list(range(len(trials))), "trial numbers not unique and contiguous"
 
     # The named variants were queued once, by whichever worker created the study, and each ran once.
-    queued = sorted(t.user_attrs.get("preset", "?") for t in trials if t.user_attrs.get("queued", False))
+    queued = sorted(t.user_attrs.get("preset", "?") for t in trials if "preset" in t.user_attrs and
+                    t.user_attrs.get("queued", False))  # fmt: skip
     assert queued == NAMED
 
-    # Each worker ran exactly its own n_trials, no trial (queued ones included) ran in two workers,
-    # and the one study loaded here holds every worker's trials.
+    # No trial (queued ones included) ran in two workers, none is missing, and no worker trained more than
+    # its n_trials; a repeat (answered from storage, or by waiting for the worker that trains it) is free.
     ran = [[int(n) for n in PROGRESS.findall(w.text()[1])] for w in workers]
-    assert all(len(r) == n_trials for r in ran), f"trials each worker reported: {ran}"
     flat = [n for r in ran for n in r]
-    assert sorted(flat) == list(range(total)), f"a trial ran in two workers, or one is missing: {ran}"
+    assert sorted(flat) == list(range(len(trials))), f"a trial ran in two workers, or one is missing: {ran}"
+    counted = [len(COUNTED.findall(w.text()[1])) for w in workers]
+    assert all(c <= n_trials for c in counted), f"trainings each worker counted: {counted}"
 
-    # Workers see each other's trials: the last to finish counted all of them, and a spec that any
-    # worker had already evaluated was never trained again (only reused), unless both ran at once.
-    seen = [int(m) for w in workers for m in SUMMARY.findall(w.text()[0])]
-    assert len(seen) == len(workers) and max(seen) == total, f"study sizes the workers reported: {seen}"
-    by_number = {t.number: t for t in trials}
+    # Every architecture was trained exactly once, by one trial that held its claim: never twice, not even
+    # by two workers that drew it at the same moment; every other trial of it copies that result.
     trained = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
-    for t in trained:
-        for u in trained:
-            if u.number != t.number and u.user_attrs["spec_hash"] == t.user_attrs["spec_hash"]:
-                assert u.datetime_complete is not None and t.datetime_start is not None
-                gap = (t.datetime_start - u.datetime_complete).total_seconds()
-                assert gap < 1.0, (
-                    f"trial {t.number} retrained the spec of trial {u.number}, finished {gap:.1f} s before"
-                )
+    hashes = [t.user_attrs["spec_hash"] for t in trained]
+    assert len(hashes) == len(set(hashes)), f"an architecture trained twice: {sorted(hashes)}"
+    assert len(trained) == min(5, len(workers) * n_trials) == sum(counted)
+    by_number = {t.number: t for t in trials}
     for t in trials:
         if "duplicate_of" in t.user_attrs:
             earlier = by_number[t.user_attrs["duplicate_of"]]
             assert earlier.user_attrs["spec_hash"] == t.user_attrs["spec_hash"] and earlier.values == t.values
+
+    # Workers see each other's trials: the last to finish counted all of them.
+    seen = [int(m) for w in workers for m in SUMMARY.findall(w.text()[0])]
+    assert len(seen) == len(workers) and max(seen) == len(trials), f"study sizes the workers reported: {seen}"
 
 
 @pytest.fixture
@@ -176,14 +175,14 @@ def postgres_url() -> Iterator[str]:
 
 # postgres_url comes before launch, so the workers are killed before the schema is dropped
 def test_three_workers_share_one_postgres_study(postgres_url: str, launch: Launch) -> None:
-    """Three processes, one PostgreSQL URL, 3 trials each: one study of 9 trials, none run twice or lost."""
+    """Three processes, one PostgreSQL URL, up to 3 trainings each: the space's 5 architectures, each once."""
     workers = [launch(postgres_url, 3) for _ in range(3)]
     wait_all(workers)
     check_shared_study(postgres_url, workers, 3)
 
 
 def test_two_workers_share_one_sqlite_file(tmp_path: Path, launch: Launch) -> None:
-    """Two processes on one SQLite file, 3 trials each: the same guarantees as on PostgreSQL."""
+    """Two processes on one SQLite file, up to 3 trainings each: the same guarantees as on PostgreSQL."""
     url = f"sqlite:///{tmp_path}/study.db"
     workers = [launch(url, 3) for _ in range(2)]
     wait_all(workers)
@@ -232,7 +231,7 @@ def test_killed_run_leaves_no_trial_running_after_the_next_run_starts(tmp_path: 
     others = {t.number: t.state.name for t in trials if t.number != stuck[0] and t.state not in FINISHED_OK}
     assert not others, f"trials other than the killed one that did not finish well: {others}"
     err = second.text()[1]
-    assert "(resumed)" in err and len(PROGRESS.findall(err)) == 3, err
+    assert "(resumed)" in err and len(COUNTED.findall(err)) == 3, err
     # failed at once by its PID, or by its heartbeat when the kill came before the worker recorded its PID
     by_pid = f"failed at once, their worker on this machine is gone: trials {stuck}"
     assert by_pid in err or f"failed, no heartbeat within the grace period: trials {stuck}" in err, err
