@@ -4,12 +4,12 @@
 # Idempotent (safe to run again while the server runs). Installs Debian's `postgresql` when it is
 # missing (needs root), listens on 127.0.0.1 only, and creates the role and database below.
 # Stdout is exactly one line, the SQLAlchemy URL; everything else goes to stderr.
-#   MSNAS_PG_PORT (default 5432), MSNAS_PG_USER/MSNAS_PG_PASSWORD (default msnas), MSNAS_PG_DB (msnas_test)
+#   MSNAS_PG_PORT (default 5432), MSNAS_PG_USER (default msnas), MSNAS_PG_PASSWORD (default msnas-ci-Pw7e2f), MSNAS_PG_DB (msnas_test)
 set -euo pipefail
 
 PORT="${MSNAS_PG_PORT:-5432}"
 USER_NAME="${MSNAS_PG_USER:-msnas}"
-PASSWORD="${MSNAS_PG_PASSWORD:-msnas}"
+PASSWORD="${MSNAS_PG_PASSWORD:-msnas-ci-Pw7e2f}"  # distinctive: tests grep every output for it
 DB="${MSNAS_PG_DB:-msnas_test}"
 CLUSTER=main
 

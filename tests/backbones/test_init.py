@@ -38,7 +38,9 @@ def test_a_unit_whose_branches_each_read_one_entry_keeps_pytorchs_own_draw():
         torch.manual_seed(0)
         plain = {name: torch.nn.Conv2d(c.in_channels, c.out_channels, 3, padding=1) for name, c in _convs(module)}
         for name, conv in _convs(module):
-            assert torch.equal(conv.weight, plain[name].weight) and torch.equal(conv.bias, plain[name].bias)
+            mine, theirs = conv.bias, plain[name].bias
+            assert mine is not None and theirs is not None
+            assert torch.equal(conv.weight, plain[name].weight) and torch.equal(mine, theirs)
 
 
 def test_octconv_branches_with_unequal_fan_in_get_their_own_bounds():

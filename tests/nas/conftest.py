@@ -1,11 +1,16 @@
-"""One real random study of the tiny space, trained once per session and copied for each module that writes to it."""
+"""One real random study of the tiny space, trained once per session and copied for each module that writes to it;
+a fresh PostgreSQL schema for tests that need a server."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from nas.search.__main__ import main as search_main
 
@@ -28,3 +33,25 @@ def tiny_random_url(tiny_random_db: Path, tmp_path_factory: pytest.TempPathFacto
     db = tmp_path_factory.mktemp("tiny-random-copy") / "study.db"
     shutil.copyfile(tiny_random_db, db)
     return f"sqlite:///{db}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """MSNAS_TEST_POSTGRES_URL with a fresh, empty schema as its search path; dropped afterwards."""
+    base = os.environ.get("MSNAS_TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but MSNAS_TEST_POSTGRES_URL is not: .ci/run must start PostgreSQL (.ci/postgres.sh)")
+        pytest.skip("MSNAS_TEST_POSTGRES_URL is not set (`export MSNAS_TEST_POSTGRES_URL=$(.ci/postgres.sh)`)")
+    assert base.startswith("postgresql"), f"MSNAS_TEST_POSTGRES_URL is not a PostgreSQL URL: {base}"
+    schema = f"msnas_workers_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        url = sqlalchemy.engine.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        admin.dispose()

@@ -24,8 +24,8 @@ from nas.analysis.selection import select
 from nas.analysis.subspaces import analyse
 from nas.export import main as export_main
 from nas.output.report import build_report
-from nas.search.retrain import Work, plan, store
 from nas.search.budget import NewArchitectures
+from nas.search.retrain import Work, plan, store
 from nas.search.runner import summary
 from nas.study import keys
 from nas.study.companion import open_companion

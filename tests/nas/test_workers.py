@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import IO
 
 import optuna
 import pytest
-import sqlalchemy
 
 from nas.study.storage import storage_for
 
@@ -149,28 +147,6 @@ def check_shared_study(url: str, workers: list[Worker], n_trials: int) -> None:
     # Workers see each other's trials: the last to finish counted all of them.
     seen = [int(m) for w in workers for m in SUMMARY.findall(w.text()[0])]
     assert len(seen) == len(workers) and max(seen) == len(trials), f"study sizes the workers reported: {seen}"
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """MSNAS_TEST_POSTGRES_URL with a fresh, empty schema as its search path; dropped afterwards."""
-    base = os.environ.get("MSNAS_TEST_POSTGRES_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but MSNAS_TEST_POSTGRES_URL is not: .ci/run must start PostgreSQL (.ci/postgres.sh)")
-        pytest.skip("MSNAS_TEST_POSTGRES_URL is not set (`export MSNAS_TEST_POSTGRES_URL=$(.ci/postgres.sh)`)")
-    assert base.startswith("postgresql"), f"MSNAS_TEST_POSTGRES_URL is not a PostgreSQL URL: {base}"
-    schema = f"msnas_workers_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(base)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        url = sqlalchemy.engine.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    finally:
-        admin.dispose()
 
 
 # postgres_url comes before launch, so the workers are killed before the schema is dropped
