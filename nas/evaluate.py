@@ -16,11 +16,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from nas.cli import Parser, UsageError, run_cli
 from nas.sr.evaluation import SCALES, EvalResult, ImageScore, UpscaleFn, evaluate_folder, load_model, model_upscaler
-from space import load_spec
+from nas.training.memory import check_memory
+from space import ArchSpec, load_spec
+from space.cost import coarsest_step
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -49,7 +52,19 @@ def upscaler_from_args(args: argparse.Namespace) -> UpscaleFn | None:
     spec = load_spec(Path(args.arch))
     if spec.upscale != args.scale:
         raise UsageError(f"--scale {args.scale} but {args.arch} describes an x{spec.upscale} network")
-    return model_upscaler(load_model(spec, Path(args.weights)), args.device)
+    return within_memory(spec, model_upscaler(load_model(spec, Path(args.weights)), args.device), args.device)
+
+
+def within_memory(spec: ArchSpec, upscale: UpscaleFn, device: str) -> UpscaleFn:
+    """``upscale``, refusing (one line naming the image's size) an image whose feature maps cannot fit."""
+    step = coarsest_step(spec)
+
+    def checked(lr: np.ndarray) -> np.ndarray:
+        h, w = (-(-side // step) * step for side in lr.shape[:2])  # the model pads to a multiple of step
+        check_memory(spec, (h, w), 1, False, torch.device(device), "--data")
+        return upscale(lr)
+
+    return checked
 
 
 def report_progress(i: int, n: int, score: ImageScore) -> None:

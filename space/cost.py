@@ -97,3 +97,37 @@ def conv_level(unit: UnitSpec, e: Edge) -> int:
 def conv_out_multiplier(unit: UnitSpec, e: Edge) -> int:
     """A pixel-shuffle up entry's conv makes 4**gap channels per output channel."""
     return 4 ** unit.level_gap(e) if e.resample == "pixelshuffle" else 1
+
+
+FLOAT_BYTES = 4
+
+
+def feature_elements(spec: ArchSpec, lr_size: int | tuple[int, int] = DEFAULT_LR_SIZE) -> tuple[int, int]:
+    """(sum, largest) over the network's conv sites of the elements their conv entries write for one image.
+
+    The sum is what autograd keeps for a training step; the largest site bounds what inference holds at once.
+    """
+    h, w = check_lr_size(spec, lr_size)
+    per_site = [_unit_outputs(unit, site.c_out, h * site.factor, w * site.factor) for site, unit in spec.site_units]
+    return sum(per_site), max(per_site)
+
+
+def activation_bytes(spec: ArchSpec, lr_size: int | tuple[int, int], batch: int = 1, training: bool = False) -> int:
+    """An estimate (within about 2x) of the feature-map memory of inference or of a training step.
+
+    Training keeps every conv output and the activation after it (2x the sum over sites); inference holds
+    a layer's input, output and a skip at once (3x the largest site).  Weights and the optimiser's state
+    are not counted: they are small beside the feature maps at any size where this matters.
+    """
+    total, largest = feature_elements(spec, lr_size)
+    return batch * FLOAT_BYTES * (2 * total if training else 3 * largest)
+
+
+@lru_cache(maxsize=65536)
+def _unit_outputs(unit: UnitSpec, c_out: int, h: int, w: int) -> int:
+    out = 0
+    for e in unit.edges:
+        if e.op != "identity":
+            level = conv_level(unit, e)
+            out += unit.outputs.channels(c_out, e.dst) * conv_out_multiplier(unit, e) * (h >> level) * (w >> level)
+    return out

@@ -21,6 +21,7 @@ from nas.errors import InputError, one_line
 from nas.sr.data import PatchSampler, training_pictures, validation_images
 from nas.sr.evaluation import EvalResult, evaluate_folder, evaluate_images, model_upscaler
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
+from nas.training.memory import check_memory
 from space import load_spec
 from space.arch import ArchSpec
 
@@ -78,6 +79,8 @@ def setup(args: TrainConfig) -> Run:
     if args.hr_patch % spec.upscale:
         raise InputError(f"--hr-patch: {args.hr_patch} is not a multiple of the upscale {spec.upscale}")
     device = resolve_device(args.device)
+    lr_patch = args.hr_patch // spec.upscale
+    check_memory(spec, (lr_patch, lr_patch), args.batch, True, device, "--batch/--hr-patch")
     torch.manual_seed(args.seed)
     model = prepare_model(build_model(spec), device)
     schedule = Schedule("step", args.lr, 0, args.iters, step_every=args.halve_every)
