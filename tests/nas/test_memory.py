@@ -47,8 +47,13 @@ def test_training_that_cannot_fit_is_refused_before_anything_is_made(tmp_path: P
 
 def test_an_image_too_large_for_inference_is_refused_by_name_of_its_size():
     spec = preset("standard", "srresnet", 4, 16, 4096)
-    called = []
-    upscale = within_memory(spec, lambda lr: called.append(lr.shape) or lr, "cpu")
+    called: list[tuple[int, ...]] = []
+
+    def identity(lr: np.ndarray) -> np.ndarray:
+        called.append(lr.shape)
+        return lr
+
+    upscale = within_memory(spec, identity, "cpu")
     small = np.zeros((8, 8, 3), dtype=np.uint8)
     assert upscale(small) is small and called == [(8, 8, 3)]
     with pytest.raises(InputError, match=r"--data: inference on 4096x4095 LR inputs needs about \d+\.\d GiB"):
