@@ -8,6 +8,7 @@ is not trained again: the repeat copies the first trial's measurements and says 
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sys
@@ -20,15 +21,18 @@ from typing import Any
 import optuna
 import torch
 
+from backbones import build_model
 from nas.search.sampling import spec_from_trial
-from nas.sr.data import Picture
+from nas.sr.data import PatchSampler, Picture
 from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.records import is_result
 from nas.study.versions import library_versions
 from nas.training.counting import measure
 from nas.training.latency import cpu_latency_ms
+from nas.training.loop import set_seed
 from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
+from nas.training.zero_cost import zero_cost_scores
 from space import analytic_cost
 from space.arch import ArchSpec
 from studies import LATENCY, MACS, PARAMS, PSNR, StudyDef
@@ -133,6 +137,7 @@ class Searcher:
         """Count, train the proxy (the study's budget unless given) and record everything on the trial."""
         counts = measure(spec)
         budget = budget or self.budget
+        self._score_at_init(trial, spec, budget)
         result = train_proxy(spec, budget, self.train, self.val, seed=self.seed, device=self.device.type)
         attrs: dict[str, Any] = {
             keys.FVCORE_TOTAL: counts.fvcore_total,
@@ -161,6 +166,17 @@ class Searcher:
             LATENCY.name: attrs.get(keys.LATENCY_MS),
         }
         return tuple(float(measured[o.name]) for o in self.definition.objectives)
+
+    def _score_at_init(self, trial: optuna.Trial, spec: ArchSpec, budget: ProxyBudget) -> None:
+        """The zero-cost scores of the full-size, untrained network on the proxy's first batch."""
+        began = time.perf_counter()
+        set_seed(self.seed)
+        model = build_model(spec).to(self.device)
+        sampler = PatchSampler.from_images(self.train, spec.upscale, budget.patch, budget.batch, self.seed)
+        lr, hr = sampler.batch_at(0, self.device)
+        for name, value in zero_cost_scores(model, lr, hr).items():
+            trial.set_user_attr(keys.zc_key(name), value if math.isfinite(value) else None)
+        trial.set_user_attr(keys.ZC_SECONDS, time.perf_counter() - began)
 
     def _upload(self, trial: optuna.Trial, spec: ArchSpec, result: ProxyResult) -> None:
         """The spec and the training curve as artifacts, so optuna-dashboard shows them with the trial."""

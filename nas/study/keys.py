@@ -43,6 +43,7 @@ VERSIONS = "versions"
 FVCORE_TOTAL = "fvcore_total"
 PTFLOPS_TOTAL = "ptflops_total"
 LATENCY_MS = LATENCY.name
+ZC_SECONDS = "zc_seconds"  # the time all zero-cost scores took (each score is zc_key(name))
 
 # A repeat copies these from the trial it repeats (its own spec, cost and name are recorded anew; it trained
 # nothing, so it has no training time).
@@ -81,6 +82,11 @@ DEFINITION = "definition"  # the definition's name in studies/
 SAMPLER = "sampler"
 SOURCE_STUDY = "source_study"  # on a companion study: the study it belongs to
 INIT_RULE = "init_rule"  # backbones.INIT_RULE at creation: trials trained under another rule are not comparable
+
+
+def zc_key(name: str) -> str:
+    """The user attribute of one zero-cost score (``nas.training.zero_cost.ZC_NAMES``)."""
+    return f"zc_{name}"
 
 
 def fidelity_summary_key(budget_x: float) -> str:

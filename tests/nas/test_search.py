@@ -11,6 +11,7 @@ import sqlalchemy
 
 from nas.search.__main__ import main
 from nas.study.storage import storage_for
+from nas.training.zero_cost import ZC_NAMES
 from space import analytic_cost, preset
 from studies import STUDIES, register
 
@@ -28,6 +29,9 @@ REQUIRED_ATTRS = (
     "device",
     "seed",
     "versions",
+    "per_image_psnr",
+    "zc_seconds",
+    *(f"zc_{name}" for name in ZC_NAMES),
 )
 
 
