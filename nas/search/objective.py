@@ -145,6 +145,7 @@ class Searcher:
             keys.PSNR_KEY: result.psnr,
             keys.SSIM: result.ssim,
             keys.PER_IMAGE_PSNR: {name: psnr for name, psnr, _ in result.per_image},
+            keys.VAL_CURVE: [list(point) for point in result.val_curve],
             keys.BICUBIC_PSNR: result.bicubic_psnr,
             keys.GAIN: result.gain,
             keys.PROXY: budget.as_dict(),

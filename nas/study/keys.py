@@ -31,6 +31,7 @@ WORKER_PID = "worker_pid"  # on this machine is gone is failed at once by the ne
 # ---- what the proxy measured ----
 PSNR_KEY = PSNR.name
 SSIM = "ssim"
+VAL_CURVE = "val_curve"  # [[iterations, validation PSNR], ...] at each quarter of the proxy run: the learning curve
 PER_IMAGE_PSNR = "per_image_psnr"  # validation image name -> PSNR (dB): paired differences between architectures
 BICUBIC_PSNR = "bicubic_psnr"
 GAIN = "gain"
@@ -53,6 +54,7 @@ MEASURED = (
     PSNR_KEY,
     SSIM,
     PER_IMAGE_PSNR,
+    VAL_CURVE,
     BICUBIC_PSNR,
     GAIN,
     PROXY,

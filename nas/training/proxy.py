@@ -7,7 +7,7 @@ validation images, so a proxy that teaches nothing is visible as a gain near 0.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from itertools import pairwise
@@ -52,6 +52,7 @@ class ProxyResult:
     device: str
     seed: int
     budget: ProxyBudget
+    val_curve: tuple[tuple[int, float], ...] = ()  # (iterations done, validation PSNR) at each quarter of the run
 
     @property
     def gain(self) -> float:
@@ -64,21 +65,39 @@ class ProxyResult:
         return data
 
 
+CURVE_POINTS = 4  # validations per proxy run (the last is the run's result): the learning curve
+
+
+def curve_stops(iterations: int, points: int = CURVE_POINTS) -> list[int]:
+    """Iteration counts after which the run is validated: evenly spaced, the last one the whole run."""
+    return sorted({max(1, round(iterations * k / points)) for k in range(1, points + 1)})
+
+
 def fit_proxy(
     spec: ArchSpec,
     budget: ProxyBudget,
     train: Sequence[NamedImage] | Sequence[Picture],
     seed: int = 0,
     device: str | None = None,
+    at_stop: Callable[[int, nn.Module], None] | None = None,
 ) -> tuple[nn.Module, StepLog]:
-    """Train ``spec`` resized to the budget's width/depth; batches are fixed by the seed alone."""
+    """Train ``spec`` resized to the budget's width/depth; batches are fixed by the seed alone.
+
+    ``at_stop(iterations, model)`` is called after each of ``curve_stops`` but the last (validation does
+    not touch the training state: the result is the same with or without it).
+    """
     dev = resolve_device(device)
     set_seed(seed)
     model = prepare_model(build_model(spec.resized(budget.width, budget.blocks)), dev)
     optimizer, scheduler = make_optimizer(model, schedule_of(budget))
     sampler = PatchSampler.from_images(train, spec.upscale, budget.patch, budget.batch, seed)
     log = StepLog()
-    train_steps(model, optimizer, scheduler, sampler, 0, budget.iterations, dev, log)
+    start = 0
+    for stop in curve_stops(budget.iterations) if at_stop else [budget.iterations]:
+        train_steps(model, optimizer, scheduler, sampler, start, stop, dev, log)
+        if at_stop is not None and stop < budget.iterations:
+            at_stop(stop, model)
+        start = stop
     return model, log
 
 
@@ -94,14 +113,25 @@ def train_proxy(
     if val.scale != spec.upscale:
         raise ValueError(f"validation set is for x{val.scale}, the spec upscales x{spec.upscale}")
     dev = resolve_device(device)
-    model, log = fit_proxy(spec, budget, train, seed, str(dev.type))
-    return score_proxy(model, log, val, dev, seed, budget)
+    curve: list[tuple[int, float]] = []
+
+    def validate(iterations: int, model: nn.Module) -> None:
+        curve.append((iterations, evaluate_images(val.images, val.scale, model_upscaler(model, dev)).psnr))
+
+    model, log = fit_proxy(spec, budget, train, seed, str(dev.type), validate)
+    return score_proxy(model, log, val, dev, seed, budget, tuple(curve))
 
 
 def score_proxy(
-    model: nn.Module, log: StepLog, val: ValidationSet, dev: torch.device, seed: int, budget: ProxyBudget
+    model: nn.Module,
+    log: StepLog,
+    val: ValidationSet,
+    dev: torch.device,
+    seed: int,
+    budget: ProxyBudget,
+    earlier: tuple[tuple[int, float], ...] = (),
 ) -> ProxyResult:
-    """Validate a trained proxy model on one validation set."""
+    """Validate a trained proxy model on one validation set (``earlier``: the curve's points before the end)."""
     result = evaluate_images(val.images, val.scale, model_upscaler(model, dev))
     return ProxyResult(
         psnr=result.psnr,
@@ -111,6 +141,7 @@ def score_proxy(
         train_seconds=log.seconds,
         samples_per_second=log.samples / log.seconds,
         curve=tuple(_tenths(log.values())),
+        val_curve=(*earlier, (budget.iterations, result.psnr)),
         per_image=tuple(result.per_image),
         device=_device_name(dev),
         seed=seed,

@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from nas.sr.data import PatchSampler
-from nas.training.proxy import ValidationSet, train_proxy
+from nas.training.proxy import ValidationSet, curve_stops, fit_proxy, score_proxy, train_proxy
 from space import preset
 from studies.budget import CPU_PROXY, ProxyBudget
 
@@ -57,3 +58,14 @@ def test_budget_scaling_keeps_the_recipe():
     longer = CPU_PROXY.scaled(4)
     assert longer.iterations == 4 * CPU_PROXY.iterations and longer.peak_lr == CPU_PROXY.peak_lr
     assert replace(longer, iterations=CPU_PROXY.iterations, warmup=CPU_PROXY.warmup) == CPU_PROXY
+
+
+def test_the_learning_curve_is_validated_at_each_quarter_without_changing_the_result(data):
+    train, val = data
+    spec = preset("ms3", upscale=2)
+    assert curve_stops(8) == [2, 4, 6, 8] and curve_stops(3) == [1, 2, 3]
+    result = train_proxy(spec, TINY, train, val, seed=5, device="cpu")
+    assert [i for i, _ in result.val_curve] == [2, 4, 6, 8] and result.val_curve[-1][1] == result.psnr
+    model, log = fit_proxy(spec, TINY, train, seed=5, device="cpu")  # one stretch, never validated midway
+    plain = score_proxy(model, log, val, torch.device("cpu"), 5, TINY)
+    assert plain.psnr == result.psnr and plain.val_curve == ((8, result.psnr),)
