@@ -37,13 +37,6 @@ def trained(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state == optuna.trial.TrialState.COMPLETE and keys.DUPLICATE_OF not in trial.user_attrs
 
 
-def within_budget(definition: StudyDef, spec: ArchSpec) -> bool:
-    """Whether the spec's analytic cost is inside the study's MACs and params limits."""
-    cost = analytic_cost(spec)
-    macs_ok = definition.max_gmacs is None or cost.macs <= definition.max_gmacs * 1e9
-    return macs_ok and (definition.max_mparams is None or cost.params <= definition.max_mparams * 1e6)
-
-
 def space_points(definition: StudyDef) -> Iterator[tuple[dict[str, object], ArchSpec]] | None:
     """Every (trial params, spec) of a space with one unit for all layers; None for a layer-wise space
     (16 blocks of independent choices: far too many to list, and repeats there are rare)."""
@@ -62,7 +55,10 @@ def unevaluated(study: optuna.Study, definition: StudyDef, seed: int) -> list[di
     seen = {t.user_attrs.get(keys.SPEC_HASH) for t in study.get_trials(deepcopy=False)}
     todo: dict[str, dict[str, object]] = {}
     for params, spec in points:
-        if spec.spec_hash not in seen and spec.spec_hash not in todo and within_budget(definition, spec):
+        if spec.spec_hash in seen or spec.spec_hash in todo:
+            continue
+        cost = analytic_cost(spec)
+        if not definition.over_budget(cost.macs, cost.params):
             todo[spec.spec_hash] = params
     order = sorted(todo)
     random.Random(seed).shuffle(order)

@@ -78,7 +78,7 @@ class Searcher:
         trial.set_user_attr(keys.MACS_KEY, cost.macs)
         trial.set_user_attr(keys.PARAMS_KEY, cost.params)
         trial.set_user_attr(keys.PARAMS_NO_BIAS, cost.params_no_bias)
-        reason = self._over_budget(cost.macs, cost.params)
+        reason = self.definition.over_budget(cost.macs, cost.params)
         if reason:
             trial.set_user_attr(keys.REJECTED, reason)
             raise optuna.TrialPruned(reason)
@@ -95,14 +95,6 @@ class Searcher:
         name = self.names.get(spec.spec_hash)
         if name is not None:
             trial.set_user_attr(keys.PRESET, name)
-
-    def _over_budget(self, macs: int, params: int) -> str:
-        d = self.definition
-        if d.max_gmacs is not None and macs > d.max_gmacs * 1e9:
-            return f"over budget: {macs / 1e9:.2f} G MACs > {d.max_gmacs} G"
-        if d.max_mparams is not None and params > d.max_mparams * 1e6:
-            return f"over budget: {params / 1e6:.3f} M params > {d.max_mparams} M"
-        return ""
 
     def _evaluated(self, trial: optuna.Trial, spec_hash: str) -> optuna.trial.FrozenTrial | None:
         done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
