@@ -16,6 +16,7 @@ Examples::
 
     python -m nas.fidelity --study ms3-random --storage sqlite:///runs/analysis.db --k 8 --budget-x 2 --seeds 2
     python -m nas.fidelity --study ms3-random --budget-x 1 --seeds 3    # seed repeats at the proxy budget
+    python -m nas.fidelity --study ms3 --k 15 --budget-x 10 --seeds 1 --first standard,ms3   # these two first
     python -m nas.fidelity --study ms3 --shard 0/2 & python -m nas.fidelity --study ms3 --shard 1/2   # two workers
 """
 
@@ -44,6 +45,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=2, help="seeds 0..S-1 per architecture (default 2)")
     p.add_argument("--sample-seed", type=int, default=0, help="which random architectures fill up to K")
     p.add_argument("--shard", default="0/1", help="I/N: this worker's share of the work (default 0/1)")
+    p.add_argument(
+        "--first",
+        default="",
+        help="comma-separated names or spec-hash prefixes to train before the others (the same work, reordered)",
+    )
     p.add_argument("--report-only", action="store_true", help="train nothing; report what is recorded")
     p.add_argument("--out", default=None, help="folder for fidelity.json and fidelity.html")
     p.add_argument(
@@ -67,6 +73,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not args.deltas or min(args.deltas) <= 0:
         raise UsageError("--deltas: differences must be positive")
     args.shard = shard_of(args.shard)
+    args.first = tuple(x for x in args.first.split(",") if x)
     return args
 
 

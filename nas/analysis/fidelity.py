@@ -10,7 +10,7 @@ so architectures are compared by paired differences.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,8 @@ from optuna.trial import FrozenTrial
 
 from nas.analysis.fronts import front_mask
 from nas.analysis.noise import pooled_sd
-from nas.analysis.stats import Correlations, paired_summary, rank_correlations, seeds_needed
+from nas.analysis.predictors import PredictorScore, predictor_lines, recorded_predictors, ridge_loo, score_predictors
+from nas.analysis.stats import Correlations, paired_summary, seeds_needed
 from nas.errors import InputError
 from nas.study import keys
 from nas.study.companion import work_key
@@ -45,6 +46,23 @@ def select(records: Sequence[ArchRecord], k: int, sample_seed: int = 0) -> list[
     rest = [r for r, f in zip(records, mask, strict=True) if not f and not r.preset]
     order = np.random.default_rng(sample_seed).permutation(len(rest))
     return [*named, *on_front, *(Pick(rest[i], "random") for i in order)][:k]
+
+
+def first_of(picks: Sequence[Pick], first: Sequence[str]) -> list[Pick]:
+    """``picks`` with those named in ``first`` (a preset name or a spec-hash prefix) moved ahead, in that order.
+
+    The set is unchanged, so the work keys are too: a run ordered one way resumes one ordered another.
+    """
+    ahead: list[Pick] = []
+    for wanted in first:
+        found = [
+            p for p in picks if wanted in (p.record.preset, p.record.name) or p.record.spec_hash.startswith(wanted)
+        ]
+        if not found:
+            names = ", ".join(p.record.name for p in picks)
+            raise InputError(f"--first: {wanted!r} is none of the {len(picks)} chosen architectures: {names}")
+        ahead += [p for p in found if p not in ahead]
+    return [*ahead, *(p for p in picks if p not in ahead)]
 
 
 def budget_of(record: ArchRecord, factor: float) -> ProxyBudget:
@@ -74,13 +92,15 @@ class ArchFidelity:
 class FidelityStats:
     factor: float
     archs: tuple[ArchFidelity, ...]
-    proxy: Correlations
-    params: Correlations
-    macs: Correlations
+    predictors: dict[str, PredictorScore]  # by name (nas.analysis.predictors)
     seed_sd: float  # pooled within-architecture SD over seeds (unpaired)
     paired_sd: float  # pooled SD of per-seed differences between architectures (common random numbers)
     pairs_resolved: int  # pairs whose paired 95 % interval excludes 0
     pairs: int
+
+    @property
+    def proxy(self) -> Correlations:
+        return self.predictors["proxy"].correlations
 
     def seeds_for(self, delta: float, paired: bool) -> int | None:
         sd = self.paired_sd if paired else self.seed_sd
@@ -91,8 +111,7 @@ class FidelityStats:
             "budget_x": self.factor,
             "n": len(self.archs),
             "proxy": vars(self.proxy),
-            "params": vars(self.params),
-            "macs": vars(self.macs),
+            "predictors": {name: p.as_dict() for name, p in self.predictors.items()},
             "seed_sd": self.seed_sd,
             "paired_sd": self.paired_sd,
             "pairs_resolved": self.pairs_resolved,
@@ -120,18 +139,25 @@ def gather(picks: Sequence[Pick], factor: float, done: dict[str, FrozenTrial]) -
     return out
 
 
-def fidelity_stats(archs: Sequence[ArchFidelity], factor: float, rng: np.random.Generator) -> FidelityStats:
-    """Rank agreement of proxy, params and MACs with the long-budget mean, and the seed noise."""
+def fidelity_stats(
+    archs: Sequence[ArchFidelity],
+    factor: float,
+    rng: np.random.Generator,
+    proxy_seeds: Mapping[str, Mapping[int, float]] | None = None,
+) -> FidelityStats:
+    """Every recorded predictor's rank agreement with the long-budget mean, and the seed noise.
+
+    ``proxy_seeds`` (spec hash -> {seed: PSNR}) holds proxy-budget re-trainings, for the seed-mean predictor.
+    """
     if len(archs) < 3:
         raise InputError(f"need results for at least 3 architectures, have {len(archs)}")
-    target = np.array([a.mean for a in archs])
-    predictors = {
-        "proxy": np.array([a.proxy_psnr for a in archs]),
-        "params": np.array([a.pick.record.params for a in archs]),
-        "macs": np.array([a.pick.record.macs for a in archs]),
-    }
-    corr = {name: rank_correlations(x, target, rng=rng) for name, x in predictors.items()}
-    return FidelityStats(factor, tuple(archs), corr["proxy"], corr["params"], corr["macs"], *seed_noise(archs))
+    target = [a.mean for a in archs]
+    records = [a.pick.record for a in archs]
+    found = recorded_predictors(records, [budget_of(r, factor).iterations for r in records], proxy_seeds or {})
+    combined = ridge_loo(found, target)
+    if combined is not None:
+        found["ridge_loo"] = combined
+    return FidelityStats(factor, tuple(archs), score_predictors(found, target, rng), *seed_noise(archs))
 
 
 def seed_noise(archs: Sequence[ArchFidelity]) -> tuple[float, float, int, int]:
@@ -152,12 +178,6 @@ def seed_noise(archs: Sequence[ArchFidelity]) -> tuple[float, float, int, int]:
 
 
 def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -> list[str]:
-    def corr(label: str, c: Correlations) -> str:
-        return (
-            f"  {label:<6} Kendall tau {c.kendall_tau:+.2f} [{c.tau_low:+.2f}, {c.tau_high:+.2f}]   "
-            f"Spearman rho {c.spearman_rho:+.2f} [{c.rho_low:+.2f}, {c.rho_high:+.2f}]"
-        )
-
     lines = [f"{name}: proxy fidelity at {stats.factor:g}x the proxy budget, {len(stats.archs)} architectures"]
     lines.append(
         f"  {'trial':>5}  {'architecture':<18} {'why':<6} {'proxy dB':>9} {'long dB':>9} {'seed SD':>8}  seeds"
@@ -168,8 +188,8 @@ def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -
             f"  {r.number:>5}  {r.name:<18} {a.pick.reason:<6} {a.proxy_psnr:9.3f} {a.mean:9.3f} {a.sd:8.3f}  "
             f"{len(a.long)}"
         )
-    lines.append("rank agreement with the long-budget PSNR (95 % bootstrap intervals):")
-    lines += [corr("proxy", stats.proxy), corr("params", stats.params), corr("MACs", stats.macs)]
+    lines.append("rank agreement of each predictor with the long-budget PSNR (95 % bootstrap intervals):")
+    lines += predictor_lines(stats.predictors)
     lines.append(
         f"seed noise: SD {stats.seed_sd:.3f} dB per architecture; SD of paired differences {stats.paired_sd:.3f} dB;"
         f" {stats.pairs_resolved} of {stats.pairs} pairs resolved by paired 95 % intervals"

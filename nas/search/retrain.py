@@ -17,7 +17,17 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from nas.analysis.fidelity import DELTAS, FidelityStats, Pick, budget_of, fidelity_stats, gather, select, summary
+from nas.analysis.fidelity import (
+    DELTAS,
+    FidelityStats,
+    Pick,
+    budget_of,
+    fidelity_stats,
+    first_of,
+    gather,
+    select,
+    summary,
+)
 from nas.errors import InputError
 from nas.search.progress import Progress
 from nas.search.runner import check_init_rule
@@ -43,6 +53,7 @@ class RetrainConfig:
     seeds: int = 2
     sample_seed: int = 0
     shard: tuple[int, int] = (0, 1)
+    first: tuple[str, ...] = ()
     report_only: bool = False
     deltas: tuple[float, ...] = DELTAS
     device: str = "auto"
@@ -137,7 +148,7 @@ def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
     if is_companion(config.study):
         raise InputError(f"--study: {config.study!r} is a fidelity record; name the study it came from")
     check_init_rule(study)
-    picks = select(arch_records(study), config.k, config.sample_seed)
+    picks = first_of(select(arch_records(study), config.k, config.sample_seed), config.first)
     if len(picks) < 3:
         raise InputError(f"--study: {config.study!r} has {len(picks)} finished architectures; 3 or more are needed")
     fidelity = open_companion(study)
@@ -155,7 +166,8 @@ def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
     if len(archs) < 3 and not config.report_only:  # another shard holds the rest
         lines.append(f"{len(archs)} architectures recorded so far: run --report-only when every shard is done")
         return lines, None
-    stats = fidelity_stats(archs, config.budget_x, np.random.default_rng(0))
+    proxy_seeds = {a.pick.record.spec_hash: a.long for a in gather(picks, 1.0, done)}
+    stats = fidelity_stats(archs, config.budget_x, np.random.default_rng(0), proxy_seeds)
     study.set_user_attr(keys.fidelity_summary_key(config.budget_x), stats.as_dict())
     lines += summary(stats, config.study, config.deltas)
     return lines, stats

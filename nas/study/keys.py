@@ -7,6 +7,9 @@ attributes that hold them, so they come from the study definitions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from studies import LATENCY, MACS, PARAMS, PSNR
 
 # ---- a search trial: what it is ----
@@ -86,9 +89,17 @@ SOURCE_STUDY = "source_study"  # on a companion study: the study it belongs to
 INIT_RULE = "init_rule"  # backbones.INIT_RULE at creation: trials trained under another rule are not comparable
 
 
+ZC_PREFIX = "zc_"
+
+
 def zc_key(name: str) -> str:
     """The user attribute of one zero-cost score (``nas.training.zero_cost.ZC_NAMES``)."""
-    return f"zc_{name}"
+    return ZC_PREFIX + name
+
+
+def zc_keys(attrs: Mapping[str, Any]) -> list[str]:
+    """The zero-cost scores among a trial's user attributes (not their timing)."""
+    return sorted(k for k in attrs if k.startswith(ZC_PREFIX) and k != ZC_SECONDS)
 
 
 def fidelity_summary_key(budget_x: float) -> str:

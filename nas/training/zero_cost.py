@@ -3,12 +3,14 @@
 Each is a published NAS proxy, adapted to a regression network trained with L1 (no labels, no
 softmax): ``grad_norm`` (sum of the parameters' gradient norms), ``snip`` (sum |w * dL/dw|),
 ``synflow`` (the log of sum |w * dR/dw| with every weight made positive and an all-ones input, R
-the summed output; float64, on a copy: the sum grows as a product over depth), ``jacob_cov``
+the summed output; float64, on a copy: the sum grows as a product over depth), ``fisher`` (sum over
+every conv output channel of half the batch-mean squared sum over pixels of activation * dL/d
+activation: the loss change from removing the channel, to second order), ``jacob_cov``
 (NASWOT's first score: how little the input-output Jacobians of the batch's images correlate)
 and ``zico`` (sum over conv modules of log(sum |mean g| / std g) over per-image gradients).
 The batch is the proxy's own first batch, so every architecture of a seed is scored on the same
 patches; ``jacob_cov`` and ``zico`` use its first ``PER_IMAGE`` patches (one backward pass each).
-Nothing here is trained: seconds for all five.
+Nothing here is trained: seconds for all six.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ZC_NAMES = ("grad_norm", "snip", "synflow", "jacob_cov", "zico")
+ZC_NAMES = ("grad_norm", "snip", "synflow", "fisher", "jacob_cov", "zico")
 JACOB_K = 1e-5  # NASWOT's regulariser of the correlation matrix's eigenvalues
 PER_IMAGE = 8
 
@@ -35,6 +37,7 @@ def zero_cost_scores(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor) -> di
         "grad_norm": float(sum(g.norm() for g in grads)),
         "snip": float(sum((p.detach() * g).abs().sum() for p, g in zip(params, grads, strict=True))),
         "synflow": synflow(model, lr.shape),
+        "fisher": fisher(copy.deepcopy(model).train(), lr, hr),
         "jacob_cov": jacob_cov(copy.deepcopy(model), lr[:PER_IMAGE]),
         "zico": zico(copy.deepcopy(model), lr[:PER_IMAGE], hr[:PER_IMAGE]),
     }
@@ -60,6 +63,28 @@ def synflow(model: nn.Module, shape: torch.Size) -> float:
     probe(torch.ones(1, *shape[1:], dtype=torch.float64)).sum().backward()
     score = sum(float((p.detach() * p.grad).abs().sum()) for p in probe.parameters() if p.grad is not None)
     return math.log(score) if score > 0 else float("-inf")
+
+
+def fisher(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor) -> float:
+    """Fisher information of every conv output channel, summed: 0.5 * mean over images of (sum_pixels a * dL/da)^2."""
+    outputs: list[torch.Tensor] = []
+
+    def keep(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        output.retain_grad()
+        outputs.append(output)
+
+    hooks = [m.register_forward_hook(keep) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        model.zero_grad(set_to_none=True)
+        F.l1_loss(model(lr), hr).backward()
+    finally:
+        for h in hooks:
+            h.remove()
+    score = 0.0
+    for a in outputs:
+        if a.grad is not None:
+            score += float((a.detach() * a.grad).sum(dim=(2, 3)).pow(2).mean(0).mul(0.5).sum())
+    return score
 
 
 def jacob_cov(model: nn.Module, lr: torch.Tensor) -> float:

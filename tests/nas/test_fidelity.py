@@ -113,8 +113,11 @@ def test_the_same_command_again_trains_nothing_and_reports_the_same(runs: Runs):
 
 def test_the_report_names_the_picks_and_is_stored_on_the_study(runs: Runs):
     assert f"{NAME}: proxy fidelity at 1x the proxy budget, 3 architectures" in runs.first
-    assert "rank agreement with the long-budget PSNR" in runs.first
+    assert "rank agreement of each predictor with the long-budget PSNR" in runs.first
     stored: dict[str, Any] = load(runs.url).user_attrs["fidelity_x1"]
+    # every predictor the trials record: the search's zero-cost scores and learning curves, the seed mean
+    assert {"proxy", "proxy_2seed", "lc", "zc_jacob_cov", "zc_synflow", "params", "macs"} <= set(stored["predictors"])
+    assert stored["predictors"]["proxy_2seed"]["n"] == 3
     assert stored["n"] == 3 and stored["pairs"] == 3 and stored["budget_x"] == 1
     assert sorted(a["name"] for a in stored["archs"]) == ["ms", "ms3", "standard"]
     assert all(a["reason"] == "named" and set(a["long"]) == {"0", "1"} for a in stored["archs"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.training.zero_cost import JACOB_K, PER_IMAGE, ZC_NAMES, jacob_cov, synflow, zero_cost_scores, zico
+from nas.training.zero_cost import JACOB_K, PER_IMAGE, ZC_NAMES, fisher, jacob_cov, synflow, zero_cost_scores, zico
 
 
 @pytest.fixture
@@ -41,6 +41,16 @@ def test_synflow_of_a_linear_layer_is_its_summed_positive_output(linear):
     # R = HW (sum|W| + sum|b|) and dR/dW = dR/db = HW, so sum |theta * dR/dtheta| = R
     expected = 4 * 5 * (conv.weight.abs().sum() + conv.bias.abs().sum()).item()
     assert synflow(conv, x.shape) == pytest.approx(math.log(expected))
+
+
+def test_fisher_of_a_linear_layer_is_its_output_times_the_l1_gradient(linear):
+    conv, x, hr = linear
+    w, b = conv.weight.detach().numpy()[:, :, 0, 0], conv.bias.detach().numpy()
+    y = np.einsum("oi,nihw->nohw", w, x.numpy()) + b[None, :, None, None]
+    g = np.sign(y - hr.numpy()) / y.size  # dL/dy of the mean absolute error
+    expected = 0.5 * ((y * g).sum(axis=(2, 3)) ** 2).mean(axis=0).sum()
+    assert fisher(conv, x, hr) == pytest.approx(expected)
+    assert zero_cost_scores(conv, x, hr)["fisher"] == pytest.approx(expected)
 
 
 def test_jacob_cov_of_a_linear_layer_sees_identical_jacobians(linear):
