@@ -79,7 +79,7 @@ def main() -> None:
     longer = long_budget(study, args.budget_x)
     if len(longer) >= 3:
         targets[f"{args.budget_x:g}x PSNR"] = longer
-    print(f"\n{len(records)} architectures; zero-cost scores took {seconds:.1f} s per architecture (all five)")
+    print(f"\n{len(records)} architectures; zero-cost scores took {seconds:.1f} s per architecture (all of them)")
     rng = np.random.default_rng(0)
     for target, values in targets.items():
         print(f"\nagainst {target} (n = {len(values)}): Kendall tau [95 %], Spearman rho [95 %]")

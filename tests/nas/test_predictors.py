@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from nas.study.records import records_of
 from studies import BASE_OBJECTIVES
 
 
-def records(rows: list[dict]):
+def records(rows: list[dict[str, Any]]):
     """One record per row: psnr, macs, params and any extra user attributes."""
     trials = []
     for number, row in enumerate(rows):
@@ -26,7 +27,7 @@ def records(rows: list[dict]):
     return records_of(trials, BASE_OBJECTIVES)
 
 
-ROWS = [
+ROWS: list[dict[str, Any]] = [
     {"psnr": 30.0, "macs": 4e9, "params": 3e5, "attrs": {"zc_snip": 5.0, keys.ZC_SECONDS: 2.0,
                                                          keys.VAL_CURVE: [[75, 29.0], [150, 29.5], [300, 30.0]]}},
     {"psnr": 30.2, "macs": 3e9, "params": 2e5, "attrs": {"zc_snip": 1.0, keys.ZC_SECONDS: 4.0,
