@@ -11,14 +11,14 @@ so architectures are compared by paired differences.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from optuna.trial import FrozenTrial
 
 from nas.analysis.fronts import front_mask
-from nas.analysis.noise import pooled_sd
+from nas.analysis.noise import NoiseFront, NoisyPoint, noise_aware, pooled_sd, standing
 from nas.analysis.predictors import PredictorScore, predictor_lines, recorded_predictors, ridge_loo, score_predictors
 from nas.analysis.stats import Correlations, paired_summary, seeds_needed
 from nas.errors import InputError
@@ -78,6 +78,7 @@ class ArchFidelity:
     pick: Pick
     proxy_psnr: float
     long: dict[int, float]  # seed -> PSNR at the longer budget
+    images: dict[int, dict[str, float]] = field(default_factory=dict)  # seed -> per-image PSNR, where recorded
 
     @property
     def mean(self) -> float:
@@ -98,6 +99,11 @@ class FidelityStats:
     pairs_resolved: int  # pairs whose paired 95 % interval excludes 0
     pairs: int
 
+    def front_status(self) -> dict[str, str]:
+        """Each architecture's standing at the long budget: front, tied (within noise) or dominated (beyond it)."""
+        front = long_front(self.archs)
+        return {} if front is None else {p.name: s for p, s in zip(front.points, front.status, strict=True)}
+
     @property
     def proxy(self) -> Correlations:
         return self.predictors["proxy"].correlations
@@ -112,6 +118,7 @@ class FidelityStats:
             "n": len(self.archs),
             "proxy": vars(self.proxy),
             "predictors": {name: p.as_dict() for name, p in self.predictors.items()},
+            "front": self.front_status(),
             "seed_sd": self.seed_sd,
             "paired_sd": self.paired_sd,
             "pairs_resolved": self.pairs_resolved,
@@ -129,13 +136,15 @@ def gather(picks: Sequence[Pick], factor: float, done: dict[str, FrozenTrial]) -
     out = []
     for p in picks:
         budget = budget_of(p.record, factor)
-        long = {}
+        long, images = {}, {}
         for t in done.values():
             seed = int(t.user_attrs[keys.SEED])
             if t.user_attrs[keys.WORK_KEY] == work_key(p.record.spec_hash, budget, seed):
                 long[seed] = float(t.user_attrs[keys.PSNR_KEY])
+                if isinstance(per := t.user_attrs.get(keys.PER_IMAGE_PSNR), dict):
+                    images[seed] = {str(k): float(v) for k, v in per.items()}
         if long:
-            out.append(ArchFidelity(p, p.record.psnr, dict(sorted(long.items()))))
+            out.append(ArchFidelity(p, p.record.psnr, dict(sorted(long.items())), images))
     return out
 
 
@@ -177,6 +186,19 @@ def seed_noise(archs: Sequence[ArchFidelity]) -> tuple[float, float, int, int]:
     return seed_sd, paired_sd, resolved, pairs
 
 
+def long_front(archs: Sequence[ArchFidelity]) -> NoiseFront | None:
+    """The noise-aware front at the long budget: seed means, paired per-image differences of the first seed."""
+    points = []
+    for a in archs:
+        r = a.pick.record
+        seed = min(a.images, default=None)
+        images = a.images[seed] if seed is not None else None
+        points.append(
+            NoisyPoint(r.number, r.name, r.preset or "", r.macs, r.params, tuple(a.long.values()), images, seed)
+        )
+    return noise_aware(points)
+
+
 def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -> list[str]:
     lines = [f"{name}: proxy fidelity at {stats.factor:g}x the proxy budget, {len(stats.archs)} architectures"]
     lines.append(
@@ -188,6 +210,10 @@ def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -
             f"  {r.number:>5}  {r.name:<18} {a.pick.reason:<6} {a.proxy_psnr:9.3f} {a.mean:9.3f} {a.sd:8.3f}  "
             f"{len(a.long)}"
         )
+    front = long_front(stats.archs)
+    if front is not None:
+        lines.append(f"at {stats.factor:g}x the proxy budget, on MACs and params (noise-aware front):")
+        lines += [f"  {p.name} (trial {p.number}): {standing(front, i)}" for i, p in enumerate(front.points)]
     lines.append("rank agreement of each predictor with the long-budget PSNR (95 % bootstrap intervals):")
     lines += predictor_lines(stats.predictors)
     lines.append(

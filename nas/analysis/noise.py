@@ -8,6 +8,12 @@ once gets the same standard deviation), and a point is called dominated only whe
 another point is no costlier and better in PSNR by more than the noise
 (``eps = 1.96 * sqrt(se_i^2 + se_j^2)``); otherwise a dominated point is *tied
 within noise*.  MACs and params are exact, so they need no interval.
+
+Where two architectures were validated image by image with the same seed (``per_image_psnr``), the
+margin is instead the half-width of the paired interval of their difference (``nas.analysis.paired``:
+Student's t over images, widened by the seed noise when it was measured), so differences that every
+image agrees on are resolved without seed repeats.  Without repeats the seed noise is unmeasured and
+only paired comparisons can call a point dominated; the lines say so.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.analysis.fronts import dominance
+from nas.analysis.paired import paired_difference, per_image
 from nas.study import keys
 from nas.study.companion import fidelity_records
 from nas.study.objectives import objectives_of
@@ -56,6 +63,8 @@ class NoisyPoint:
     macs: float
     params: float
     psnr: tuple[float, ...]  # one per seed
+    images: Mapping[str, float] | None = None  # per-image PSNR of the run with seed image_seed
+    image_seed: int | None = None
 
     @property
     def mean(self) -> float:
@@ -68,6 +77,7 @@ class NoiseFront:
     seed_sd: float
     status: tuple[str, ...]  # "front", "tied" or "dominated"
     rivals: tuple[tuple[int, ...], ...]  # indices of the points that dominate each (within or beyond noise)
+    paired: int = 0  # comparisons whose margin came from paired per-image differences
 
     def se(self, i: int) -> float:
         return self.seed_sd / np.sqrt(len(self.points[i].psnr))
@@ -83,12 +93,19 @@ def pooled_sd(samples: Sequence[Sequence[float]]) -> float:
     return float(np.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof)) if dof else float("nan")
 
 
-def noise_front(costs: npt.ArrayLike, psnr_mean: npt.ArrayLike, psnr_se: npt.ArrayLike, z: float = Z) -> list[Label]:
+def noise_front(
+    costs: npt.ArrayLike,
+    psnr_mean: npt.ArrayLike,
+    psnr_se: npt.ArrayLike,
+    z: float = Z,
+    margins: npt.ArrayLike | None = None,
+) -> list[Label]:
     """Label each point "front" (Pareto-optimal on means), "dominated" (beyond noise) or "tied" (only within noise).
 
     Costs are exact and minimised; PSNR is maximised with standard error ``psnr_se``.  j dominates i
-    beyond noise if j still Pareto-dominates i after j's PSNR is lowered by z * sqrt(se_i^2 + se_j^2);
-    with zero standard errors "front" vs the rest is the ordinary Pareto front.
+    beyond noise if j still Pareto-dominates i after j's PSNR is lowered by z * sqrt(se_i^2 + se_j^2),
+    or by ``margins[j, i]`` where that is not NaN (a paired interval's half-width; inf: never); with zero
+    standard errors "front" vs the rest is the ordinary Pareto front.
     """
     c = np.array(costs, dtype=np.float64)
     if c.ndim != 2 or c.shape[0] == 0 or not np.all(np.isfinite(c)):
@@ -102,23 +119,49 @@ def noise_front(costs: npt.ArrayLike, psnr_mean: npt.ArrayLike, psnr_se: npt.Arr
         raise ValueError("psnr_se and z must be non-negative")
     loss = np.column_stack([-mean, c])
     eps = z * np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)  # eps[j, i]: j's PSNR lowered by it
+    if margins is not None:
+        paired = np.asarray(margins, dtype=np.float64)
+        eps = np.where(np.isnan(paired), eps, paired)
     front = ~np.any(dominance(loss), axis=0)
     beyond = np.any(dominance(loss, eps), axis=0)
     return ["front" if f else "dominated" if d else "tied" for f, d in zip(front, beyond, strict=True)]
 
 
+def paired_margins(points: Sequence[NoisyPoint], seed_sd: float) -> np.ndarray:
+    """[j, i]: half-width of the paired 95 % interval of j - i (same seed, 2+ images in common); NaN where none."""
+    n = len(points)
+    out = np.full((n, n), np.nan)
+    noise = seed_sd if np.isfinite(seed_sd) else 0.0
+    for j, a in enumerate(points):
+        for i, b in enumerate(points):
+            if i == j or a.images is None or b.images is None or a.image_seed != b.image_seed:
+                continue
+            if len(set(a.images) & set(b.images)) < 2:
+                continue
+            d = paired_difference(a.images, b.images, seed_sd=noise, runs=(len(a.psnr), len(b.psnr)))
+            out[j, i] = (d.high - d.low) / 2
+    return out
+
+
 def noise_aware(points: Sequence[NoisyPoint]) -> NoiseFront | None:
-    """The noise-aware labels, or None when no architecture has seed repeats."""
+    """The noise-aware labels, or None with neither seed repeats nor paired per-image results."""
+    if not points:
+        return None
     sd = pooled_sd([p.psnr for p in points])
-    if not points or not np.isfinite(sd):
+    margins = paired_margins(points, sd)
+    paired_count = np.isfinite(margins).sum()
+    if not np.isfinite(sd) and not paired_count:
         return None
     costs = np.array([[p.macs, p.params] for p in points])
     mean = np.array([p.mean for p in points])
-    se = np.array([sd / np.sqrt(len(p.psnr)) for p in points])
-    status = noise_front(costs, mean, se, Z)
+    # without a measured seed noise, an unpaired comparison can never be resolved
+    se = np.array([sd / np.sqrt(len(p.psnr)) if np.isfinite(sd) else 0.0 for p in points])
+    if not np.isfinite(sd):
+        margins = np.where(np.isnan(margins), np.inf, margins)
+    status = noise_front(costs, mean, se, Z, margins)
     beaten = dominance(np.column_stack([-mean, costs]))  # [j, i]: j dominates i on the means
     rivals = tuple(tuple(int(j) for j in np.flatnonzero(beaten[:, i])) for i in range(len(points)))
-    return NoiseFront(tuple(points), sd, tuple(status), rivals)
+    return NoiseFront(tuple(points), sd, tuple(status), rivals, int(paired_count))
 
 
 def noisy_points(records: Sequence[ArchRecord], seeds: Mapping[str, Mapping[int, float]]) -> list[NoisyPoint]:
@@ -128,18 +171,30 @@ def noisy_points(records: Sequence[ArchRecord], seeds: Mapping[str, Mapping[int,
         runs = seeds.get(r.spec_hash, {})
         if runs:
             values = tuple(v for _, v in sorted(runs.items()))
-            out.append(NoisyPoint(r.number, r.name, r.preset or "", r.macs, r.params, values))
+            out.append(NoisyPoint(r.number, r.name, r.preset or "", r.macs, r.params, values, per_image(r), r.seed))
     return out
 
 
 def noise_lines(front: NoiseFront) -> list[str]:
     """Sentences: the seed noise, and each named variant's standing."""
     repeated = sum(len(p.psnr) > 1 for p in front.points)
-    lines = [
-        f"Seed repeats: {repeated} of {len(front.points)} architectures were trained with 2 or more seeds; pooled seed"
-        f" SD {front.seed_sd:.3f} dB. PSNR is the mean over seeds with a 95 % interval; a point is dominated only"
-        " beyond that noise."
-    ]
+    if np.isfinite(front.seed_sd):
+        lines = [
+            f"Seed repeats: {repeated} of {len(front.points)} architectures were trained with 2 or more seeds; pooled"
+            f" seed SD {front.seed_sd:.3f} dB. PSNR is the mean over seeds with a 95 % interval; a point is dominated"
+            " only beyond that noise."
+        ]
+    else:
+        lines = [
+            "Seed repeats: none, so the seed noise is not measured; a point is called dominated only by a paired"
+            " per-image difference of the same seed whose 95 % interval excludes 0 (an interval over validation"
+            " images only, narrower than one that includes seed noise)."
+        ]
+    if front.paired:
+        lines.append(
+            f"{front.paired} ordered comparisons used paired per-image differences (same seed and images) instead"
+            " of the seed noise alone."
+        )
     for i, p in enumerate(front.points):
         if p.preset:
             lines.append(f"{p.preset} (trial {p.number}): {standing(front, i)}.")
@@ -148,7 +203,8 @@ def noise_lines(front: NoiseFront) -> list[str]:
 
 def standing(front: NoiseFront, i: int) -> str:
     p = front.points[i]
-    head = f"{p.mean:.3f} +- {front.half_width(i):.3f} dB over {len(p.psnr)} seed(s)"
+    spread = f" +- {front.half_width(i):.3f}" if np.isfinite(front.seed_sd) else ""
+    head = f"{p.mean:.3f}{spread} dB over {len(p.psnr)} seed(s)"
     rivals = [front.points[j] for j in front.rivals[i]]
     best = max(rivals, key=lambda r: r.mean, default=None)
     if front.status[i] == "front" or best is None:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
+import numpy as np
 import optuna
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -307,7 +308,7 @@ def noise_figure(front: NoiseFront) -> go.Figure:
             go.Scatter(
                 x=[front.points[i].macs / 1e9 for i in idx],
                 y=[front.points[i].mean for i in idx],
-                error_y={"type": "data", "array": [front.half_width(i) for i in idx]},
+                error_y={"type": "data", "array": [np.nan_to_num(front.half_width(i)) for i in idx]},
                 mode="markers+text",
                 text=[front.points[i].preset for i in idx],
                 textposition="top center",
@@ -316,7 +317,11 @@ def noise_figure(front: NoiseFront) -> go.Figure:
             )
         )
     fig.update_layout(
-        title=f"Noise-aware front: PSNR mean +- 95 % interval (pooled seed SD {front.seed_sd:.3f} dB)",
+        title=(
+            f"Noise-aware front: PSNR mean +- 95 % interval (pooled seed SD {front.seed_sd:.3f} dB)"
+            if np.isfinite(front.seed_sd)
+            else "Noise-aware front: paired per-image differences (seed noise not measured)"
+        ),
         xaxis_title="G MACs (full network, 128x128 LR)",
         yaxis_title="proxy PSNR (dB)",
     )

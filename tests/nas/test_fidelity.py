@@ -118,6 +118,10 @@ def test_the_report_names_the_picks_and_is_stored_on_the_study(runs: Runs):
     # every predictor the trials record: the search's zero-cost scores and learning curves, the seed mean
     assert {"proxy", "proxy_2seed", "lc", "zc_jacob_cov", "zc_synflow", "params", "macs"} <= set(stored["predictors"])
     assert stored["predictors"]["proxy_2seed"]["n"] == 3
+    # the standing of each at the long budget, with seed noise and paired per-image differences
+    assert "at 1x the proxy budget, on MACs and params (noise-aware front):" in runs.first
+    assert set(stored["front"]) == {"ms", "ms3", "standard"} and "front" in stored["front"].values()
+    assert set(stored["front"].values()) <= {"front", "tied", "dominated"}
     assert stored["n"] == 3 and stored["pairs"] == 3 and stored["budget_x"] == 1
     assert sorted(a["name"] for a in stored["archs"]) == ["ms", "ms3", "standard"]
     assert all(a["reason"] == "named" and set(a["long"]) == {"0", "1"} for a in stored["archs"])

@@ -81,9 +81,41 @@ def test_the_noise_margin_decides_tied_or_dominated():
     assert labels([point(0, 1, 1, 30.9, 31.1), point(1, 2, 1, 30.9, 31.1)]) == ("front", "tied")
 
 
-def test_without_repeats_there_is_no_noise_front():
+def test_without_repeats_or_per_image_results_there_is_no_noise_front():
     assert noise_aware([point(0, 1, 1, 30.0), point(1, 2, 2, 31.0)]) is None
     assert noise_aware([]) is None
+
+
+def imaged(number: int, macs: float, images: dict[str, float], *psnr: float, seed: int = 0) -> NoisyPoint:
+    mean = sum(images.values()) / len(images)
+    return NoisyPoint(number, f"p{number}", "", macs, 1.0, psnr or (mean,), images, seed)
+
+
+def test_paired_per_image_differences_resolve_without_repeats():
+    best = imaged(0, 1, {"x": 31.0, "y": 32.0, "z": 33.0})
+    # 0.5, 0.3 and 0.7 dB worse on every image at higher cost: paired interval 0.5 +- 0.497, excludes 0
+    consistent = imaged(1, 2, {"x": 30.5, "y": 31.7, "z": 32.3})
+    # the same mean gap, but one image better: the interval holds 0
+    mixed = imaged(2, 2, {"x": 29.5, "y": 31.6, "z": 33.4})
+    front = noise_aware([best, consistent, mixed])
+    assert front is not None and not math.isfinite(front.seed_sd)
+    assert front.status == ("front", "dominated", "tied")
+    assert front.paired == 6
+    assert standing(front, 1) == "31.500 dB over 1 seed(s), dominated beyond noise by p0 (trial 0, 32.000 dB)"
+    assert noise_lines(front)[0].startswith("Seed repeats: none, so the seed noise is not measured")
+    # another seed's per-image results are not paired with these: no noise-aware front then
+    other = imaged(1, 2, {"x": 30.5, "y": 31.7, "z": 32.3}, seed=1)
+    assert noise_aware([best, other]) is None
+    assert labels([best, consistent, other]) == ("front", "dominated", "tied")
+
+
+def test_measured_seed_noise_widens_the_paired_interval():
+    best = imaged(0, 1, {"x": 31.0, "y": 32.0, "z": 33.0}, 32.0, 32.0)
+    worse = imaged(1, 2, {"x": 30.5, "y": 31.7, "z": 32.3}, 31.4, 31.6)  # seed SD 0.1 over two runs each
+    front = noise_aware([best, worse])
+    assert front is not None and front.seed_sd == pytest.approx(math.sqrt(0.01))
+    # half-width t(2) * sqrt(0.04 / 3 + 0.01 * (1/2 + 1/2)) = 0.6 > the 0.5 gap: tied; unpaired it would be 0.196
+    assert front.status == ("front", "tied")
 
 
 def test_standing_and_lines():
@@ -111,7 +143,10 @@ def archs(*points: tuple[str, str, float, float]) -> list[ArchRecord]:
 def test_noisy_points_order_seeds_and_skip_the_unmeasured():
     firsts = archs(("a", "ms3", 1.0, 2.0), ("b", "", 3.0, 4.0), ("c", "", 5.0, 6.0))
     points = noisy_points(firsts, {"a": {1: 31.0, 0: 30.0}, "b": {0: 29.0}})
-    assert points == [NoisyPoint(0, "ms3", "ms3", 1.0, 2.0, (30.0, 31.0)), NoisyPoint(1, "b", "", 3.0, 4.0, (29.0,))]
+    assert points == [
+        NoisyPoint(0, "ms3", "ms3", 1.0, 2.0, (30.0, 31.0), None, 0),
+        NoisyPoint(1, "b", "", 3.0, 4.0, (29.0,), None, 0),
+    ]
 
 
 # ---- end to end: nas.fidelity --budget-x 1 --seeds 2, then nas.report ----
@@ -156,13 +191,17 @@ def test_the_report_states_the_noise_and_each_named_variant(repeated: tuple[optu
     assert 'id="msnas-noise-front"' in page
 
 
-def test_the_noise_figure_is_built_only_with_repeats(repeated: tuple[optuna.Study, str, str], tiny_random_db: Path):
+def test_without_repeats_the_noise_figure_rests_on_paired_differences(
+    repeated: tuple[optuna.Study, str, str], tiny_random_db: Path
+):
     study = repeated[0]
     assert "msnas-noise-front" in build_report(study, definition_of(study)).figures
     plain = optuna.load_study(study_name=NAME, storage=storage_for(f"sqlite:///{tiny_random_db}"))
     report = build_report(plain, definition_of(plain))
-    assert "msnas-noise-front" not in report.figures
-    assert not any(line.startswith("Seed repeats") for line in report.lines)
+    assert "msnas-noise-front" in report.figures  # every trial recorded its per-image PSNR
+    assert any(line.startswith("Seed repeats: none, so the seed noise is not measured") for line in report.lines)
+    assert any(line.endswith("ordered comparisons used paired per-image differences (same seed and images) instead"
+                             " of the seed noise alone.") for line in report.lines)  # fmt: skip
 
 
 def test_analyze_uses_the_seed_means(repeated: tuple[optuna.Study, str, str], tiny_random_url: str, tmp_path: Path):
