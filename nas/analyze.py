@@ -29,7 +29,7 @@ from nas.analysis.noise import pooled_sd, seed_results
 from nas.analysis.paired import against_best
 from nas.analysis.paired import lines as paired_lines
 from nas.analysis.subspaces import analyse
-from nas.cli import Parser, UsageError, bounded, run_cli
+from nas.cli import Parser, UsageError, bounded, output_folder, run_cli
 from nas.output.analysis_page import write_analysis
 from nas.study.experimental import experimental_ok
 from nas.study.naming import definition_of
@@ -97,14 +97,17 @@ def run(args: argparse.Namespace) -> str:
     bounded("--boot", args.boot, 10, 100_000)
     bounded("--perm", args.perm, 10, 1_000_000)
     bounded("--budget-x", args.budget_x, 1e-3, 1e6)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out: {args.out} is a file, not a folder")
     with experimental_ok():
         study = open_existing_study(args.storage, args.study)
         predicates = chosen_predicates(study, args)
         pairs = chosen_pairs(list(predicates), args.compare)
         own = set(predicates) - {name for name, _ in (s.partition("=")[::2] for s in args.subspace)}
         analysis = analyse(study, predicates, pairs, args.bins, args.perm, budget_x=args.budget_x, optional=own)
-        out = write_analysis(study, analysis, Path(args.out), args.boot, not args.no_dashboard)
-        return "\n".join(out + write_paired(study, Path(args.out)))
+        folder = output_folder("--out", args.out)
+        out = write_analysis(study, analysis, folder, args.boot, not args.no_dashboard)
+        return "\n".join(out + write_paired(study, folder))
 
 
 def write_paired(study: optuna.Study, folder: Path) -> list[str]:

@@ -9,6 +9,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from nas.errors import InputError, MsnasError, one_line
 
@@ -22,6 +23,18 @@ def bounded(flag: str, value: float, low: float, high: float) -> float:
     if not (math.isfinite(value) and low <= value <= high):
         raise UsageError(f"{flag}: {value!r} is not in {low:g}..{high:g}")
     return value
+
+
+def output_folder(flag: str, path: str | Path) -> Path:
+    """``path`` as a folder to write into, made if missing; UsageError naming the flag when it cannot be."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag}: {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{flag}: cannot make the folder {folder} ({err.strerror or err})") from None
+    return folder
 
 
 class Parser(argparse.ArgumentParser):

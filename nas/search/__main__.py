@@ -18,7 +18,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 
-from nas.cli import Parser, UsageError, run_cli
+from nas.cli import Parser, UsageError, bounded, run_cli
 from nas.search.runner import SearchConfig, run_search
 from nas.study.experimental import experimental_ok
 from nas.study.storage import DEFAULT_STORAGE
@@ -54,6 +54,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.halving and (args.eta < 2 or args.rungs < 1):
         raise UsageError(f"--eta must be >= 2 and --rungs >= 1 (got {args.eta}, {args.rungs})")
+    if args.timeout is not None:
+        bounded("--timeout", args.timeout, 1, 365 * 24 * 3600)
     if args.halving and args.timeout is not None:
         raise UsageError("--timeout: not supported with --halving (the ladder's cost is set by --n-trials)")
     return args

@@ -31,7 +31,7 @@ from nas.analysis.fidelity import (
 from nas.errors import InputError
 from nas.search.progress import Progress
 from nas.search.runner import check_init_rule
-from nas.sr.data import training_pictures, validation_images
+from nas.sr.data import Picture, training_pictures, validation_images
 from nas.study import keys
 from nas.study.companion import is_companion, open_companion, recorded, work_key
 from nas.study.records import arch_records
@@ -40,6 +40,8 @@ from nas.study.versions import library_versions
 from nas.training.loop import resolve_device
 from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
 from studies.budget import ProxyBudget
+
+Pictures = tuple[Picture, ...]
 
 
 @dataclass(frozen=True)
@@ -123,12 +125,12 @@ def store(fidelity: optuna.Study, work: Work, result: ProxyResult | None) -> Non
     )
 
 
-def run_work(fidelity: optuna.Study, todo: Sequence[Work], config: RetrainConfig) -> int:
+def run_work(
+    fidelity: optuna.Study, todo: Sequence[Work], config: RetrainConfig, data: tuple[Pictures, ValidationSet]
+) -> int:
     """Train what is not yet recorded, one line of progress each; returns how many runs trained."""
     device = resolve_device(config.device)
-    upscale = todo[0].pick.record.spec.upscale if todo else 4
-    train, _ = training_pictures(config.data, None, None, upscale)
-    val = ValidationSet.of(validation_images(config.val_data), upscale)
+    train, val = data
     progress, trained = Progress(len(todo)), 0
     for work in todo:
         result = None
@@ -159,8 +161,13 @@ def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
     lines = [f"{len(work)} runs planned ({len(picks)} architectures x {config.seeds} seeds), {len(work) - len(todo)}"
              f" recorded or another shard's; this worker trains {sum(not reusable(w) for w in todo)}"]  # fmt: skip
     if todo and not config.report_only:
+        upscale = todo[0].pick.record.spec.upscale  # the data are read (and bad images refused) before any output
+        data = (
+            training_pictures(config.data, None, None, upscale)[0],
+            ValidationSet.of(validation_images(config.val_data), upscale),
+        )
         print(lines[0], file=sys.stderr, flush=True)
-        run_work(fidelity, todo, config)
+        run_work(fidelity, todo, config, data)
         done = recorded(fidelity)
     archs = gather(picks, config.budget_x, done)
     if len(archs) < 3 and not config.report_only:  # another shard holds the rest

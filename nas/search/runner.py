@@ -32,7 +32,14 @@ from nas.study.naming import join_names, named_points, plural, stored_name, tria
 from nas.study.objectives import names as objective_names
 from nas.study.optuna_adapter import engine_of, trial_id
 from nas.study.records import arch_records, why_not
-from nas.study.storage import DEFAULT_STORAGE, artifact_folder, check_storage_path, public_url, storage_for
+from nas.study.storage import (
+    DEFAULT_STORAGE,
+    artifact_dir,
+    artifact_folder,
+    check_storage_path,
+    public_url,
+    storage_for,
+)
 from nas.training.loop import DivergenceError, resolve_device
 from nas.training.proxy import ValidationSet
 from space import load_spec
@@ -257,8 +264,9 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     if n_trials <= 0:
         raise InputError(f"--n-trials: must be positive, got {n_trials}")
     check_storage_path(config.storage)
-    store_dir = artifact_folder(config.storage, config.artifacts)
-    searcher = searcher_for(config, definition, store_dir)  # bad data fail here, before any study is made
+    store_dir = artifact_dir(config.storage, config.artifacts)
+    searcher = searcher_for(config, definition, store_dir)  # bad data fail here, before anything is made
+    artifact_folder(config.storage, config.artifacts)
     storage = storage_for(config.storage)
     study, created = open_study(definition, storage, config.seed, config.sampler)
     if not created:

@@ -185,7 +185,8 @@ class PatchSampler:
         hr = self.patch * self.scale
         for pic in self.pictures:
             if min(pic.height, pic.width) < hr:
-                raise ImageError(f"{pic.name}: {pic.width}x{pic.height} is smaller than the {hr}x{hr} HR patch")
+                where = pic.path if pic.path is not None else pic.name
+                raise ImageError(f"{where}: {pic.width}x{pic.height} is smaller than the {hr}x{hr} HR patch")
         if self.lr_pictures is not None:
             _check_pairs(self.pictures, self.lr_pictures, self.scale)
 

@@ -153,6 +153,16 @@ def evaluate_folder(
     return summarize(scores)
 
 
+def check_images(folder: str | Path, scale: int) -> int:
+    """Read every image of ``folder`` and check it is large enough for ``scale``: problems fail now, naming the
+    file, rather than after a long training; returns how many there are."""
+    check_scale(scale)
+    paths = list_images(folder)
+    for path in paths:
+        prepare_hr(str(path), load_image(path), scale)
+    return len(paths)
+
+
 def to_batch(lr: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """A 1 x 3 x H x W tensor from an HxWx3 or HxW (grey: three equal channels) float image."""
     rgb = np.repeat(lr[:, :, None], 3, axis=2) if lr.ndim == 2 else lr

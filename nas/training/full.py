@@ -7,6 +7,7 @@ one (batches depend only on the seed and the iteration).  ``python -m nas.train`
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from torch import nn
 
 from backbones import build_model
 from nas.errors import InputError, one_line
-from nas.sr.data import PatchSampler, training_pictures, validation_images
-from nas.sr.evaluation import EvalResult, evaluate_folder, evaluate_images, model_upscaler
+from nas.sr.data import NamedImage, PatchSampler, training_pictures, validation_images
+from nas.sr.evaluation import EvalResult, check_images, evaluate_folder, evaluate_images, model_upscaler
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
 from nas.training.memory import check_memory
 from space import load_spec
@@ -67,6 +68,7 @@ class Run:
     device: torch.device
     out: Path
     history: list[dict[str, Any]]
+    val: list[NamedImage]
     start: int = 0
 
 
@@ -74,7 +76,13 @@ def setup(args: TrainConfig) -> Run:
     for name in ("iters", "batch", "hr_patch", "halve_every", "val_every", "ckpt_every"):
         if getattr(args, name) <= 0:
             raise InputError(f"--{name.replace('_', '-')}: must be positive, got {getattr(args, name)}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise InputError(f"--lr: {args.lr} is not a positive number")
+    if args.lr_data is not None and args.data is None:
+        raise InputError("--lr-data: needs --data, the HR images its LR images match")
     check_out(Path(args.out), args.resume, args.overwrite)
+    if args.resume and not (Path(args.out) / CHECKPOINT).exists():
+        raise InputError(f"--resume: no {CHECKPOINT} in {args.out} to continue from (leave out --resume to start)")
     spec = load_spec(args.arch)
     if args.hr_patch % spec.upscale:
         raise InputError(f"--hr-patch: {args.hr_patch} is not a multiple of the upscale {spec.upscale}")
@@ -86,13 +94,18 @@ def setup(args: TrainConfig) -> Run:
     schedule = Schedule("step", args.lr, 0, args.iters, step_every=args.halve_every)
     optimizer, scheduler = make_optimizer(model, schedule)
     whole = args.no_subimages or args.data is None or args.lr_data is not None
-    cache = None if whole else (args.cache or default_cache())
+    cache = None if whole else Path(args.cache) if args.cache else default_cache()
+    if cache is not None and cache.exists() and not cache.is_dir():
+        raise InputError(f"--cache: {cache} is a file, not a folder")
     hr, lr = training_pictures(args.data, cache, args.lr_data, spec.upscale)
     sampler = PatchSampler(hr, spec.upscale, args.hr_patch // spec.upscale, args.batch, args.seed, lr_pictures=lr)
+    val = validation_images(args.val_data)  # bad validation or benchmark images fail now, not after training
+    for folder in args.bench_data:
+        check_images(folder, spec.upscale)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    run = Run(spec, model, optimizer, scheduler, sampler, device, out, [])
-    if args.resume and (out / CHECKPOINT).exists():
+    run = Run(spec, model, optimizer, scheduler, sampler, device, out, [], val)
+    if args.resume:
         load_checkpoint(run)
     (out / "spec.json").write_text(spec.to_json())
     return run
@@ -160,7 +173,6 @@ def train(run: Run, args: TrainConfig) -> None:
     """Train to ``--iters`` in chunks, validating and checkpointing between chunks."""
     from tqdm import tqdm
 
-    val = validation_images(args.val_data)
     log = StepLog()
     bar = tqdm(total=args.iters, initial=run.start, unit="it", dynamic_ncols=True, file=sys.stderr)
     last: dict[str, str] = {}
@@ -177,7 +189,7 @@ def train(run: Run, args: TrainConfig) -> None:
             train_steps(run.model, run.optimizer, run.scheduler, run.sampler, i, stop, run.device, log, on_step)
             i = stop
             if i % args.val_every == 0 or i == args.iters:
-                result = evaluate_images(val, run.spec.upscale, model_upscaler(run.model, run.device))
+                result = evaluate_images(run.val, run.spec.upscale, model_upscaler(run.model, run.device))
                 last = {"psnr": f"{result.psnr:.2f}"}
                 run.history.append(
                     {
