@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 #   make setup TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH ?= torch==2.13.0
 
-.PHONY: setup run test lint pytest bench clean
+.PHONY: setup run test lint pytest bench faults clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ pytest: setup
 	$(PY) -m pytest -q
 
 test: lint pytest
+
+# fault injection at full size (by hand; CI runs one round): SIGKILLs during search, halving and fidelity
+faults: setup
+	MSNAS_FAULT_ROUNDS=$${ROUNDS:-5} $(PY) -m pytest -q -s tests/nas/test_faults.py
 
 bench: setup
 	$(PY) -m benchmarks.analytic_speed

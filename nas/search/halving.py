@@ -12,8 +12,9 @@ of the study; the others are PRUNED with their rung results in user attributes.
 Cost: with N = m * eta**rungs candidates the rungs cost m * (rungs + 1) full proxy
 runs, against N for training every candidate fully.
 
-Asked trials run without Optuna's heartbeat: a killed halving run leaves RUNNING
-trials behind, which the analysis tools ignore (they read COMPLETE trials only).
+Asked trials run without Optuna's heartbeat, but each records its worker's host and PID: the
+next run on this machine fails a killed run's RUNNING trials at once (``tests/nas/test_faults.py``),
+and its own candidates claim their architectures again.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def ask_candidates(study: optuna.Study, searcher: Searcher, n: int) -> list[Cand
     for _ in range(n):
         trial = study.ask()
         try:
-            spec, reused = searcher.admit(trial)
+            spec, reused = searcher.admit(trial, pending=batch)
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
             continue

@@ -14,6 +14,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,12 @@ class Searcher:
         """The study's proxy budget on this worker's device."""
         return self.definition.proxy_for(self.device.type)
 
-    def admit(self, trial: optuna.Trial) -> tuple[ArchSpec, tuple[float, ...] | None]:
-        """Sample the spec and record its cost; PRUNED when over budget; a repeat's earlier values."""
+    def admit(self, trial: optuna.Trial, pending: Container[str] = ()) -> tuple[ArchSpec, tuple[float, ...] | None]:
+        """Sample the spec and record its cost; PRUNED when over budget; a repeat's earlier values.
+
+        ``pending``: spec hashes this worker claimed and has yet to train (a halving batch); a repeat of
+        one is returned untrained for the caller to reject, never waited for (it would wait for itself).
+        """
         trial.set_user_attr(keys.WORKER_HOST, socket.gethostname())
         trial.set_user_attr(keys.WORKER_PID, os.getpid())
         spec = spec_from_trial(trial, self.definition.space)
@@ -83,6 +88,8 @@ class Searcher:
             trial.set_user_attr(keys.REJECTED, reason)
             raise optuna.TrialPruned(reason)
         earlier = self._evaluated(trial, spec.spec_hash)
+        if earlier is None and spec.spec_hash in pending:
+            return spec, None
         if earlier is None and self.claims is not None:
             earlier = self._claim_or_wait(trial, spec.spec_hash, self.claims)
         if earlier is not None:
