@@ -114,6 +114,7 @@ def store(fidelity: optuna.Study, work: Work, result: ProxyResult | None) -> Non
     else:
         attrs.update({keys.SSIM: result.ssim, keys.TRAIN_SECONDS: result.train_seconds, keys.DEVICE: result.device})
         attrs[keys.PER_IMAGE_PSNR] = {name: value for name, value, _ in result.per_image}
+        attrs[keys.VAL_CURVE] = [list(point) for point in result.val_curve]  # long curves: to choose lc's family
     fidelity.add_trial(
         optuna.trial.create_trial(
             state=TrialState.COMPLETE,

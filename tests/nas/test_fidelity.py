@@ -102,6 +102,8 @@ def test_companion_study_holds_complete_trials(runs: Runs):
         assert t.values == [a["psnr"], a["macs"], a["params"]]
         assert a["spec_hash"] == source[a["source_trial"]].user_attrs["spec_hash"]
         assert a["proxy"] == source[a["source_trial"]].user_attrs["proxy"]  # 1x: the very budget of the search
+        if "reused_trial" not in a:  # a re-training keeps its learning curve, ending at its PSNR
+            assert a["val_curve"][-1] == [a["proxy"]["iterations"], pytest.approx(a["psnr"])]
     assert len({t.user_attrs["key"] for t in companion.trials}) == len(companion.trials)
 
 
