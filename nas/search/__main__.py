@@ -49,15 +49,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="successive halving: --n-trials candidates, the best 1/ETA per MAC group go on to longer rungs",
     )
+    p.add_argument(
+        "--asha",
+        action="store_true",
+        help="asynchronous multi-objective halving (MO-ASHA): each worker starts --n-trials candidates and"
+        " promotes the top 1/ETA of each rung by non-dominated rank, without waiting; any number of workers",
+    )
     p.add_argument("--eta", type=int, default=3, help="halving: keep 1/ETA per rung (default 3)")
     p.add_argument("--rungs", type=int, default=1, help="halving: rungs below the full proxy (default 1)")
     args = p.parse_args(argv)
-    if args.halving and (args.eta < 2 or args.rungs < 1):
+    if args.halving and args.asha:
+        raise UsageError("--halving and --asha: choose one")
+    if (args.halving or args.asha) and (args.eta < 2 or args.rungs < 1):
         raise UsageError(f"--eta must be >= 2 and --rungs >= 1 (got {args.eta}, {args.rungs})")
     if args.timeout is not None:
         bounded("--timeout", args.timeout, 1, 365 * 24 * 3600)
-    if args.halving and args.timeout is not None:
-        raise UsageError("--timeout: not supported with --halving (the ladder's cost is set by --n-trials)")
+    if (args.halving or args.asha) and args.timeout is not None:
+        raise UsageError("--timeout: not supported with --halving or --asha (the ladder's cost is set by --n-trials)")
     return args
 
 

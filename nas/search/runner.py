@@ -63,6 +63,7 @@ class SearchConfig:
     seed: int = 0
     sampler: str | None = None  # None: the study's
     halving: bool = False
+    asha: bool = False
     eta: int = 3
     rungs: int = 1
 
@@ -300,6 +301,11 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
         from nas.search.halving import Rungs, run_halving
 
         run_halving(study, searcher, n_trials, Rungs(config.eta, config.rungs))
+    elif config.asha:
+        from nas.search.asha import run_asha
+        from nas.search.halving import Rungs
+
+        run_asha(study, searcher, n_trials, Rungs(config.eta, config.rungs))
     else:
         counter = NewArchitectures(n_trials, definition, config.seed)
         study.optimize(  # n_trials=None: the counter stops the study after n_trials trainings (repeats are free)
