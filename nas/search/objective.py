@@ -117,7 +117,7 @@ class Searcher:
                       file=sys.stderr, flush=True)  # fmt: skip
                 said = True
             done = _wait_for(trial.study, holder)
-            if done.state == optuna.trial.TrialState.COMPLETE and is_result(done):
+            if done is not None and done.state == optuna.trial.TrialState.COMPLETE and is_result(done):
                 return done
             if claims.take_over(spec_hash, holder, trial.number):
                 return None
@@ -199,11 +199,12 @@ class Searcher:
 WAIT_POLL_SECONDS = 2.0
 
 
-def _wait_for(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
-    """Trial ``number`` once finished; a holder whose worker died is failed by Optuna's heartbeat check here."""
+def _wait_for(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:
+    """Trial ``number`` once finished (None: no such trial, a claim left by a deleted namesake); a holder whose
+    worker died is failed by Optuna's heartbeat check here."""
     while True:
-        (found,) = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-        if found.state.is_finished():
+        found = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+        if found is None or found.state.is_finished():
             return found
         optuna.storages.fail_stale_trials(study)
         time.sleep(WAIT_POLL_SECONDS)

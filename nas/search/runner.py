@@ -7,6 +7,7 @@ Examples (the command line is ``python -m nas.search``)::
 
 from __future__ import annotations
 
+import secrets
 import socket
 import sys
 import time
@@ -96,6 +97,7 @@ def open_study(
         study = optuna.create_study(study_name=name, storage=storage, directions=directions, sampler=sampler)
     except optuna.exceptions.DuplicatedStudyError:
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler), False
+    study.set_user_attr(keys.CREATION, secrets.token_hex(8))
     study.set_metric_names([o.name for o in definition.objectives])
     study.set_user_attr(keys.STUDY_DEFINITION, definition.description)
     study.set_user_attr(keys.DEFINITION, definition.name)
@@ -130,12 +132,22 @@ def fail_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseSto
         if t.user_attrs.get(keys.WORKER_HOST) != here or not isinstance(pid, int) or process_alive(pid):
             continue
         reason = f"worker process {pid} on {here} ended while the trial was running"
-        storage.set_trial_user_attr(trial_id(t), keys.FAIL_REASON, reason)
-        with warnings.catch_warnings():  # Optuna notes that tell() on a heartbeat storage bypasses optimize()
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        try:
+            storage.set_trial_user_attr(trial_id(t), keys.FAIL_REASON, reason)
+            with warnings.catch_warnings():  # Optuna notes that tell() on a heartbeat storage bypasses optimize()
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        except (RuntimeError, ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another worker restarting on this machine failed it first
         failed.append(t.number)
     return failed
+
+
+def claims_name(study: optuna.Study) -> str:
+    """The study's key in the claims table: its name and creation token, so that a study deleted and made again
+    under the same name does not inherit the old one's claims (studies made before the token: the name)."""
+    token = study.user_attrs.get(keys.CREATION)
+    return f"{study.study_name}#{token}" if token else study.study_name
 
 
 def fail_stale_trials(study: optuna.Study) -> list[int]:
@@ -295,7 +307,7 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line of ours, not a traceback
     engine = engine_of(storage)
     if engine is not None:
-        searcher = replace(searcher, claims=Claims(engine, study.study_name))
+        searcher = replace(searcher, claims=Claims(engine, claims_name(study)))
     guard = RepeatedFailure()
     if config.halving:
         from nas.search.halving import Rungs, run_halving

@@ -88,3 +88,20 @@ def test_a_holder_that_failed_hands_the_claim_over(tmp_path: Path):
 
 def test_only_an_rdb_storage_has_an_engine():
     assert engine_of(optuna.storages.InMemoryStorage()) is None
+
+
+def test_a_study_made_again_under_its_name_does_not_inherit_the_old_claims(tmp_path: Path):
+    from nas.search.runner import claims_name, open_study
+    from studies import STUDIES
+
+    storage = storage_for(f"sqlite:///{tmp_path}/s.db")
+    first, created = open_study(STUDIES["tiny"], storage, seed=0)
+    old = claims_name(first)
+    assert created and old.startswith("tiny#")
+    engine = engine_of(storage)
+    assert engine is not None
+    Claims(engine, old).claim("h", 4)
+    optuna.delete_study(study_name="tiny", storage=storage)
+    again, created = open_study(STUDIES["tiny"], storage, seed=0)  # SQLite even gives it the same study id
+    assert created and claims_name(again) != old
+    assert Claims(engine, claims_name(again)).claim("h", 0) == 0  # trial 4 of the deleted study holds nothing here

@@ -211,7 +211,7 @@ def test_postgres_search_workers_killed(fleets: list[Fleet], tmp_path: Path, pos
     for r in range(ROUNDS):
         folder = tmp_path / f"round{r}"
         folder.mkdir()
-        if r:  # a fresh study per round: the first round's is renamed out of the way
+        if r:  # a fresh study per round: the last one is deleted, and its claims must not carry over
             study = load(postgres_url)
             assert study is not None
             optuna.delete_study(study_name="tiny", storage=storage_for(postgres_url))
