@@ -63,14 +63,15 @@ def main() -> None:
     chosen = variants(study, [v for v in args.variants.split(",") if v])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = {(r["study"], r["variant"], r["recipe"], r["seed"]) for r in map(json.loads, _lines(out))}
+    # a run is known by its budget, not its label: "base" changes when a study's proxy does
+    done = {(r["study"], r["variant"], _budget_key(r.get("budget")), r["seed"]) for r in map(json.loads, _lines(out))}
     print(f"machine: {describe()}")
     train, _ = training_pictures(None, None, None, study.space.upscale)
     val = ValidationSet.of(validation_images(None), study.space.upscale)
     print(f"bicubic {val.bicubic.psnr:.3f} dB on the default validation images")
     for name, spec in chosen.items():
         for text, budget in recipes.items():
-            key = (args.study, name, text, args.seed)
+            key = (args.study, name, _budget_key(budget.as_dict()), args.seed)
             if key in done:
                 continue
             began = time.perf_counter()
@@ -92,8 +93,13 @@ def main() -> None:
     rows = [r for r in map(json.loads, _lines(out)) if r["study"] == args.study and r["seed"] == args.seed]
     print(f"\n{'variant':12s} " + " ".join(f"{t:>24s}" for t in recipes))
     for name in chosen:
-        cells = {r["recipe"]: r["gain"] for r in rows if r["variant"] == name}
-        print(f"{name:12s} " + " ".join(f"{cells[t]:+24.3f}" if t in cells else f"{'-':>24s}" for t in recipes))
+        cells = {_budget_key(r.get("budget")): r["gain"] for r in rows if r["variant"] == name}
+        keys = [_budget_key(b.as_dict()) for b in recipes.values()]
+        print(f"{name:12s} " + " ".join(f"{cells[k]:+24.3f}" if k in cells else f"{'-':>24s}" for k in keys))
+
+
+def _budget_key(budget: object) -> str:
+    return json.dumps(budget, sort_keys=True)
 
 
 def _lines(path: Path) -> list[str]:
