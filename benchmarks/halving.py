@@ -1,106 +1,164 @@
-"""Does successive halving buy a better front for the same compute?  Hypervolume with and without it.
+"""Does multi-fidelity search buy a better front for the same compute?  Plain vs halving vs MO-ASHA, repeated.
 
-``python -m benchmarks.halving [--study ms3] [--budget 6] [--eta 3] [--rungs 1] [--dir runs/halving]``
+``python -m benchmarks.halving [--study ms3] [--budget 6] [--eta 3] [--rungs 1] [--repeats 5] [--dir runs/halving]
+[--arms plain,halving,asha] [--reference NAME@URL]``
 
-Both arms draw architectures with the same seeded uniform sampler (``--sampler
-random``) and train with the same proxy and data seed.  The plain arm trains
-``budget`` candidates fully; the halving arm spends the same ``budget`` full proxy
-runs on ``budget / (rungs + 1) * eta**rungs`` candidates.  Hypervolume is taken
-over (PSNR, MACs, params) of each arm's COMPLETE trials, every objective scaled to
-[0, 1] over the union of both arms (and of ``--reference`` when given, e.g. a
-study that evaluated the whole space), reference point 1.1.
+Every arm draws architectures with the same seeded uniform sampler (``--sampler random``, seed = the
+repeat) and trains with the same proxy and data seed.  The plain arm trains ``budget`` candidates
+fully; the halving arm (synchronous, MAC groups) and the asha arm (asynchronous, non-dominated rank)
+start ``budget / (rungs + 1) * eta**rungs`` candidates, which costs ``budget`` full proxy runs when every
+rung is full.  Each run's actual spend is counted from its trials (rung iterations over the proxy's).
+Hypervolume is taken over (PSNR, MACs, params) of each run's COMPLETE architectures, every objective
+scaled to [0, 1] over the union of all runs (and of ``--reference`` when given, e.g. a study that
+evaluated the whole space), reference point 1.1; the table gives each arm's median and range over the
+repeats, and ``eaf.json`` the empirical attainment function (moocore) of each arm at 25/50/75 %.
+Finished runs are recorded in ``results.jsonl`` and skipped when the command is run again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from pathlib import Path
 from typing import Any
 
+import moocore
+import numpy as np
 import optuna
+from optuna.trial import TrialState
 
 from benchmarks.machine import describe
 from nas.analysis.fronts import hypervolume, scaled_losses
 from nas.errors import MsnasError
 from nas.search.runner import SearchConfig, run_search
+from nas.study import keys
 from nas.study.experimental import experimental_ok
-from nas.study.records import arch_records
+from nas.study.records import arch_records, is_result
 from nas.study.storage import storage_for
-from studies import DIRECTIONS
+from studies import DIRECTIONS, STUDIES
 
 REFERENCE = 1.1
+ARMS = ("plain", "halving", "asha")
 
 
-def arm(study: str, url: str, extra: dict[str, Any]) -> tuple[list[tuple[float, ...]], float]:
-    """Run one arm; its distinct COMPLETE points (PSNR, MACs, params) and wall seconds."""
+def spend(study: optuna.Study, full_iterations: int) -> float:
+    """Full proxy runs a study's trials trained: rung iterations where recorded, else one per trained trial."""
+    total = 0.0
+    for t in study.get_trials(deepcopy=False):
+        rungs = [v for k, v in t.user_attrs.items() if k.startswith("rung_") and isinstance(v, dict)]
+        if rungs:
+            total += sum(float(r["iterations"]) for r in rungs) / full_iterations
+        elif t.state == TrialState.COMPLETE and is_result(t) and keys.TRAIN_SECONDS in t.user_attrs:
+            total += 1.0
+    return total
+
+
+def run_arm(study: str, url: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Run one arm once; its distinct COMPLETE points (PSNR, MACs, params), spend and wall seconds."""
     start = time.perf_counter()
     try:
         with experimental_ok():
-            print(run_search(SearchConfig(study, storage=url, sampler="random", **extra)))
+            run_search(SearchConfig(study, storage=url, sampler="random", **extra))
     except MsnasError as err:
         raise SystemExit(f"nas.search failed for {url}: {err}") from None
-    seconds = time.perf_counter() - start
     loaded = optuna.load_study(study_name=f"{study}-random", storage=storage_for(url))
-    return [r.point for r in arch_records(loaded)], seconds
+    full = STUDIES[study].cpu_proxy.iterations
+    points = [list(r.point) for r in arch_records(loaded)]
+    return {"points": points, "spend": spend(loaded, full), "seconds": time.perf_counter() - start}
 
 
-def reference_points(text: str | None) -> list[tuple[float, ...]]:
+def arm_settings(arm: str, budget: int, eta: int, rungs: int, seed: int) -> dict[str, Any]:
+    candidates = math.floor(budget / (rungs + 1)) * eta**rungs
+    if arm == "plain":
+        return {"n_trials": budget, "seed": seed}
+    return {arm: True, "n_trials": candidates, "eta": eta, "rungs": rungs, "seed": seed}
+
+
+def reference_points(text: str | None) -> list[list[float]]:
     """Points of another study, ``NAME@URL`` (e.g. one that evaluated every architecture)."""
     if not text:
         return []
     name, _, url = text.partition("@")
-    return [r.point for r in arch_records(optuna.load_study(study_name=name, storage=storage_for(url)))]
+    return [list(r.point) for r in arch_records(optuna.load_study(study_name=name, storage=storage_for(url)))]
 
 
-def volumes(arms: dict[str, list[tuple[float, ...]]]) -> dict[str, float]:
-    """Each arm's hypervolume on one common scaling, as a fraction of the reference box."""
-    union = [p for points in arms.values() for p in points]
+def volumes(runs: list[dict[str, Any]], reference: list[list[float]]) -> list[float]:
+    """Each run's hypervolume on one common scaling, as a fraction of the reference box."""
+    union = [tuple(p) for r in runs for p in r["points"]] + [tuple(p) for p in reference]
     scaled = scaled_losses(union, DIRECTIONS)
-    out, i = {}, 0
+    out, i = [], 0
     box = REFERENCE ** len(DIRECTIONS)
-    for name, points in arms.items():
-        out[name] = hypervolume(scaled[i : i + len(points)], [REFERENCE] * len(DIRECTIONS)) / box
-        i += len(points)
+    for r in runs:
+        n = len(r["points"])
+        out.append(hypervolume(scaled[i : i + n], [REFERENCE] * len(DIRECTIONS)) / box if n else 0.0)
+        i += n
     return out
+
+
+def attainment(runs: list[dict[str, Any]], all_points: list[tuple[float, ...]]) -> dict[str, Any]:
+    """moocore's empirical attainment function of one arm's repeats at 25/50/75 % (scaled losses)."""
+    lo, hi = np.min(all_points, axis=0), np.max(all_points, axis=0)
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in DIRECTIONS])
+    rows, sets = [], []
+    for k, r in enumerate(runs):
+        for p in r["points"]:
+            rows.append(((np.array(p) - lo) / np.where(hi > lo, hi - lo, 1.0)) * signs)
+            sets.append(k + 1)
+    if not rows:
+        return {}
+    surface = moocore.eaf(np.array(rows), np.array(sets), percentiles=[25, 50, 75])
+    return {"columns": ["loss_psnr", "loss_macs", "loss_params", "percentile"], "points": surface.tolist()}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--study", default="ms3")
-    p.add_argument("--budget", type=int, default=6, help="full proxy runs per arm")
+    p.add_argument("--study", default="ms3", choices=sorted(STUDIES))
+    p.add_argument("--budget", type=int, default=6, help="full proxy runs per arm and repeat")
     p.add_argument("--eta", type=int, default=3)
     p.add_argument("--rungs", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dir", default="runs/halving", help="folder for the two SQLite studies (must not hold them)")
+    p.add_argument("--repeats", type=int, default=5, help="seeds 0..R-1 of the sampler")
+    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
+    p.add_argument("--dir", default="runs/halving", help="one SQLite study per arm and repeat, and results.jsonl")
     p.add_argument("--reference", default=None, help="NAME@URL of a study to scale against (e.g. the full space)")
     args = p.parse_args()
-    per_rung = args.budget / (args.rungs + 1)
-    candidates = math.floor(per_rung) * args.eta**args.rungs
+    arms = [a for a in args.arms.split(",") if a]
+    if not arms or set(arms) - set(ARMS):
+        raise SystemExit(f"--arms: choose from {', '.join(ARMS)}")
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("plain.db", "halving.db"):
-        if (folder / name).exists():
-            raise SystemExit(f"{folder / name} exists: give a fresh --dir")
+    log = folder / "results.jsonl"
+    done = {(r["arm"], r["seed"]): r for r in map(json.loads, log.read_text().splitlines())} if log.exists() else {}
     print(f"machine: {describe()}")
-    plain, plain_s = arm(args.study, f"sqlite:///{folder}/plain.db", {"n_trials": args.budget, "seed": args.seed})
-    halving = {"halving": True, "n_trials": candidates, "eta": args.eta, "rungs": args.rungs, "seed": args.seed}
-    halved, halved_s = arm(args.study, f"sqlite:///{folder}/halving.db", halving)
-    arms = {"plain": plain, "halving": halved}
-    full = reference_points(args.reference)
-    if full:
-        arms["reference"] = full
-    hv = volumes(arms)
-    print(
-        f"study {args.study}, budget {args.budget} full proxy runs per arm; halving: {candidates} candidates, "
-        f"eta {args.eta}, {args.rungs} rung(s) below the full proxy"
-    )
-    print(f"  plain:   {len(plain):>3} architectures fully trained, hypervolume {hv['plain']:.4f}, {plain_s:.0f} s")
-    print(f"  halving: {len(halved):>3} architectures fully trained, hypervolume {hv['halving']:.4f}, {halved_s:.0f} s")
-    if full:
-        print(f"  reference ({len(full)} architectures): hypervolume {hv['reference']:.4f}")
-    print(f"  ratio halving / plain: {hv['halving'] / hv['plain']:.3f}" if hv["plain"] > 0 else "  plain: empty front")
+    for seed in range(args.repeats):
+        for arm in arms:
+            if (arm, seed) in done:
+                continue
+            db = folder / f"{arm}-{seed}.db"
+            if db.exists():  # an interrupted run: start it again from nothing
+                db.unlink()
+            result = run_arm(args.study, f"sqlite:///{db}", arm_settings(arm, args.budget, args.eta, args.rungs, seed))
+            done[(arm, seed)] = {"arm": arm, "seed": seed, **result}
+            with log.open("a") as f:
+                f.write(json.dumps(done[(arm, seed)]) + "\n")
+            print(f"{arm} seed {seed}: {len(result['points'])} architectures, spend {result['spend']:.2f}, "
+                  f"{result['seconds']:.0f} s", flush=True)  # fmt: skip
+    runs = [done[(a, s)] for a in arms for s in range(args.repeats)]
+    reference = reference_points(args.reference)
+    hv = dict(zip([(r["arm"], r["seed"]) for r in runs], volumes(runs, reference), strict=True))
+    print(f"\nstudy {args.study}, budget {args.budget} full proxy runs, eta {args.eta}, {args.rungs} rung(s), "
+          f"{args.repeats} repeats; hypervolume median [min, max], spend median")  # fmt: skip
+    for arm in arms:
+        values = [hv[(arm, s)] for s in range(args.repeats)]
+        spent = [done[(arm, s)]["spend"] for s in range(args.repeats)]
+        print(
+            f"  {arm:<8} {np.median(values):.4f} [{min(values):.4f}, {max(values):.4f}]  spend {np.median(spent):.2f}"
+        )
+    all_points = [tuple(p) for r in runs for p in r["points"]] + [tuple(p) for p in reference]
+    eaf = {arm: attainment([r for r in runs if r["arm"] == arm], all_points) for arm in arms}
+    (folder / "eaf.json").write_text(json.dumps(eaf))
+    print(f"wrote {folder / 'eaf.json'} (attainment surfaces at 25/50/75 %)")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from nas.training.loop import DivergenceError, resolve_device
 from nas.training.proxy import ValidationSet
 from space import load_spec
 from studies import STUDIES, StudyDef
+from studies.budget import ProxyBudget
 
 TRIAL_ERRORS = (DivergenceError, RuntimeError, ValueError)  # a trial that raises these FAILs; the study goes on
 
@@ -188,6 +189,22 @@ def check_is_this_study(
         )
 
 
+def check_budget(study: optuna.Study, budget: ProxyBudget) -> None:
+    """Refuse to add trials of another proxy budget (another device's, or a changed definition's) to a study:
+    their PSNRs are not comparable, and a repeat would be answered with the other budget's result."""
+    want = budget.as_dict()
+    stored = study.user_attrs.get(keys.STUDY_PROXY)
+    if stored is None:  # made before the budget was stored: the budget its trials recorded
+        trained = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        stored = next((t.user_attrs[keys.PROXY] for t in trained if keys.PROXY in t.user_attrs), want)
+    if stored != want:
+        diff = ", ".join(f"{k} {stored.get(k)!r} here {want[k]!r}" for k in want if stored.get(k) != want[k])
+        raise InputError(
+            f"--study: {study.study_name!r} was trained with another proxy budget ({diff}): its PSNRs are not"
+            " comparable with this worker's; use another storage or study name"
+        )
+
+
 def make_sampler(definition: StudyDef, seed: int, name: str | None = None) -> optuna.samplers.BaseSampler:
     name = name or definition.sampler
     if name == "random":
@@ -282,8 +299,11 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     artifact_folder(config.storage, config.artifacts)
     storage = storage_for(config.storage)
     study, created = open_study(definition, storage, config.seed, config.sampler)
-    if not created:
+    if created:
+        study.set_user_attr(keys.STUDY_PROXY, searcher.budget.as_dict())
+    else:
         check_is_this_study(study, definition, storage)
+        check_budget(study, searcher.budget)
         check_hashes(study)
         check_init_rule(study)
         dead = fail_dead_local_trials(study, storage)

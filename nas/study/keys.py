@@ -86,6 +86,7 @@ STUDY_DEFINITION = "study_definition"  # the definition's description
 DEFINITION = "definition"  # the definition's name in studies/
 SAMPLER = "sampler"
 SOURCE_STUDY = "source_study"  # on a companion study: the study it belongs to
+STUDY_PROXY = "proxy_budget"  # the proxy budget the study trains with (ProxyBudget.as_dict()): one per study
 CREATION = "creation"  # a random token set when the study is made: claims of a deleted namesake are not its claims
 INIT_RULE = "init_rule"  # backbones.INIT_RULE at creation: trials trained under another rule are not comparable
 

@@ -233,6 +233,25 @@ def test_a_foreign_study_of_the_same_name_is_refused(tmp_path, capsys, direction
     assert optuna.load_study(study_name="tiny", storage=storage_for(url)).trials == []  # nothing ran
 
 
+@pytest.mark.parametrize("stored_on", ["study", "trials"])
+def test_a_study_of_another_proxy_budget_is_refused(tmp_path, capsys, stored_on):
+    """A study keeps one proxy budget (stored at creation; older studies: the one their trials recorded)."""
+    from nas.search.runner import open_study
+
+    url = f"sqlite:///{tmp_path}/budget.db"
+    study, _ = open_study(STUDIES["tiny"], storage_for(url), seed=0)
+    other = {**STUDIES["tiny"].cpu_proxy.as_dict(), "iterations": 24}
+    if stored_on == "study":
+        study.set_user_attr("proxy_budget", other)
+    else:
+        study.add_trial(optuna.trial.create_trial(values=[30.0, 1.0, 1.0], user_attrs={"proxy": other}))
+    before = len(study.trials)
+    assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "was trained with another proxy budget (iterations 24 here 12)" in err
+    assert len(optuna.load_study(study_name="tiny", storage=storage_for(url)).trials) == before  # nothing ran
+
+
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # ask/tell on a heartbeat storage, once
 def test_a_named_variant_whose_trial_failed_is_queued_again(tmp_path, capsys):
     from nas.search.runner import open_study
