@@ -50,9 +50,17 @@ def spend(study: optuna.Study, full_iterations: int) -> float:
         rungs = [v for k, v in t.user_attrs.items() if k.startswith("rung_") and isinstance(v, dict)]
         if rungs:
             total += sum(float(r["iterations"]) for r in rungs) / full_iterations
+            if t.state == TrialState.COMPLETE and all(r["iterations"] != full_iterations for r in rungs):
+                total += 1.0  # synchronous halving records the lower rungs only; its last is the proxy
         elif t.state == TrialState.COMPLETE and is_result(t) and keys.TRAIN_SECONDS in t.user_attrs:
             total += 1.0
     return total
+
+
+def study_spend(db: Path, study: str) -> float:
+    """A finished run's spend, counted again from its study (the rule may have changed since it ran)."""
+    loaded = optuna.load_study(study_name=f"{study}-random", storage=storage_for(f"sqlite:///{db}"))
+    return spend(loaded, STUDIES[study].cpu_proxy.iterations)
 
 
 def run_arm(study: str, url: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -64,9 +72,9 @@ def run_arm(study: str, url: str, extra: dict[str, Any]) -> dict[str, Any]:
     except MsnasError as err:
         raise SystemExit(f"nas.search failed for {url}: {err}") from None
     loaded = optuna.load_study(study_name=f"{study}-random", storage=storage_for(url))
-    full = STUDIES[study].cpu_proxy.iterations
     points = [list(r.point) for r in arch_records(loaded)]
-    return {"points": points, "spend": spend(loaded, full), "seconds": time.perf_counter() - start}
+    return {"points": points, "spend": spend(loaded, STUDIES[study].cpu_proxy.iterations),
+            "seconds": time.perf_counter() - start}  # fmt: skip
 
 
 def arm_settings(arm: str, budget: int, eta: int, rungs: int, seed: int) -> dict[str, Any]:
@@ -151,7 +159,7 @@ def main() -> None:
           f"{args.repeats} repeats; hypervolume median [min, max], spend median")  # fmt: skip
     for arm in arms:
         values = [hv[(arm, s)] for s in range(args.repeats)]
-        spent = [done[(arm, s)]["spend"] for s in range(args.repeats)]
+        spent = [study_spend(folder / f"{arm}-{s}.db", args.study) for s in range(args.repeats)]
         print(
             f"  {arm:<8} {np.median(values):.4f} [{min(values):.4f}, {max(values):.4f}]  spend {np.median(spent):.2f}"
         )
