@@ -22,13 +22,16 @@ from nas.cli import Parser, UsageError, bounded, run_cli
 from nas.search.runner import SearchConfig, run_search
 from nas.study.experimental import experimental_ok
 from nas.study.storage import DEFAULT_STORAGE
-from studies import STUDIES
+from studies import STUDIES, StudyDef
+from studies.files import StudyFileError, dumps, load_study_file
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = Parser(prog="python -m nas.search", description="Multi-objective search over a named study's space.")
     p.add_argument("--study", default=None, help="a study name (see --list)")
-    p.add_argument("--list", action="store_true", help="list the studies")
+    p.add_argument("--study-file", default=None, help="a study of your own: a TOML file (see --dump-study)")
+    p.add_argument("--dump-study", action="store_true", help="print the study's definition as a study file")
+    p.add_argument("--list", action="store_true", help="list the studies (and --study-file's)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
     p.add_argument("--artifacts", default=None, help="artifact folder (default: beside a SQLite file, else runs/)")
     p.add_argument("--n-trials", type=int, default=None, help="trials for this process (default: the study's)")
@@ -69,9 +72,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def list_studies() -> str:
-    width = max(len(n) for n in STUDIES)
-    return "\n".join(f"{name:<{width}}  {s.description}" for name, s in STUDIES.items())
+def list_studies(own: StudyDef | None = None) -> str:
+    studies = {**STUDIES, **({own.name: own} if own else {})}
+    width = max(len(n) for n in studies)
+    return "\n".join(f"{name:<{width}}  {s.description}" for name, s in studies.items())
+
+
+def chosen_definition(args: argparse.Namespace) -> StudyDef | None:
+    """The --study-file's definition (refused when --study names another), else None: the --study built-in."""
+    if args.study_file is None:
+        return None
+    try:
+        own = load_study_file(args.study_file)
+    except StudyFileError as err:
+        raise UsageError(f"--study-file: {err}") from None
+    if args.study is not None and args.study != own.name:
+        raise UsageError(f"--study: {args.study!r} and --study-file {args.study_file} (study {own.name!r}): give one")
+    return own
 
 
 def config_of(args: argparse.Namespace) -> SearchConfig:
@@ -80,10 +97,17 @@ def config_of(args: argparse.Namespace) -> SearchConfig:
 
 
 def run(args: argparse.Namespace) -> str:
+    own = chosen_definition(args)
     if args.list:
-        return list_studies()
+        return list_studies(own)
+    if args.dump_study:
+        if own is None and args.study not in STUDIES:
+            raise UsageError(f"--dump-study: needs --study NAME (allowed: {', '.join(STUDIES)}) or --study-file")
+        return dumps(own or STUDIES[args.study]).rstrip("\n")
+    if own is not None:
+        args.study = own.name
     with experimental_ok():
-        return run_search(config_of(args))
+        return run_search(config_of(args), own)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,9 +12,10 @@ import socket
 import sys
 import time
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -46,6 +47,7 @@ from nas.training.proxy import ValidationSet
 from space import load_spec
 from studies import STUDIES, StudyDef
 from studies.budget import ProxyBudget
+from studies.files import study_to_data
 
 TRIAL_ERRORS = (DivergenceError, RuntimeError, ValueError)  # a trial that raises these FAILs; the study goes on
 
@@ -102,6 +104,7 @@ def open_study(
     study.set_metric_names([o.name for o in definition.objectives])
     study.set_user_attr(keys.STUDY_DEFINITION, definition.description)
     study.set_user_attr(keys.DEFINITION, definition.name)
+    study.set_user_attr(keys.DEFINITION_DATA, study_to_data(definition))
     study.set_user_attr(keys.SAMPLER, chosen)
     study.set_user_attr(keys.INIT_RULE, INIT_RULE)
     if chosen != "random":
@@ -187,6 +190,27 @@ def check_is_this_study(
             f"--study: {study.study_name!r} in the storage was not made by nas.search --study {definition.name} "
             f"(objectives {study.metric_names}, definition {made_by!r}): use another storage or study"
         )
+    stored = study.user_attrs.get(keys.DEFINITION_DATA)
+    mine = study_to_data(definition)
+    if isinstance(stored, dict) and {**stored, "description": ""} != {**mine, "description": ""}:  # words aside
+        raise InputError(
+            f"--study: {study.study_name!r} in the storage was made from another definition of {definition.name!r}"
+            f" ({first_difference(stored, mine)}): use the file it was made from, another storage, or another"
+            " study name"
+        )
+
+
+def first_difference(stored: Mapping[str, Any], mine: Mapping[str, Any], prefix: str = "") -> str:
+    """The first field where two definitions differ, as ``field stored X here Y``."""
+    for key in sorted(set(stored) | set(mine)):
+        a, b = stored.get(key), mine.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            found = first_difference(a, b, f"{prefix}{key}.")
+            if found:
+                return found
+        elif a != b:
+            return f"{prefix}{key} stored {a!r}, here {b!r}"
+    return ""
 
 
 def check_budget(study: optuna.Study, budget: ProxyBudget) -> None:

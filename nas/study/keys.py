@@ -83,6 +83,7 @@ REUSED_TRIAL = "reused_trial"  # the 1x seed-0 CPU record that is the proxy run 
 
 # ---- study attributes ----
 STUDY_DEFINITION = "study_definition"  # the definition's description
+DEFINITION_DATA = "definition_data"  # the whole definition (studies.files.study_to_data): tools need no file
 DEFINITION = "definition"  # the definition's name in studies/
 SAMPLER = "sampler"
 SOURCE_STUDY = "source_study"  # on a companion study: the study it belongs to

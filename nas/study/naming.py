@@ -10,6 +10,7 @@ import optuna
 from nas.study import keys
 from space import PRESETS, SpecError, preset
 from studies import STUDIES, StudyDef
+from studies.files import study_from_data
 
 
 def arch_name(preset_name: str | None, spec_hash: str) -> str:
@@ -56,6 +57,10 @@ def stored_name(definition: StudyDef, sampler: str | None = None) -> str:
 
 
 def definition_of(study: optuna.Study) -> StudyDef | None:
-    """The definition a stored study was run from (None for a study this version does not know)."""
+    """The definition a stored study was run from: stored with it (a study file's too), or for a study made
+    before definitions were stored, the built-in of its name (None when this version does not know it)."""
+    stored = study.user_attrs.get(keys.DEFINITION_DATA)
+    if isinstance(stored, dict):
+        return study_from_data(stored, f"the definition stored with study {study.study_name!r}")
     name = study.user_attrs.get(keys.DEFINITION, study.study_name)
     return STUDIES.get(name)

@@ -1,0 +1,219 @@
+"""Study files: a study definition as TOML, so a researcher searches a space of their own without editing the package.
+
+The file holds the fields of ``StudyDef`` (top level), ``SpaceDef`` (``[space]``), ``UnitChoices``
+(``[space.unit]``), the two ``ProxyBudget`` s (``[cpu_proxy]``, ``[gpu_proxy]``) and the sub-space
+predicates (``[subspaces]``); a field left out takes its default.  TOML has no null, so the three
+values that can be None are written as words: a cross-path kernel ``"layer"`` (the kernel of the layer
+replaced), a proxy ``width``/``blocks`` of ``"spec"`` (the spec's own); an unset ``max_gmacs``,
+``max_mparams`` or ``width_per_branch`` is left out.  ``dumps`` writes any definition in this form
+(``nas.search --study NAME --dump-study``) and ``loads`` reads it back to an equal definition; a bad
+file is a ``StudyFileError`` naming the field and the allowed values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from space.choices import SpaceDef, UnitChoices
+from space.errors import SpecError
+from space.features import compile_predicate
+from studies.budget import ProxyBudget
+from studies.definitions import StudyDef
+
+NONE_WORDS = {"cross_kernel": "layer", "width": "spec", "blocks": "spec"}  # field -> how None is written
+TABLES = (("space", SpaceDef), ("space.unit", UnitChoices), ("cpu_proxy", ProxyBudget), ("gpu_proxy", ProxyBudget))
+
+
+class StudyFileError(ValueError):
+    """A study file that cannot be read as a definition: one line naming the field."""
+
+
+def study_to_data(study: StudyDef) -> dict[str, Any]:
+    """The definition as plain TOML-able data (None written as a word or left out)."""
+    return _plain(study)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = _plain(value)
+        elif isinstance(value, tuple):
+            out[f.name] = [NONE_WORDS[f.name] if v is None else v for v in value]
+        elif isinstance(value, dict):
+            out[f.name] = dict(value)
+        elif value is None:
+            if f.name in NONE_WORDS:
+                out[f.name] = NONE_WORDS[f.name]
+        else:
+            out[f.name] = value
+    return out
+
+
+def study_from_data(data: Mapping[str, Any], source: str = "study file") -> StudyDef:
+    """The definition the data describe; StudyFileError naming ``source`` and the field when they do not."""
+    try:
+        built = _build(StudyDef, data, "")
+        assert isinstance(built, StudyDef)
+        _check(built)
+    except StudyFileError as err:
+        raise StudyFileError(f"{source}: {err}") from None
+    return built
+
+
+def _check(study: StudyDef) -> None:
+    """What the dataclasses do not check themselves: a usable name, positive counts, predicates that compile."""
+    if not study.name or not all(c.isalnum() or c in "-_." for c in study.name) or study.name.endswith(".fidelity"):
+        raise StudyFileError(f"name: {study.name!r} must be letters, digits, '-', '_' or '.' (not ending .fidelity)")
+    if study.n_trials < 1:
+        raise StudyFileError(f"n_trials: {study.n_trials} must be at least 1")
+    for field_name in ("max_gmacs", "max_mparams"):
+        limit = getattr(study, field_name)
+        if limit is not None and not limit > 0:
+            raise StudyFileError(f"{field_name}: {limit} must be positive")
+    for table in ("cpu_proxy", "gpu_proxy"):
+        budget = getattr(study, table)
+        for field_name in ("iterations", "batch", "patch"):
+            if getattr(budget, field_name) < 1:
+                raise StudyFileError(f"{table}.{field_name}: {getattr(budget, field_name)} must be at least 1")
+        if not budget.peak_lr > 0:
+            raise StudyFileError(f"{table}.peak_lr: {budget.peak_lr} must be positive")
+    for sub, predicate in study.subspaces.items():
+        try:
+            compile_predicate(predicate)
+        except SpecError as err:
+            raise StudyFileError(f"subspaces.{sub}: {err}") from None
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise StudyFileError(f"{prefix.rstrip('.') or 'the file'}: must be a table of fields")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise StudyFileError(f"{prefix}{unknown[0]}: no such field (allowed: {', '.join(names)})")
+    values = {name: _value(hints[name], data[name], prefix + name) for name in names if name in data}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        text = str(err)
+        if text.split(":", 1)[0] in names:  # the class named its field: give the full path to it
+            raise StudyFileError(f"{prefix}{text}") from None
+        raise StudyFileError(f"{prefix.rstrip('.') or 'study'}: {text}") from None
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    """``value`` checked against the field's type (tuples from arrays, None from its word)."""
+    name = where.rsplit(".", 1)[-1]
+    if dataclasses.is_dataclass(hint):
+        return _build(typing.cast(type, hint), value, where + ".")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise StudyFileError(f"{where}: {value!r} must be an array")
+        return tuple(_value(args[0], v, where) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in args and value == NONE_WORDS.get(name):
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _value(option, value, where)
+            except StudyFileError:
+                continue
+        words = f" or {NONE_WORDS[name]!r}" if name in NONE_WORDS else ""
+        raise StudyFileError(f"{where}: {value!r} must be {_describe(hint)}{words}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise StudyFileError(f"{where}: {value!r} (allowed: {', '.join(map(str, args))})")
+        return value
+    if origin is dict:
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            raise StudyFileError(f'{where}: must be a table of NAME = "PREDICATE"')
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise StudyFileError(f"{where}: {value!r} must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise StudyFileError(f"{where}: {value!r} must be an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise StudyFileError(f"{where}: {value!r} must be a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise StudyFileError(f"{where}: {value!r} must be a string")
+        return value
+    raise StudyFileError(f"{where}: unsupported field type {hint!r}")  # pragma: no cover - a new field's type
+
+
+def _describe(hint: Any) -> str:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return " or ".join(getattr(a, "__name__", str(a)) for a in args)
+
+
+def loads(text: str, source: str = "study file") -> StudyDef:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise StudyFileError(f"{source}: not TOML ({err})") from None
+    return study_from_data(data, source)
+
+
+def load_study_file(path: str | Path) -> StudyDef:
+    """The definition in a TOML file; StudyFileError (one line) when it cannot be read or is not one."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StudyFileError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise StudyFileError(f"{p}: cannot read ({err.__class__.__name__})") from None
+    return loads(text, str(p))
+
+
+def dumps(study: StudyDef) -> str:
+    """The definition as a TOML study file (every field written, defaults included)."""
+    data = study_to_data(study)
+    lines = [f"# msnas study file: python -m nas.search --study-file FILE (written by --dump-study {study.name})"]
+    lines += _scalars(data)
+    for path, _ in TABLES:
+        table: Any = data
+        for part in path.split("."):
+            table = table.get(part, {})
+        lines += ["", f"[{path}]", *_scalars(table)]
+    if data.get("subspaces"):
+        lines += ["", "[subspaces]", *(f"{_key(k)} = {_toml(v)}" for k, v in data["subspaces"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def _scalars(table: Mapping[str, Any]) -> list[str]:
+    return [f"{k} = {_toml(v)}" for k, v in table.items() if not isinstance(v, dict)]
+
+
+def _key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")

@@ -1,0 +1,92 @@
+"""Study files: every built-in study round-trips through TOML, bad files are one line, and a study made from a
+file is reported, analysed and exported from the storage alone once the file is gone."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas.analyze import main as analyze_main
+from nas.export import main as export_main
+from nas.report import main as report_main
+from nas.search.__main__ import main as search_main
+from nas.study.naming import definition_of
+from nas.study.storage import storage_for
+from studies import STUDIES
+from studies.files import dumps, loads
+
+
+def run(main, argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("name", sorted(STUDIES))
+def test_every_built_in_study_dumps_and_reloads_to_itself(name: str, tmp_path: Path):
+    code, text, _ = run(search_main, ["--study", name, "--dump-study"])
+    assert code == 0 and loads(text) == STUDIES[name]
+    (tmp_path / "s.toml").write_text(text)
+    code, again, _ = run(search_main, ["--study-file", str(tmp_path / "s.toml"), "--dump-study"])
+    assert code == 0 and again == text
+
+
+TINY = dumps(STUDIES["tiny"])
+BAD = [
+    ("name = [", "not TOML"),
+    ('nme = "x"', "nme: no such field (allowed: name, description"),
+    (TINY.replace('name = "tiny"', 'name = "a b"'), "name: 'a b' must be letters"),
+    (TINY.replace("n_trials = 4", "n_trials = 0"), "n_trials: 0 must be at least 1"),
+    (TINY.replace('sampler = "nsga2"', 'sampler = "grid"'), "sampler: 'grid' (allowed: nsga2, tpe, random)"),
+    (TINY.replace('paths = ["none", "both"]', 'paths = ["diagonal"]'), "space.unit.paths: ('diagonal',) (allowed"),
+    (TINY.replace("iterations = 12", 'iterations = "many"'), "cpu_proxy.iterations: 'many' must be an integer"),
+    (TINY.replace("iterations = 12", "iterations = 0", 1), "cpu_proxy.iterations: 0 must be at least 1"),
+    (TINY.replace('blocks = "spec"', 'blocks = "all"', 1), "cpu_proxy.blocks: 'all' must be int or 'spec'"),
+    (TINY.replace("latency = false", 'latency = "no"'), "latency: 'no' must be true or false"),
+    (TINY.replace('shared = "shared"', 'x = "__import__"'), "subspaces.x: "),
+    (TINY.replace("[space.unit]", "[space.unit]\nfoo = 1"), "space.unit.foo: no such field"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD, ids=[m for _, m in BAD])
+def test_a_bad_study_file_is_one_line_exit_2(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    code, out, err = run(search_main, ["--study-file", str(path), "--storage", f"sqlite:///{tmp_path}/s.db"])
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"nas.search: error: --study-file: {path}: ") and message in err, err
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_a_study_from_a_file_works_from_the_storage_alone(tmp_path: Path):
+    own = TINY.replace('name = "tiny"', 'name = "mine"').replace('description = "', 'description = "my own: ')
+    path = tmp_path / "mine.toml"
+    path.write_text(own)
+    url = f"sqlite:///{tmp_path}/s.db"
+    code, out, err = run(search_main, ["--list", "--study-file", str(path)])
+    assert code == 0 and "\nmine       my own: " in out
+    argv = ["--study-file", str(path), "--storage", url, "--n-trials", "3", "--sampler", "random"]
+    code, out, err = run(search_main, argv)
+    assert code == 0, err
+    path.unlink()  # everything below reads the definition stored with the study
+    code, _, err = run(report_main, ["--study", "mine-random", "--storage", url, "--out", str(tmp_path / "r.html")])
+    assert code == 0, err
+    stored = optuna.load_study(study_name="mine-random", storage=storage_for(url))
+    assert definition_of(stored) == loads(own)  # what report, analyze, export and fidelity read
+    code, _, err = run(analyze_main, ["--study", "mine-random", "--storage", url, "--out", str(tmp_path / "a")])
+    assert code == 0, err
+    code, _, err = run(
+        export_main, ["--study", "mine-random", "--storage", url, "--knee", "--out", str(tmp_path / "e")]
+    )
+    assert code == 0, err
+    # a worker with another version of the file is refused, and the study is left as it was
+    path.write_text(own.replace("iterations = 12", "iterations = 24", 1))
+    code, _, err = run(
+        search_main, ["--study-file", str(path), "--storage", url, "--n-trials", "1", "--sampler", "random"]
+    )
+    assert code == 2 and "made from another definition of 'mine' (cpu_proxy.iterations stored 12, here 24)" in err
