@@ -295,8 +295,8 @@ def test_unusable_training_images_fail_before_the_study_is_made(tmp_path, capsys
     assert main(["--study", "tiny", "--storage", url, "--data", str(data), "--artifacts", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert ("a: 8x8 is smaller than the 24x24 HR patch" if kind == "tiny" else "a.png: unsupported image mode") in err
-    assert not (tmp_path / "data.db").exists()  # no study was created
+    assert ("data/a.png: 8x8 is smaller than the 24x24 HR patch" if kind == "tiny" else "a.png: unsupported image mode") in err
+    assert not (tmp_path / "data.db").exists() and not (tmp_path / "a").exists()  # no study, no artifact folder
 
 
 def test_a_killed_workers_trial_is_failed_at_once_and_its_variant_queued_again(tmp_path):
