@@ -49,6 +49,7 @@ class StudyDef:
     n_trials: int = 40
     latency: bool = False  # add measured CPU latency as a fourth objective
     subspaces: dict[str, str] = field(default_factory=dict)  # name -> predicate, for nas.analyze
+    named: dict[str, str] = field(default_factory=dict)  # a researcher's own named points: name -> spec JSON
 
     @property
     def objectives(self) -> tuple[Objective, ...]:

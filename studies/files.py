@@ -5,7 +5,9 @@ The file holds the fields of ``StudyDef`` (top level), ``SpaceDef`` (``[space]``
 predicates (``[subspaces]``); a field left out takes its default.  TOML has no null, so the three
 values that can be None are written as words: a cross-path kernel ``"layer"`` (the kernel of the layer
 replaced), a proxy ``width``/``blocks`` of ``"spec"`` (the spec's own); an unset ``max_gmacs``,
-``max_mparams`` or ``width_per_branch`` is left out.  ``dumps`` writes any definition in this form
+``max_mparams`` or ``width_per_branch`` is left out.  ``[named]`` holds a researcher's own named points,
+``NAME = "spec.json"`` (relative to the file) or the spec's JSON inline; the definition keeps the canonical
+JSON, so it travels with the study.  ``dumps`` writes any definition in this form
 (``nas.search --study NAME --dump-study``) and ``loads`` reads it back to an equal definition; a bad
 file is a ``StudyFileError`` naming the field and the allowed values.
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 import tomllib
 
+from space import PRESETS, load_spec
 from space.choices import SpaceDef, UnitChoices
 from space.errors import SpecError
 from space.features import compile_predicate
@@ -65,6 +68,7 @@ def study_from_data(data: Mapping[str, Any], source: str = "study file") -> Stud
         built = _build(StudyDef, data, "")
         assert isinstance(built, StudyDef)
         _check(built)
+        built = dataclasses.replace(built, named={k: load_spec(v).canonical_json for k, v in built.named.items()})
     except StudyFileError as err:
         raise StudyFileError(f"{source}: {err}") from None
     return built
@@ -87,6 +91,13 @@ def _check(study: StudyDef) -> None:
                 raise StudyFileError(f"{table}.{field_name}: {getattr(budget, field_name)} must be at least 1")
         if not budget.peak_lr > 0:
             raise StudyFileError(f"{table}.peak_lr: {budget.peak_lr} must be positive")
+    for name, spec in study.named.items():
+        if name in PRESETS:
+            raise StudyFileError(f"named.{name}: a built-in preset's name; give your point another")
+        try:
+            load_spec(spec)
+        except SpecError as err:
+            raise StudyFileError(f"named.{name}: {err}") from None
     for sub, predicate in study.subspaces.items():
         try:
             compile_predicate(predicate)
@@ -164,12 +175,24 @@ def _describe(hint: Any) -> str:
     return " or ".join(getattr(a, "__name__", str(a)) for a in args)
 
 
-def loads(text: str, source: str = "study file") -> StudyDef:
+def loads(text: str, source: str = "study file", folder: Path | None = None) -> StudyDef:
+    """The definition in TOML text; a named point given as a path is read relative to ``folder``."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise StudyFileError(f"{source}: not TOML ({err})") from None
+    named = data.get("named")
+    if isinstance(named, dict) and folder is not None:
+        data["named"] = {k: _spec_text(v, folder) for k, v in named.items()}
     return study_from_data(data, source)
+
+
+def _spec_text(value: Any, folder: Path) -> Any:
+    """A named point's spec: JSON as written, or a path (relative to the study file) read as JSON text."""
+    if not isinstance(value, str) or value.lstrip().startswith("{"):
+        return value
+    path = Path(value) if Path(value).is_absolute() else folder / value
+    return str(path)
 
 
 def load_study_file(path: str | Path) -> StudyDef:
@@ -181,7 +204,7 @@ def load_study_file(path: str | Path) -> StudyDef:
         raise StudyFileError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise StudyFileError(f"{p}: cannot read ({err.__class__.__name__})") from None
-    return loads(text, str(p))
+    return loads(text, str(p), p.parent)
 
 
 def dumps(study: StudyDef) -> str:
@@ -194,6 +217,8 @@ def dumps(study: StudyDef) -> str:
         for part in path.split("."):
             table = table.get(part, {})
         lines += ["", f"[{path}]", *_scalars(table)]
+    if data.get("named"):
+        lines += ["", "[named]", *(f"{_key(k)} = {_toml(v)}" for k, v in data["named"].items())]
     if data.get("subspaces"):
         lines += ["", "[subspaces]", *(f"{_key(k)} = {_toml(v)}" for k, v in data["subspaces"].items())]
     return "\n".join(lines) + "\n"

@@ -23,13 +23,20 @@ from nas.search.runner import SearchConfig, run_search
 from nas.study.experimental import experimental_ok
 from nas.study.storage import DEFAULT_STORAGE
 from studies import STUDIES, StudyDef
-from studies.files import StudyFileError, dumps, load_study_file
+from studies.files import StudyFileError, dumps, load_study_file, study_from_data, study_to_data
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = Parser(prog="python -m nas.search", description="Multi-objective search over a named study's space.")
     p.add_argument("--study", default=None, help="a study name (see --list)")
     p.add_argument("--study-file", default=None, help="a study of your own: a TOML file (see --dump-study)")
+    p.add_argument(
+        "--named",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC.json",
+        help="a named point of your own, queued like a paper variant and labelled on the front (repeatable)",
+    )
     p.add_argument("--dump-study", action="store_true", help="print the study's definition as a study file")
     p.add_argument("--list", action="store_true", help="list the studies (and --study-file's)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
@@ -91,6 +98,20 @@ def chosen_definition(args: argparse.Namespace) -> StudyDef | None:
     return own
 
 
+def with_named(definition: StudyDef, named: Sequence[str]) -> StudyDef:
+    """The definition with the ``--named NAME=SPEC.json`` points added (they become part of it, stored with it)."""
+    points = dict(definition.named)
+    for item in named:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--named: {item!r} must read NAME=SPEC.json")
+        points[name] = path
+    try:
+        return study_from_data({**study_to_data(definition), "named": points}, "--named")
+    except StudyFileError as err:
+        raise UsageError(str(err)) from None
+
+
 def config_of(args: argparse.Namespace) -> SearchConfig:
     """The command line as a search's plain-data configuration."""
     return SearchConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SearchConfig)})
@@ -106,6 +127,10 @@ def run(args: argparse.Namespace) -> str:
         return dumps(own or STUDIES[args.study]).rstrip("\n")
     if own is not None:
         args.study = own.name
+    if args.named:
+        if own is None and args.study not in STUDIES:
+            raise UsageError(f"--named: needs --study NAME (allowed: {', '.join(STUDIES)}) or --study-file")
+        own = with_named(own or STUDIES[args.study], args.named)
     with experimental_ok():
         return run_search(config_of(args), own)
 

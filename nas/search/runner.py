@@ -108,7 +108,14 @@ def open_study(
     study.set_user_attr(keys.SAMPLER, chosen)
     study.set_user_attr(keys.INIT_RULE, INIT_RULE)
     if chosen != "random":
-        enqueue_named(study, definition)
+        queued = enqueue_named(study, definition)
+        outside = [name for name in definition.named if name not in queued]
+        if outside:
+            print(
+                f"named point(s) outside the study's space, not evaluated: {join_names(outside)} (evaluate them"
+                " with nas.train, or widen the space)",
+                file=sys.stderr,
+            )
     return study, True
 
 
@@ -200,6 +207,11 @@ def check_is_this_study(
         )
 
 
+def short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def first_difference(stored: Mapping[str, Any], mine: Mapping[str, Any], prefix: str = "") -> str:
     """The first field where two definitions differ, as ``field stored X here Y``."""
     for key in sorted(set(stored) | set(mine)):
@@ -209,7 +221,7 @@ def first_difference(stored: Mapping[str, Any], mine: Mapping[str, Any], prefix:
             if found:
                 return found
         elif a != b:
-            return f"{prefix}{key} stored {a!r}, here {b!r}"
+            return f"{prefix}{key} stored {short(a)}, here {short(b)}"
     return ""
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 
 from nas.study import keys
-from space import PRESETS, SpecError, preset
+from space import PRESETS, SpecError, load_spec, preset
 from studies import STUDIES, StudyDef
 from studies.files import study_from_data
 
@@ -33,7 +33,7 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 
 def named_points(definition: StudyDef) -> dict[str, str]:
-    """spec_hash -> preset name for the named paper variants at the study's backbone and size."""
+    """spec_hash -> name for the named paper variants at the study's backbone and size, and the study's own."""
     sp = definition.space
     out = {}
     for name in PRESETS:
@@ -41,6 +41,8 @@ def named_points(definition: StudyDef) -> dict[str, str]:
             out[preset(name, sp.backbone, sp.upscale, sp.depth, sp.width).spec_hash] = name
         except SpecError:
             continue
+    for name, spec in definition.named.items():  # a researcher's own, labelled like a preset
+        out[load_spec(spec).spec_hash] = name
     return out
 
 

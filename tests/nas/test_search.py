@@ -295,7 +295,9 @@ def test_unusable_training_images_fail_before_the_study_is_made(tmp_path, capsys
     assert main(["--study", "tiny", "--storage", url, "--data", str(data), "--artifacts", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert ("data/a.png: 8x8 is smaller than the 24x24 HR patch" if kind == "tiny" else "a.png: unsupported image mode") in err
+    assert (
+        "data/a.png: 8x8 is smaller than the 24x24 HR patch" if kind == "tiny" else "a.png: unsupported image mode"
+    ) in err
     assert not (tmp_path / "data.db").exists() and not (tmp_path / "a").exists()  # no study, no artifact folder
 
 

@@ -90,3 +90,35 @@ def test_a_study_from_a_file_works_from_the_storage_alone(tmp_path: Path):
         search_main, ["--study-file", str(path), "--storage", url, "--n-trials", "1", "--sampler", "random"]
     )
     assert code == 2 and "made from another definition of 'mine' (cpu_proxy.iterations stored 12, here 24)" in err
+
+
+def test_a_named_point_of_ones_own_is_queued_and_labelled(tmp_path: Path):
+    from space import preset
+
+    tiny = STUDIES["tiny"]
+    named = {name for name in ("ms", "ms3", "standard")}
+    spec = next(s for _, s in tiny.space.uniform_points() if s.spec_hash not in named_hashes(tiny))
+    (tmp_path / "mine.json").write_text(spec.to_json())
+    (tmp_path / "far.json").write_text(preset("ms3").to_json())  # full-size SRResNet x4: not a point of tiny
+    url = f"sqlite:///{tmp_path}/s.db"
+    argv = ["--study", "tiny", "--storage", url, "--n-trials", "4", "--named", f"mine={tmp_path / 'mine.json'}",
+            "--named", f"far={tmp_path / 'far.json'}", "--artifacts", str(tmp_path / "a")]  # fmt: skip
+    code, _, err = run(search_main, argv)
+    assert code == 0, err
+    assert "named point(s) outside the study's space, not evaluated: far" in err
+    study = optuna.load_study(study_name="tiny", storage=storage_for(url))
+    mine = [t for t in study.trials if t.user_attrs.get("preset") == "mine"]
+    assert len(mine) == 1 and mine[0].user_attrs["spec_hash"] == spec.spec_hash and mine[0].user_attrs["queued"]
+    assert named <= {t.user_attrs.get("preset") for t in study.trials}
+    code, printed, err = run(report_main, ["--study", "tiny", "--storage", url, "--out", str(tmp_path / "r.html")])
+    assert code == 0, err
+    assert "mine (trial" in printed or '"mine"' in (tmp_path / "r.html").read_text()
+    # the named point is part of the stored definition: a run without --named is another definition
+    code, _, err = run(search_main, ["--study", "tiny", "--storage", url, "--n-trials", "1"])
+    assert code == 2 and "(named.far stored '" in err and "..., here None)" in err
+
+
+def named_hashes(study) -> set[str]:
+    from nas.study.naming import named_points
+
+    return set(named_points(study))
