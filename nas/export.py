@@ -74,9 +74,16 @@ def run(args: argparse.Namespace) -> str:
         trial = select(trials, records, mode, argument)
         out = Path(args.out)
         selection: dict[str, Any] = {"mode": mode, "argument": argument}
+        warning = ""
         if mode == "knee":
             selection["front"] = sorted(r.number for r in front(records))
-        return summary(export_trial(study, trial, args.storage, selection, out), out)
+            if len(selection["front"]) <= 2:
+                warning = (
+                    f"WARNING: the Pareto front has {len(selection['front'])} point(s), so it has no knee: took the"
+                    " one with the fewest MACs (use --trial, --preset or --max-macs to choose)\n"
+                )
+                selection["warning"] = warning.strip()
+        return warning + summary(export_trial(study, trial, args.storage, selection, out), out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -289,3 +289,19 @@ def test_a_killed_exports_staging_folder_is_removed(url, tmp_path):
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["--study", "real", "--storage", url, "--preset", "ms", "--out", str(tmp_path)]) == 0
     assert not stale.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_knee_of_a_front_of_two_points_is_said_to_be_none(url, tmp_path):
+    """--knee on a front of one or two points takes the cheapest by convention, and says so (printed and recorded)."""
+    real = optuna.load_study(study_name="real", storage=url)
+    records = arch_records(real)
+    on_front = [r for r in records if r in front(records)]
+    small = _study(storage_for(url), "small")
+    for r in sorted(on_front, key=lambda r: r.macs)[:2]:
+        small.add_trial(_complete(tuple(r.trial.values), dict(r.trial.user_attrs)))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["--study", "small", "--storage", url, "--knee", "--out", str(tmp_path / "e")]) == 0
+    assert printed.getvalue().startswith("WARNING: the Pareto front has 2 point(s), so it has no knee")
+    provenance = json.loads((tmp_path / "e" / "provenance.json").read_text())
+    assert "has no knee" in json.dumps(provenance)
