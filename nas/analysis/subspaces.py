@@ -183,6 +183,9 @@ def psnr_means(study: optuna.Study, budget_x: float) -> dict[str, float]:
 # ---- text ----
 
 
+MIN_ARCHITECTURES = 5  # below this a sub-space's EDF, band and test are printed with a warning
+
+
 def summary(analysis: Analysis) -> list[str]:
     lines = [
         f"{analysis.study}: {len(analysis.subspaces)} sub-spaces; error = dB below the best ({analysis.best_psnr:.3f})"
@@ -215,6 +218,12 @@ def summary(analysis: Analysis) -> list[str]:
         lines.append(
             f"  {s.name:<12} {s.n:>3} {psnr.mean():8.3f} {psnr.max():8.3f} {s.error.mean():9.3f} {norm}  "
             f"{s.best().name} (trial {s.best().number})   [{s.predicate.text}]"
+        )
+    few = [f"{s.name} (n = {s.n})" for s in analysis.subspaces if s.n < MIN_ARCHITECTURES]
+    if few:
+        lines.append(
+            f"  warning: {', '.join(few)} hold fewer than {MIN_ARCHITECTURES} architectures: their EDFs, bootstrap"
+            " bands and KS p-values say little (with 2 against 2 no KS p-value can fall below 0.3)"
         )
     if analysis.normalised is None and len(analysis.subspaces) > 1:
         lines.append("  (no MAC bin holds every sub-space: no normalised EDF across all of them)")

@@ -90,3 +90,14 @@ def test_complexity_normalisation_weights_by_hand(study: optuna.Study):
     expected = [1 / 3 if m < 17.64e9 else 0.0 for m in ms3.macs]
     assert sorted(round(m / 1e9, 2) for m, e in zip(ms3.macs, expected, strict=True) if e) == [16.93, 16.93, 17.16]
     assert w_ms3 == pytest.approx(expected)
+
+
+def test_small_sub_spaces_are_warned_about(study: optuna.Study):
+    from nas.analysis.subspaces import summary
+
+    preds = {k: compile_predicate(v) for k, v in PAPER_SUBSPACES.items()}
+    lines = summary(analyse(study, preds, [("MS", "MS3")], n_perm=100))
+    warning = [line for line in lines if "warning: MS (n = 2) hold fewer than 5 architectures" in line]
+    assert len(warning) == 1 and "MS2" not in warning[0]  # MS2 and MS3 hold 6 each
+    # the claim in the warning: with 2 against 2 the smallest two-sided KS p-value is 2 / C(4, 2)
+    assert 2 / math.comb(4, 2) > 0.3
