@@ -154,7 +154,7 @@ def unevaluated_variants(trials: Sequence[optuna.trial.FrozenTrial], evaluated: 
 # ---- figures ----
 
 
-AXES = {"macs": ("G MACs", 1e9), "params": ("M params", 1e6)}
+AXES = {"macs": ("G MACs (full network, 128x128 LR)", 1e9), "params": ("M params", 1e6)}
 
 
 def pareto_figure(points: Sequence[ArchRecord], on_front: Sequence[bool], axis: str) -> go.Figure:
@@ -168,7 +168,10 @@ def pareto_figure(points: Sequence[ArchRecord], on_front: Sequence[bool], axis: 
         fig.add_trace(point_trace([points[i] for i in chosen], [xs[i] for i in chosen], label, solid))
     fig.add_trace(front_line([(x, p.psnr) for x, p in zip(xs, points, strict=True)]))
     fig.update_layout(
-        title=f"PSNR vs {name}: solid = Pareto front on ({objective_names(points[0].objectives)}), faded = dominated",
+        title=(
+            f"PSNR vs {name.split(' (')[0]}: solid = Pareto front on ({objective_names(points[0].objectives)}),"
+            " faded = dominated"
+        ),
         xaxis_title=name,
         yaxis_title="proxy PSNR (dB)",
     )
@@ -220,7 +223,10 @@ def hypervolume_figure(points: Sequence[ArchRecord]) -> go.Figure:
         xaxis_title="trial number",
         yaxis_title="hypervolume (fraction)",
         yaxis_range=[0, 1.02],
+        xaxis={"tickformat": "d", "dtick": max(1, math.ceil(len(points) / 10))},  # whole trials only
     )
+    if len(points) == 1:  # one point: a unit-wide axis around it, not -1..1
+        fig.update_xaxes(range=[points[0].number - 0.5, points[0].number + 0.5])
     return fig
 
 

@@ -255,3 +255,17 @@ def test_missing_output_folder(storage: str, tmp_path: Path, capsys: pytest.Capt
     err = error_of(capsys, ["--study", "tiny", "--storage", storage, "--out", str(tmp_path / "no" / "r.html")])
     assert "--out" in err and "does not exist" in err
     assert "--out" in error_of(capsys, ["--study", "tiny", "--storage", storage])  # required
+
+
+def test_hypervolume_axis_counts_whole_trials(storage: str):
+    from nas.output.report import hypervolume_figure, pareto_figure
+    from nas.study.records import arch_records
+
+    points = arch_records(optuna.load_study(study_name="tiny", storage=storage))
+    fig = hypervolume_figure(points)
+    assert fig.layout.xaxis.tickformat == "d" and fig.layout.xaxis.dtick == 1  # no 0.5, 1.5 ticks
+    one = hypervolume_figure(points[:1])
+    assert tuple(one.layout.xaxis.range) == (points[0].number - 0.5, points[0].number + 0.5)  # not -1..1
+    assert pareto_figure(points, [True] * len(points), "macs").layout.xaxis.title.text == (
+        "G MACs (full network, 128x128 LR)"
+    )
