@@ -18,7 +18,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,14 @@ from studies.definitions import StudyDef
 
 NONE_WORDS = {"cross_kernel": "layer", "width": "spec", "blocks": "spec"}  # field -> how None is written
 TABLES = (("space", SpaceDef), ("space.unit", UnitChoices), ("cpu_proxy", ProxyBudget), ("gpu_proxy", ProxyBudget))
+
+
+SCALARS: dict[type, tuple[Callable[[Any], bool], str]] = {  # a TOML value's check, and what to say otherwise
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
 
 
 class StudyFileError(ValueError):
@@ -149,24 +157,13 @@ def _value(hint: Any, value: Any, where: str) -> Any:
         return value
     if origin is dict:
         if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-            raise StudyFileError(f'{where}: must be a table of NAME = "PREDICATE"')
+            raise StudyFileError(f'{where}: must be a table of NAME = "TEXT"')
         return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise StudyFileError(f"{where}: {value!r} must be true or false")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise StudyFileError(f"{where}: {value!r} must be an integer")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise StudyFileError(f"{where}: {value!r} must be a number")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise StudyFileError(f"{where}: {value!r} must be a string")
-        return value
+    if hint in SCALARS:
+        accepts, wanted = SCALARS[hint]
+        if not accepts(value):
+            raise StudyFileError(f"{where}: {value!r} must be {wanted}")
+        return float(value) if hint is float else value
     raise StudyFileError(f"{where}: unsupported field type {hint!r}")  # pragma: no cover - a new field's type
 
 
