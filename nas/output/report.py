@@ -179,13 +179,13 @@ def pareto_figure(points: Sequence[ArchRecord], on_front: Sequence[bool], axis: 
 
 
 def point_trace(points: Sequence[ArchRecord], xs: Sequence[float], label: str, solid: bool) -> go.Scatter:
-    """Markers with the named variants labelled and the trial's details on hover."""
+    """Markers with the named variants labelled (front points too: their trial number), details on hover."""
     return go.Scatter(
         x=list(xs),
         y=[p.psnr for p in points],
         mode="markers+text",
         name=label,
-        text=[p.preset or "" for p in points],
+        text=[p.preset or (f"trial {p.number}" if solid else "") for p in points],
         textposition="top center",
         opacity=SOLID if solid else FADED,
         marker={"size": 11 if solid else 8},

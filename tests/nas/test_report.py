@@ -269,3 +269,16 @@ def test_hypervolume_axis_counts_whole_trials(storage: str):
     assert pareto_figure(points, [True] * len(points), "macs").layout.xaxis.title.text == (
         "G MACs (full network, 128x128 LR)"
     )
+
+
+def test_every_front_point_is_labelled(storage: str):
+    from nas.analysis.fronts import front_mask
+    from nas.output.report import pareto_figure
+    from nas.study.records import arch_records
+
+    points = arch_records(optuna.load_study(study_name="tiny", storage=storage))
+    fig = pareto_figure(points, front_mask(points), "macs")
+    solid = next(t for t in fig.data if t.name.startswith("on the"))
+    assert sorted(solid.text) == ["ms3", "trial 3"]  # the unnamed front point by its trial, not under "ms"
+    faded = next(t for t in fig.data if t.name == "dominated")
+    assert list(faded.text) == ["ms"]
