@@ -27,6 +27,7 @@ from nas.search.sampling import spec_from_trial
 from nas.sr.data import PatchSampler, Picture
 from nas.study import keys
 from nas.study.claims import Claims
+from nas.study.naming import trial_arch_name
 from nas.study.records import is_result
 from nas.study.versions import library_versions
 from nas.training.counting import measure
@@ -57,12 +58,28 @@ class Searcher:
         """Cost first, then (unless over budget or already evaluated) the proxy; failures keep their reason."""
         try:
             spec, reused = self.admit(trial)
-            return reused if reused is not None else self.evaluate(trial, spec)
+            if reused is not None:
+                return reused
+            self._announce(trial)
+            return self.evaluate(trial, spec)
         except optuna.TrialPruned:
             raise
         except Exception as err:
             trial.set_user_attr(keys.FAIL_REASON, f"{err.__class__.__name__}: {err}")
             raise
+
+    def _announce(self, trial: optuna.Trial) -> None:
+        """A start line: a proxy run takes minutes on a CPU, and nothing else is printed until it ends."""
+        b = self.budget
+        size = f"width {b.width}" if b.width else "its own width"
+        size += f", {b.blocks} blocks" if b.blocks else ", all its blocks"
+        print(
+            f"trial {trial.number} {trial_arch_name(trial.number, trial.user_attrs)} starts:"
+            f" {trial.user_attrs[keys.MACS_KEY] / 1e9:.2f} G MACs; proxy {b.iterations} iterations at {size},"
+            f" {b.patch}x{b.patch} LR patches, batch {b.batch}, on {self.device}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     @property
     def budget(self) -> ProxyBudget:

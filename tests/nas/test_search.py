@@ -342,3 +342,13 @@ def test_a_killed_workers_trial_is_failed_at_once_and_its_variant_queued_again(t
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     name = victim.user_attrs["preset"]  # the first trials are the queued named variants
     assert any(t.user_attrs.get("preset") == name and t.number > victim.number for t in trials)
+
+
+def test_each_training_says_when_it_starts_and_what_it_trains(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/start.db"
+    assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    proxy = STUDIES["tiny"].cpu_proxy
+    start = (f"trial 0 standard starts: 0.49 G MACs; proxy {proxy.iterations} iterations at its own width, all its"
+             f" blocks, {proxy.patch}x{proxy.patch} LR patches, batch {proxy.batch}, on cpu")  # fmt: skip
+    assert start in err and err.index(start) < err.index("[1/1] trial 0 standard: PSNR")
