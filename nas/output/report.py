@@ -230,6 +230,28 @@ def hypervolume_figure(points: Sequence[ArchRecord]) -> go.Figure:
     return fig
 
 
+def curves_figure(points: Sequence[ArchRecord]) -> go.Figure | None:
+    """Each architecture's validation PSNR during its proxy run (``val_curve``), named variants labelled."""
+    fig = go.Figure()
+    for p in points:
+        curve = p.attr(keys.VAL_CURVE)
+        if not isinstance(curve, list) or not curve:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[int(t) for t, _ in curve],
+                y=[float(v) for _, v in curve],
+                mode="lines+markers",
+                name=p.preset or f"trial {p.number}",
+                opacity=SOLID if p.preset else FADED,
+            )
+        )
+    if not fig.data:
+        return None
+    fig.update_layout(title="Proxy learning curves", xaxis_title="iteration", yaxis_title="validation PSNR (dB)")
+    return fig
+
+
 def matrix_title(point: ArchRecord, note: str) -> str:
     extra = f", {note}" if note else ""
     return f"trial {point.number} {point.name}{extra}"
@@ -357,6 +379,9 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
         "msnas-front-matrices": matrices_figure(front),
         "msnas-front-table": table_figure(front, lines),
     }
+    curves = curves_figure(points)
+    if curves is not None:
+        figures["msnas-learning-curves"] = curves
     noisy = noise_aware(noisy_points(points, seed_results(study)))
     if noisy is not None:
         lines += noise_lines(noisy)

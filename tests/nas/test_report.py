@@ -282,3 +282,21 @@ def test_every_front_point_is_labelled(storage: str):
     assert sorted(solid.text) == ["ms3", "trial 3"]  # the unnamed front point by its trial, not under "ms"
     faded = next(t for t in fig.data if t.name == "dominated")
     assert list(faded.text) == ["ms"]
+
+
+def test_learning_curves_are_drawn_from_the_recorded_curves(tmp_path: Path):
+    from nas.output.report import build_report, curves_figure
+    from nas.study.records import arch_records
+
+    study = optuna.create_study(study_name="c", storage=f"sqlite:///{tmp_path}/c.db",
+                                directions=["maximize", "minimize", "minimize"])  # fmt: skip
+    specs = tiny_specs()
+    add(study, specs["ms3"], 31.0, preset="ms3", val_curve=[[3, 29.0], [6, 30.0], [12, 31.0]])
+    add(study, specs["2-none-0.5-True"], 30.8)  # recorded before curves: no line
+    fig = curves_figure(arch_records(study))
+    assert fig is not None and [t.name for t in fig.data] == ["ms3"]
+    assert list(fig.data[0].x) == [3, 6, 12] and list(fig.data[0].y) == [29.0, 30.0, 31.0]
+    assert "msnas-learning-curves" in build_report(study, STUDIES["tiny"]).figures
+    bare = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    add(bare, specs["ms"], 30.5)
+    assert curves_figure(arch_records(bare)) is None
