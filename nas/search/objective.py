@@ -154,7 +154,9 @@ class Searcher:
         counts = measure(spec)
         budget = budget or self.budget
         self._score_at_init(trial, spec, budget)
-        result = train_proxy(spec, budget, self.train, self.val, seed=self.seed, device=self.device.type)
+        result = train_proxy(
+            spec, budget, self.train, self.val, seed=self.seed, device=self.device.type, progress=sys.stderr.isatty()
+        )
         attrs: dict[str, Any] = {
             keys.FVCORE_TOTAL: counts.fvcore_total,
             keys.PTFLOPS_TOTAL: counts.ptflops_total,

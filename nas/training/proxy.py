@@ -7,6 +7,7 @@ validation images, so a proxy that teaches nothing is visible as a gain near 0.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from backbones import build_model
 from nas.sr.data import NamedImage, PatchSampler, Picture
@@ -73,6 +75,9 @@ def curve_stops(iterations: int, points: int = CURVE_POINTS) -> list[int]:
     return sorted({max(1, round(iterations * k / points)) for k in range(1, points + 1)})
 
 
+PROGRESS_EVERY = 10  # iterations between loss readings on the progress bar
+
+
 def fit_proxy(
     spec: ArchSpec,
     budget: ProxyBudget,
@@ -80,6 +85,7 @@ def fit_proxy(
     seed: int = 0,
     device: str | None = None,
     at_stop: Callable[[int, nn.Module], None] | None = None,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
 ) -> tuple[nn.Module, StepLog]:
     """Train ``spec`` resized to the budget's width/depth; batches are fixed by the seed alone.
 
@@ -94,7 +100,7 @@ def fit_proxy(
     log = StepLog()
     start = 0
     for stop in curve_stops(budget.iterations) if at_stop else [budget.iterations]:
-        train_steps(model, optimizer, scheduler, sampler, start, stop, dev, log)
+        train_steps(model, optimizer, scheduler, sampler, start, stop, dev, log, on_step)
         if at_stop is not None and stop < budget.iterations:
             at_stop(stop, model)
         start = stop
@@ -108,8 +114,12 @@ def train_proxy(
     val: ValidationSet,
     seed: int = 0,
     device: str | None = None,
+    progress: bool = False,
 ) -> ProxyResult:
-    """Train ``spec`` (resized to the budget's width/depth) and validate it against bicubic."""
+    """Train ``spec`` (resized to the budget's width/depth) and validate it against bicubic.
+
+    ``progress``: a bar on stderr (iteration, loss, s/it, ETA); callers pass whether stderr is a terminal.
+    """
     if val.scale != spec.upscale:
         raise ValueError(f"validation set is for x{val.scale}, the spec upscales x{spec.upscale}")
     dev = resolve_device(device)
@@ -118,7 +128,17 @@ def train_proxy(
     def validate(iterations: int, model: nn.Module) -> None:
         curve.append((iterations, evaluate_images(val.images, val.scale, model_upscaler(model, dev)).psnr))
 
-    model, log = fit_proxy(spec, budget, train, seed, str(dev.type), validate)
+    bar = tqdm(total=budget.iterations, unit="it", leave=False, file=sys.stderr, disable=not progress)
+
+    def step(i: int, loss: torch.Tensor) -> None:
+        bar.update(1)
+        if i % PROGRESS_EVERY == 0:  # reading the loss waits for the device: not every step
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+
+    try:
+        model, log = fit_proxy(spec, budget, train, seed, str(dev.type), validate, step if progress else None)
+    finally:
+        bar.close()
     return score_proxy(model, log, val, dev, seed, budget, tuple(curve))
 
 

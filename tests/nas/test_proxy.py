@@ -69,3 +69,15 @@ def test_the_learning_curve_is_validated_at_each_quarter_without_changing_the_re
     model, log = fit_proxy(spec, TINY, train, seed=5, device="cpu")  # one stretch, never validated midway
     plain = score_proxy(model, log, val, torch.device("cpu"), 5, TINY)
     assert plain.psnr == result.psnr and plain.val_curve == ((8, result.psnr),)
+
+
+def test_the_progress_bar_shows_iterations_and_loss_and_changes_nothing(data, capsys):
+    train, val = data
+    spec = preset("ms3", upscale=2)
+    budget = replace(TINY, iterations=20)
+    quiet = train_proxy(spec, budget, train, val, seed=5, device="cpu")
+    assert capsys.readouterr().err == ""
+    shown = train_proxy(spec, budget, train, val, seed=5, device="cpu", progress=True)
+    err = capsys.readouterr().err
+    assert "20/20" in err and "loss=" in err and ("it/s" in err or "s/it" in err)
+    assert shown.psnr == quiet.psnr and shown.val_curve == quiet.val_curve
