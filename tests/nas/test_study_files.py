@@ -69,7 +69,7 @@ def test_a_study_from_a_file_works_from_the_storage_alone(tmp_path: Path):
     path.write_text(own)
     url = f"sqlite:///{tmp_path}/s.db"
     code, out, err = run(search_main, ["--list", "--study-file", str(path)])
-    assert code == 0 and "\nmine       my own: " in out
+    assert code == 0 and any(line.startswith("mine ") and " my own: " in line for line in out.splitlines())
     argv = ["--study-file", str(path), "--storage", url, "--n-trials", "3", "--sampler", "random"]
     code, out, err = run(search_main, argv)
     assert code == 0, err
