@@ -18,7 +18,6 @@ next run on its machine (their host and PID are recorded), like any other trial.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -30,14 +29,14 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.analysis.promotion import promotable
-from nas.search.halving import Rungs
+from nas.search.halving import Rungs, guarded
 from nas.search.objective import Searcher
 from nas.search.progress import Progress
 from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.naming import trial_arch_name
 from nas.study.optuna_adapter import live_trial
-from nas.training.loop import DivergenceError
+from nas.study.records import ArchRecord
 from nas.training.proxy import train_proxy
 from space.arch import ArchSpec
 from studies import PSNR
@@ -173,18 +172,15 @@ def _promote(study: optuna.Study, searcher: Searcher, job: Promotion, ladder: Ru
         trial.set_user_attr(keys.WORKER_PID, os.getpid())
     except RuntimeError:  # its owner stopped it between our claim and now
         return 0.0
-    spec = ArchSpec.from_dict(json.loads(job.trial.user_attrs[keys.SPEC]))
+    spec = ArchRecord(job.trial, searcher.definition.objectives).spec
     name = trial_arch_name(job.trial.number, job.trial.user_attrs)
     if job.rung < ladder.rungs:
         psnr = _train_rung(study, searcher, trial, spec, job.rung, ladder)
         progress.say(f"promoted trial {job.trial.number} {name}: rung {job.rung} PSNR {psnr:.3f}")
         return ladder.factor(job.rung)
     budget = searcher.budget.scaled(ladder.factor(job.rung))
-    try:
-        values = searcher.evaluate(trial, spec, budget)
-    except (DivergenceError, RuntimeError, ValueError) as err:
-        trial.set_user_attr(keys.FAIL_REASON, f"{err.__class__.__name__}: {err}")
-        study.tell(job.trial.number, state=TrialState.FAIL)
+    values = guarded(study, trial, searcher.evaluate, trial, spec, budget)
+    if values is None:
         return ladder.factor(job.rung)
     psnr = values[searcher.definition.objectives.index(PSNR)]
     trial.set_user_attr(keys.rung_key(job.rung), {"psnr": psnr, "iterations": budget.iterations})
@@ -198,11 +194,9 @@ def _train_rung(
 ) -> float:
     """One rung's training; its PSNR recorded on the trial (a divergence fails the trial and scores -inf)."""
     budget = searcher.budget.scaled(ladder.factor(rung))
-    try:
-        result = train_proxy(spec, budget, searcher.train, searcher.val, searcher.seed, searcher.device.type)
-    except (DivergenceError, RuntimeError, ValueError) as err:
-        trial.set_user_attr(keys.FAIL_REASON, f"{err.__class__.__name__}: {err}")
-        study.tell(trial.number, state=TrialState.FAIL)
+    dev = searcher.device.type
+    result = guarded(study, trial, train_proxy, spec, budget, searcher.train, searcher.val, searcher.seed, dev)
+    if result is None:
         return float("-inf")
     trial.set_user_attr(keys.rung_key(rung), {"psnr": result.psnr, "iterations": budget.iterations})
     return result.psnr

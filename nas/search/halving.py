@@ -151,7 +151,7 @@ def _rung(
     scores = []
     for c in live:
         dev = searcher.device.type
-        result = _guarded(study, c, train_proxy, c.spec, budget, searcher.train, searcher.val, searcher.seed, dev)
+        result = guarded(study, c.trial, train_proxy, c.spec, budget, searcher.train, searcher.val, searcher.seed, dev)
         if result is not None:
             c.trial.set_user_attr(keys.rung_key(rung), {"psnr": result.psnr, "iterations": budget.iterations})
         scores.append(result.psnr if result is not None else -math.inf)
@@ -170,18 +170,18 @@ def _last_rung(study: optuna.Study, searcher: Searcher, live: list[Candidate], l
     budget = searcher.budget.scaled(ladder.factor(ladder.rungs))
     progress = _rung_progress(ladder.rungs, live, budget.iterations)
     for c in live:
-        values = _guarded(study, c, searcher.evaluate, c.trial, c.spec, budget)
+        values = guarded(study, c.trial, searcher.evaluate, c.trial, c.spec, budget)
         if values is not None:
             study.tell(c.trial, values)
         psnr = "failed" if values is None else f"PSNR {values[searcher.definition.objectives.index(PSNR)]:.3f}"
         progress.step(f"trial {c.trial.number} {c.name}: {psnr}")
 
 
-def _guarded(study: optuna.Study, c: Candidate, work: Callable[..., T], *args: Any) -> T | None:
+def guarded(study: optuna.Study, trial: optuna.Trial, work: Callable[..., T], *args: Any) -> T | None:
     """Run one candidate's training; a divergence or runtime error fails that trial only, with its reason."""
     try:
         return work(*args)
     except (DivergenceError, RuntimeError, ValueError) as err:
-        c.trial.set_user_attr(keys.FAIL_REASON, f"{err.__class__.__name__}: {err}")
-        study.tell(c.trial, state=TrialState.FAIL)
+        trial.set_user_attr(keys.FAIL_REASON, f"{err.__class__.__name__}: {err}")
+        study.tell(trial, state=TrialState.FAIL)
         return None
