@@ -29,7 +29,7 @@ from nas.analysis.noise import pooled_sd, seed_results
 from nas.analysis.paired import against_best
 from nas.analysis.paired import lines as paired_lines
 from nas.analysis.subspaces import analyse
-from nas.cli import Parser, UsageError, bounded, output_folder, run_cli
+from nas.cli import Parser, UsageError, bounded, not_a_file, output_folder, run_cli
 from nas.output.analysis_page import write_analysis
 from nas.study.experimental import experimental_ok
 from nas.study.naming import definition_of
@@ -97,8 +97,7 @@ def run(args: argparse.Namespace) -> str:
     bounded("--boot", args.boot, 10, 100_000)
     bounded("--perm", args.perm, 10, 1_000_000)
     bounded("--budget-x", args.budget_x, 1e-3, 1e6)
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"--out: {args.out} is a file, not a folder")
+    not_a_file("--out", args.out)
     with experimental_ok():
         study = open_existing_study(args.storage, args.study)
         predicates = chosen_predicates(study, args)

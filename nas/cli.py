@@ -25,11 +25,17 @@ def bounded(flag: str, value: float, low: float, high: float) -> float:
     return value
 
 
-def output_folder(flag: str, path: str | Path) -> Path:
-    """``path`` as a folder to write into, made if missing; UsageError naming the flag when it cannot be."""
+def not_a_file(flag: str, path: str | Path) -> Path:
+    """``path``, unless a file stands where a folder is wanted (checked before long work, made only after)."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{flag}: {folder} is a file, not a folder")
+    return folder
+
+
+def output_folder(flag: str, path: str | Path) -> Path:
+    """``path`` as a folder to write into, made if missing; UsageError naming the flag when it cannot be."""
+    folder = not_a_file(flag, path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
