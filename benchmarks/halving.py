@@ -18,6 +18,7 @@ Finished runs are recorded in ``results.jsonl`` and skipped when the command is 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import time
@@ -47,7 +48,11 @@ def spend(study: optuna.Study, full_iterations: int) -> float:
     """Full proxy runs a study's trials trained: rung iterations where recorded, else one per trained trial."""
     total = 0.0
     for t in study.get_trials(deepcopy=False):
-        rungs = [v for k, v in t.user_attrs.items() if k.startswith("rung_") and isinstance(v, dict)]
+        rungs: list[dict[str, Any]] = []
+        for r in itertools.count():  # rungs 0, 1, ... as far as the trial climbed
+            if not isinstance(found := t.user_attrs.get(keys.rung_key(r)), dict):
+                break
+            rungs.append(found)
         if rungs:
             total += sum(float(r["iterations"]) for r in rungs) / full_iterations
             if t.state == TrialState.COMPLETE and all(r["iterations"] != full_iterations for r in rungs):
@@ -58,13 +63,13 @@ def spend(study: optuna.Study, full_iterations: int) -> float:
 
 
 def study_spend(db: Path, study: str) -> float:
-    """A finished run's spend, counted again from its study (the rule may have changed since it ran)."""
+    """A run's spend, counted from its study's trials."""
     loaded = optuna.load_study(study_name=f"{study}-random", storage=storage_for(f"sqlite:///{db}"))
     return spend(loaded, STUDIES[study].cpu_proxy.iterations)
 
 
 def run_arm(study: str, url: str, extra: dict[str, Any]) -> dict[str, Any]:
-    """Run one arm once; its distinct COMPLETE points (PSNR, MACs, params), spend and wall seconds."""
+    """Run one arm once; its distinct COMPLETE points (PSNR, MACs, params) and wall seconds."""
     start = time.perf_counter()
     try:
         with experimental_ok():
@@ -72,9 +77,7 @@ def run_arm(study: str, url: str, extra: dict[str, Any]) -> dict[str, Any]:
     except MsnasError as err:
         raise SystemExit(f"nas.search failed for {url}: {err}") from None
     loaded = optuna.load_study(study_name=f"{study}-random", storage=storage_for(url))
-    points = [list(r.point) for r in arch_records(loaded)]
-    return {"points": points, "spend": spend(loaded, STUDIES[study].cpu_proxy.iterations),
-            "seconds": time.perf_counter() - start}  # fmt: skip
+    return {"points": [list(r.point) for r in arch_records(loaded)], "seconds": time.perf_counter() - start}
 
 
 def arm_settings(arm: str, budget: int, eta: int, rungs: int, seed: int) -> dict[str, Any]:
@@ -150,8 +153,8 @@ def main() -> None:
             done[(arm, seed)] = {"arm": arm, "seed": seed, **result}
             with log.open("a") as f:
                 f.write(json.dumps(done[(arm, seed)]) + "\n")
-            print(f"{arm} seed {seed}: {len(result['points'])} architectures, spend {result['spend']:.2f}, "
-                  f"{result['seconds']:.0f} s", flush=True)  # fmt: skip
+            print(f"{arm} seed {seed}: {len(result['points'])} architectures, spend {study_spend(db, args.study):.2f},"
+                  f" {result['seconds']:.0f} s", flush=True)  # fmt: skip
     runs = [done[(a, s)] for a in arms for s in range(args.repeats)]
     reference = reference_points(args.reference)
     hv = dict(zip([(r["arm"], r["seed"]) for r in runs], volumes(runs, reference), strict=True))
