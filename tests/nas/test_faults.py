@@ -99,7 +99,7 @@ class Fleet:
 
 
 @pytest.fixture
-def fleets(tmp_path: Path) -> Iterator[list[Fleet]]:
+def fleets() -> Iterator[list[Fleet]]:
     made: list[Fleet] = []
     yield made
     for f in made:
@@ -190,6 +190,7 @@ def search_round(fleets: list[Fleet], folder: Path, url: str, workers: int, seed
 def report(scenario: str, kills: int, rounds: int, trials: int, seconds: float) -> None:
     line = f"faults: {scenario}: {kills} SIGKILLs in {rounds} round(s), {trials} trials, nothing lost, {seconds:.0f} s"
     print(line)
+    (ROOT / "runs").mkdir(exist_ok=True)
     with (ROOT / "runs" / "faults.log").open("a") as log:
         log.write(line + "\n")
 
@@ -202,7 +203,6 @@ def test_sqlite_search_workers_killed(fleets: list[Fleet], tmp_path: Path) -> No
         landed, n = search_round(fleets, folder, f"sqlite:///{folder}/study.db", 2, seed=r)
         kills, trials = kills + landed, trials + n
     assert kills >= ROUNDS, "no kill landed during a trial"
-    (ROOT / "runs").mkdir(exist_ok=True)
     report("2 SQLite workers", kills, ROUNDS, trials, time.monotonic() - began)
 
 
@@ -218,7 +218,6 @@ def test_postgres_search_workers_killed(fleets: list[Fleet], tmp_path: Path, pos
         landed, n = search_round(fleets, folder, postgres_url, 3, seed=100 + r)
         kills, trials = kills + landed, trials + n
     assert kills >= ROUNDS, "no kill landed during a trial"
-    (ROOT / "runs").mkdir(exist_ok=True)
     report("3 PostgreSQL workers", kills, ROUNDS, trials, time.monotonic() - began)
 
 
@@ -241,16 +240,15 @@ def test_halving_killed_then_rerun(fleets: list[Fleet], tmp_path: Path) -> None:
         assert failed and all(t.user_attrs.get("worker_pid") == fleet.killed[0] for t in failed)
         assert "failed at once, their worker on this machine is gone" in (folder / "worker1.err").read_text()
         kills, trials = kills + 1, trials + len(study.trials)
-    (ROOT / "runs").mkdir(exist_ok=True)
     report("halving", kills, ROUNDS, trials, time.monotonic() - began)
 
 
 def test_fidelity_killed_then_resumed(fleets: list[Fleet], tiny_random_url: str, tmp_path: Path) -> None:
     began, kills = time.monotonic(), 0
-    seeds = 2 + ROUNDS  # each round adds a seed: new work for the kill to interrupt
+    last = 2 + ROUNDS  # round r asks for seeds 0..2+r: each round adds one, new work for the kill to interrupt
     for r in range(ROUNDS):
         argv = ["nas.fidelity", "--study", "tiny-random", "--storage", tiny_random_url, "--k", "3",
-                "--budget-x", "1", "--seeds", str(seeds - ROUNDS + 1 + r), "--device", "cpu"]  # fmt: skip
+                "--budget-x", "1", "--seeds", str(3 + r), "--device", "cpu"]  # fmt: skip
         folder = tmp_path / f"round{r}"
         folder.mkdir()
         fleet = Fleet(argv, folder)
@@ -269,7 +267,6 @@ def test_fidelity_killed_then_resumed(fleets: list[Fleet], tiny_random_url: str,
     assert companion is not None
     keys = [t.user_attrs["key"] for t in companion.trials]
     assert len(keys) == len(set(keys)), "a re-training recorded twice"
-    assert len(keys) == 3 * (seeds - ROUNDS + ROUNDS), f"planned work missing: {len(keys)} recorded"
+    assert len(keys) == 3 * last, f"planned work missing: {len(keys)} recorded"
     assert kills >= 1, "no kill landed during a re-training"
-    (ROOT / "runs").mkdir(exist_ok=True)
     report("fidelity", kills, ROUNDS, len(keys), time.monotonic() - began)
