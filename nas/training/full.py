@@ -212,9 +212,16 @@ def next_boundary(i: int, *everies: int) -> int:
     return min((i // e + 1) * e for e in everies)
 
 
+def save_model(folder: Path, spec: ArchSpec, model: nn.Module) -> None:
+    """A trained network as ``nas.train`` leaves it: ``spec.json`` and ``model.pt`` (spec and state_dict)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "spec.json").write_text(spec.to_json())
+    torch.save({"spec": spec.to_dict(), "model": model.state_dict()}, folder / "model.pt")
+
+
 def finish(run: Run, bench: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """Save the final model and evaluate it on each benchmark folder."""
-    torch.save({"spec": run.spec.to_dict(), "model": run.model.state_dict()}, run.out / "model.pt")
+    save_model(run.out, run.spec, run.model)
     results: dict[str, Any] = {}
     for folder in bench:
         result: EvalResult = evaluate_folder(folder, run.spec.upscale, model_upscaler(run.model, run.device))
