@@ -5,21 +5,28 @@ iterations, 1M iterations, L1.  Checkpoints are written atomically; ``--resume``
 continues a killed run and ends with the same weights as an uninterrupted one
 (batches depend only on the seed and the iteration).
 
-Example::
+Under ``torchrun`` (one process per GPU, or gloo ranks on the CPU) the global ``--batch`` is split over
+the ranks and rank 0 alone logs, validates, checkpoints and evaluates; batches stay a function of the seed
+and the iteration, so a run resumes under any number of ranks that divides the batch.
+
+Examples::
 
     python -m nas.train --arch ms3.json --data DIV2K/DIV2K_train_HR --out runs/ms3 \\
-        --bench-data Set5 --bench-data Set14
+        --bench-data Set5 --bench-data Set14 --workers 6
+    torchrun --standalone --nproc_per_node 8 -m nas.train --arch ms3.json --data DIV2K/DIV2K_train_HR --out runs/ms3
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 
 from nas.cli import Parser
 from nas.errors import MsnasError
+from nas.training.distributed import leave
 from nas.training.full import PAPER_HALVE_EVERY, PAPER_ITERS, TrainConfig, finish, setup, train
 from nas.training.loop import DivergenceError
 from space import SpecError
@@ -36,7 +43,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run's files in OUT")
     p.add_argument("--iters", type=int, default=PAPER_ITERS)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=16, help="global batch, split over torchrun's ranks")
     p.add_argument("--hr-patch", type=int, default=128, help="HR patch side (LR = HR / scale)")
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--halve-every", type=int, default=PAPER_HALVE_EVERY)
@@ -46,6 +53,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--cache", default=None, help="sub-image cache folder (default ~/.cache/msnas)")
     p.add_argument("--no-subimages", action="store_true", help="crop from whole images, no 480x480 sub-images")
+    p.add_argument("--workers", type=int, default=0, help="data-loader processes per rank (default 0: none)")
     return p.parse_args(argv)
 
 
@@ -56,25 +64,32 @@ def config_of(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    main_rank = os.environ.get("RANK", "0") == "0"  # every rank checks the same input: rank 0 says what is wrong
     try:
         args = config_of(parse_args(argv))
         run = setup(args)
-        print(
-            f"training {run.spec.spec_hash} on {run.device} from iteration {run.start} to {args.iters};"
-            f" output in {run.out}",
-            file=sys.stderr,
-        )
+        if run.ranks.main:
+            ranks = f" ({run.ranks.world_size} ranks of {run.sampler.per_rank})" if run.ranks.world_size > 1 else ""
+            print(
+                f"training {run.spec.spec_hash} on {run.device}{ranks} from iteration {run.start} to {args.iters};"
+                f" output in {run.out}",
+                file=sys.stderr,
+            )
         train(run, args)
         finish(run, args.bench_data)
     except (MsnasError, SpecError, ValueError) as err:
-        print(f"nas.train: error: {err}", file=sys.stderr)
+        if main_rank:
+            print(f"nas.train: error: {err}", file=sys.stderr)
         return 2
     except DivergenceError as err:
         print(f"nas.train: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("nas.train: interrupted; checkpoint saved, continue with --resume", file=sys.stderr)
+        if main_rank:
+            print("nas.train: interrupted; checkpoint saved, continue with --resume", file=sys.stderr)
         return 130
+    finally:
+        leave()
     return 0
 
 

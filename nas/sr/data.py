@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -176,10 +176,14 @@ class PatchSampler:
     seed: int
     quantize_lr: bool = False  # the evaluation protocol that matches published numbers keeps LR in float
     lr_pictures: tuple[Picture, ...] | None = None
+    shard: tuple[int, int] = (0, 1)  # (rank, world size): this rank's slice of each global batch (DDP)
 
     def __post_init__(self) -> None:
         if not self.pictures:
             raise ImageError("no training images")
+        rank, world = self.shard
+        if not 0 <= rank < world or self.batch % world:
+            raise ValueError(f"shard: rank {rank} of {world} cannot take an equal slice of a batch of {self.batch}")
         if self.scale not in (2, 3, 4):
             raise ValueError(f"scale: {self.scale} (allowed: 2, 3, 4)")
         hr = self.patch * self.scale
@@ -207,18 +211,30 @@ class PatchSampler:
         areas = np.array([p.height * p.width for p in self.pictures], dtype=np.float64)
         return areas / areas.sum()
 
+    @property
+    def per_rank(self) -> int:
+        """Patches this rank takes from each global batch of ``batch``."""
+        return self.batch // self.shard[1]
+
     def crops(self, iteration: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Batch ``iteration`` as uint8 arrays: HR crops, and aligned LR crops when LR images are given."""
+        """Batch ``iteration`` as uint8 arrays: HR crops, and aligned LR crops when LR images are given.
+
+        The whole global batch is drawn (so it depends on the seed and the iteration only); this rank
+        crops its slice ``[rank * per_rank, (rank + 1) * per_rank)`` of it.
+        """
         rng = np.random.default_rng([self.seed, iteration])
         picks = rng.choice(len(self.pictures), size=self.batch, p=self._weights)
         s, size = self.scale, self.patch * self.scale
-        hrs, lrs = [], []
+        plan = []
         for k in picks:
             pic = self.pictures[k]
             y = int(rng.integers(0, (pic.height - size) // s + 1)) * s
             x = int(rng.integers(0, (pic.width - size) // s + 1)) * s
-            code = int(rng.integers(0, 8))
-            hrs.append(augment(pic.pixels()[y : y + size, x : x + size], code))
+            plan.append((int(k), y, x, int(rng.integers(0, 8))))
+        first = self.shard[0] * self.per_rank
+        hrs, lrs = [], []
+        for k, y, x, code in plan[first : first + self.per_rank]:
+            hrs.append(augment(self.pictures[k].pixels()[y : y + size, x : x + size], code))
             if self.lr_pictures is not None:
                 lr = self.lr_pictures[k].pixels()[y // s : y // s + self.patch, x // s : x // s + self.patch]
                 lrs.append(augment(lr, code))
@@ -231,17 +247,24 @@ class PatchSampler:
     def batch_at(self, iteration: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """(LR, HR) float tensors in [0, 1], N x 3 x h x w, for one iteration."""
         hr_np, lr_np = self.crops(iteration)
-        hr = _to_tensor(hr_np, device)
-        if lr_np is not None:
-            return _to_tensor(lr_np, device), hr
-        lr = imresize_torch(hr, 1 / self.scale).clamp_(0, 1)
+        return self.pair(torch.from_numpy(hr_np), None if lr_np is None else torch.from_numpy(lr_np), device)
+
+    def pair(
+        self, hr: torch.Tensor, lr: torch.Tensor | None, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(LR, HR) float tensors on ``device`` from uint8 crops; LR is made there when no LR images are given
+        (bicubic on the training device: a GPU does it faster than the data workers could)."""
+        hr_f = _to_tensor(hr, device)
+        if lr is not None:
+            return _to_tensor(lr, device), hr_f
+        lr_f = imresize_torch(hr_f, 1 / self.scale).clamp_(0, 1)
         if self.quantize_lr:
-            lr = lr.mul_(255).round_().div_(255)
-        return lr, hr
+            lr_f = lr_f.mul_(255).round_().div_(255)
+        return lr_f, hr_f
 
 
-def _to_tensor(batch: np.ndarray, device: torch.device | str) -> torch.Tensor:
-    return torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().div_(255)
+def _to_tensor(batch: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    return batch.to(device, non_blocking=batch.is_pinned()).permute(0, 3, 1, 2).float().div_(255)
 
 
 def _check_pairs(hr: tuple[Picture, ...], lr: tuple[Picture, ...], scale: int) -> None:
@@ -298,3 +321,38 @@ def validation_images(data: str | Path | None) -> list[NamedImage]:
     if data is None:
         return embedded_images(EMBEDDED_VAL)
     return [(p.stem, load_image(p)) for p in list_images(data)]
+
+
+class _Crops(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor | None]]):
+    """Item ``i``: batch ``i``'s uint8 crops as tensors (what a data-loader worker makes; pure numpy work)."""
+
+    def __init__(self, sampler: PatchSampler) -> None:
+        self.sampler = sampler
+
+    def __getitem__(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        hr, lr = self.sampler.crops(iteration)
+        return torch.from_numpy(hr), None if lr is None else torch.from_numpy(lr)
+
+
+def batches(
+    sampler: PatchSampler, start: int, stop: int, device: torch.device, workers: int = 0, prefetch: int = 4
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(LR, HR) of iterations ``start .. stop-1`` in order, the same whatever ``workers`` is.
+
+    With workers, crops are cut in ``workers`` processes, ``prefetch`` batches ahead each, into pinned memory
+    when training on CUDA; the LR is made on the training device either way (``PatchSampler.pair``).
+    """
+    if workers == 0:
+        for i in range(start, stop):
+            yield sampler.batch_at(i, device)
+        return
+    loader = torch.utils.data.DataLoader(
+        _Crops(sampler),
+        batch_size=None,  # an item is a whole batch
+        sampler=range(start, stop),
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=prefetch,
+    )
+    for hr, lr in loader:
+        yield sampler.pair(hr, lr, device)

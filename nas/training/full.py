@@ -1,7 +1,10 @@
 """Full training with the paper's recipe (Sec. 4.1): resumable, validated, benchmarked at the end.
 
 Checkpoints are written atomically; a resumed run ends with the same weights as an uninterrupted
-one (batches depend only on the seed and the iteration).  ``python -m nas.train`` is the command line.
+one (batches depend only on the seed and the iteration).  Under ``torchrun`` the global batch is split
+over the ranks (``nas.training.distributed``); rank 0 alone logs, validates, checkpoints and evaluates,
+and a checkpoint resumes under any number of ranks that divides the batch.  SIGINT or SIGTERM stops a run
+after the step in progress, with a checkpoint of that step.  ``python -m nas.train`` is the command line.
 """
 
 from __future__ import annotations
@@ -9,8 +12,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,7 @@ from backbones import build_model
 from nas.errors import InputError, one_line
 from nas.sr.data import NamedImage, PatchSampler, training_pictures, validation_images
 from nas.sr.evaluation import EvalResult, check_images, evaluate_folder, evaluate_images, model_upscaler
+from nas.training.distributed import Ranks, join, launch_ranks, unwrap, wrap
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
 from nas.training.memory import check_memory
 from space import load_spec
@@ -54,6 +62,7 @@ class TrainConfig:
     device: str = "auto"
     cache: str | None = None
     no_subimages: bool = False
+    workers: int = 0  # data-loader processes per rank (0: crops are cut in the training thread)
 
 
 @dataclass
@@ -70,12 +79,25 @@ class Run:
     history: list[dict[str, Any]]
     val: list[NamedImage]
     start: int = 0
+    ranks: Ranks = field(default_factory=Ranks)
+    workers: int = 0
+
+    @property
+    def network(self) -> nn.Module:
+        """The network itself (inside its DistributedDataParallel wrapper under torchrun)."""
+        return unwrap(self.model)
 
 
 def setup(args: TrainConfig) -> Run:
+    """Check the configuration, join the launch's ranks (if any) and build the run, resumed if asked."""
     for name in ("iters", "batch", "hr_patch", "halve_every", "val_every", "ckpt_every"):
         if getattr(args, name) <= 0:
             raise InputError(f"--{name.replace('_', '-')}: must be positive, got {getattr(args, name)}")
+    if args.workers < 0:
+        raise InputError(f"--workers: must be 0 or more, got {args.workers}")
+    world = launch_ranks().world_size
+    if args.batch % world:
+        raise InputError(f"--batch: {args.batch} does not split evenly over {world} ranks")
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise InputError(f"--lr: {args.lr} is not a positive number")
     if args.lr_data is not None and args.data is None:
@@ -86,9 +108,9 @@ def setup(args: TrainConfig) -> Run:
     spec = load_spec(args.arch)
     if args.hr_patch % spec.upscale:
         raise InputError(f"--hr-patch: {args.hr_patch} is not a multiple of the upscale {spec.upscale}")
-    device = resolve_device(args.device)
+    ranks, device = join(resolve_device(args.device))
     lr_patch = args.hr_patch // spec.upscale
-    check_memory(spec, (lr_patch, lr_patch), args.batch, True, device, "--batch/--hr-patch")
+    check_memory(spec, (lr_patch, lr_patch), args.batch // world, True, device, "--batch/--hr-patch")
     torch.manual_seed(args.seed)
     model = prepare_model(build_model(spec), device)
     schedule = Schedule("step", args.lr, 0, args.iters, step_every=args.halve_every)
@@ -98,16 +120,19 @@ def setup(args: TrainConfig) -> Run:
     if cache is not None and cache.exists() and not cache.is_dir():
         raise InputError(f"--cache: {cache} is a file, not a folder")
     hr, lr = training_pictures(args.data, cache, args.lr_data, spec.upscale)
-    sampler = PatchSampler(hr, spec.upscale, args.hr_patch // spec.upscale, args.batch, args.seed, lr_pictures=lr)
+    shard = (ranks.rank, ranks.world_size)
+    sampler = PatchSampler(hr, spec.upscale, lr_patch, args.batch, args.seed, lr_pictures=lr, shard=shard)
     val = validation_images(args.val_data)  # bad validation or benchmark images fail now, not after training
     for folder in args.bench_data:
         check_images(folder, spec.upscale)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    run = Run(spec, model, optimizer, scheduler, sampler, device, out, [], val)
+    run = Run(spec, model, optimizer, scheduler, sampler, device, out, [], val, ranks=ranks, workers=args.workers)
     if args.resume:
-        load_checkpoint(run)
-    (out / "spec.json").write_text(spec.to_json())
+        load_checkpoint(run)  # every rank reads it: OUT must be visible to all of them
+    run.model = wrap(model, device)  # after loading: the optimizer holds the same parameters either way
+    if ranks.main:
+        (out / "spec.json").write_text(spec.to_json())
     return run
 
 
@@ -132,16 +157,24 @@ def default_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "msnas"
 
 
+def layout(run: Run) -> dict[str, int]:
+    """How the global batch was split: recorded in each checkpoint and in final.json."""
+    return {"world_size": run.ranks.world_size, "batch_per_rank": run.sampler.per_rank}
+
+
 def save_checkpoint(run: Run, iteration: int) -> None:
-    """Write the checkpoint beside the old one, then rename: a kill never leaves a torn file."""
+    """Write the checkpoint beside the old one, then rename: a kill never leaves a torn file (rank 0 only)."""
+    if not run.ranks.main:
+        return
     state = {
         "iteration": iteration,
         "spec": run.spec.to_dict(),
         "spec_hash": run.spec.spec_hash,
-        "model": run.model.state_dict(),
+        "model": run.network.state_dict(),
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(),
         "history": run.history,
+        **layout(run),
     }
     tmp = run.out / (CHECKPOINT + ".tmp")
     torch.save(state, tmp)
@@ -162,49 +195,91 @@ def load_checkpoint(run: Run) -> None:
         raise InputError(f"--resume: {path} is not an msnas checkpoint (no {', '.join(missing)}); it is kept")
     if state["spec_hash"] != run.spec.spec_hash:
         raise InputError(f"--resume: {run.out / CHECKPOINT} is for another architecture ({state['spec_hash']})")
-    run.model.load_state_dict(state["model"])
+    run.network.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
     run.history = list(state["history"])
     run.start = int(state["iteration"])
 
 
+class StopAsked(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived and the step in progress has finished: the run's state is whole."""
+
+
+@contextmanager
+def stop_between_steps() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM (torchrun passes Ctrl-C on as SIGTERM) ask the run to stop after the step in
+    progress; a second one interrupts at once.  Yields the signals received so far."""
+    asked: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
+        yield asked
+        return
+
+    def ask(signum: int, frame: object) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield asked
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def train(run: Run, args: TrainConfig) -> None:
-    """Train to ``--iters`` in chunks, validating and checkpointing between chunks."""
+    """Train to ``--iters`` in chunks, validating and checkpointing between chunks (rank 0)."""
     from tqdm import tqdm
 
     log = StepLog()
-    bar = tqdm(total=args.iters, initial=run.start, unit="it", dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(
+        total=args.iters, initial=run.start, unit="it", dynamic_ncols=True, file=sys.stderr, disable=not run.ranks.main
+    )
     last: dict[str, str] = {}
+    done = run.start
 
-    def on_step(i: int, loss: torch.Tensor) -> None:
-        bar.update(1)
-        if i % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}", **last)
+    with stop_between_steps() as asked:
 
-    i = run.start
-    try:
-        while i < args.iters:
-            stop = min(args.iters, next_boundary(i, args.val_every, args.ckpt_every))
-            train_steps(run.model, run.optimizer, run.scheduler, run.sampler, i, stop, run.device, log, on_step)
-            i = stop
-            if i % args.val_every == 0 or i == args.iters:
-                result = evaluate_images(run.val, run.spec.upscale, model_upscaler(run.model, run.device))
-                last = {"psnr": f"{result.psnr:.2f}"}
-                run.history.append(
-                    {
-                        "iteration": i,
-                        "psnr": result.psnr,
-                        "ssim": result.ssim,
-                        "samples_per_second": log.samples / max(log.seconds, 1e-9),
-                    }
+        def on_step(i: int, loss: torch.Tensor) -> None:
+            nonlocal done
+            done = i + 1
+            bar.update(1)
+            if i % 50 == 0 and run.ranks.main:
+                bar.set_postfix(loss=f"{loss.item():.4f}", **last)
+            if asked:
+                raise StopAsked
+
+        i, whole = run.start, True  # whole: the model and optimizer hold exactly i iterations
+        try:
+            while i < args.iters:
+                stop = min(args.iters, next_boundary(i, args.val_every, args.ckpt_every))
+                whole = False
+                train_steps(
+                    run.model, run.optimizer, run.scheduler, run.sampler, i, stop, run.device, log, on_step, run.workers
                 )
-            save_checkpoint(run, i)
-    except KeyboardInterrupt:
-        save_checkpoint(run, i)
-        bar.close()
-        raise
-    bar.close()
+                i, whole = stop, True
+                if run.ranks.main and (i % args.val_every == 0 or i == args.iters):
+                    result = evaluate_images(run.val, run.spec.upscale, model_upscaler(run.network, run.device))
+                    last = {"psnr": f"{result.psnr:.2f}"}
+                    run.history.append(
+                        {
+                            "iteration": i,
+                            "psnr": result.psnr,
+                            "ssim": result.ssim,
+                            "samples_per_second": log.samples * run.ranks.world_size / max(log.seconds, 1e-9),
+                        }
+                    )
+                save_checkpoint(run, i)
+        except StopAsked:
+            save_checkpoint(run, done)
+            raise
+        except KeyboardInterrupt:  # a second signal: saved only outside a step (else the last checkpoint stands)
+            if whole:
+                save_checkpoint(run, i)
+            raise
+        finally:
+            bar.close()
 
 
 def next_boundary(i: int, *everies: int) -> int:
@@ -220,13 +295,15 @@ def save_model(folder: Path, spec: ArchSpec, model: nn.Module) -> None:
 
 
 def finish(run: Run, bench: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """Save the final model and evaluate it on each benchmark folder."""
-    save_model(run.out, run.spec, run.model)
+    """Save the final model and evaluate it on each benchmark folder (rank 0; other ranks return {})."""
+    if not run.ranks.main:
+        return {}
+    save_model(run.out, run.spec, run.network)
     results: dict[str, Any] = {}
     for folder in bench:
-        result: EvalResult = evaluate_folder(folder, run.spec.upscale, model_upscaler(run.model, run.device))
+        result: EvalResult = evaluate_folder(folder, run.spec.upscale, model_upscaler(run.network, run.device))
         results[Path(folder).name] = result.as_dict()
         print(f"{Path(folder).name:<12} PSNR {result.psnr:.2f} dB  SSIM {result.ssim:.4f}  ({result.n_images} images)")
-    summary = {"spec_hash": run.spec.spec_hash, "history": run.history, "benchmarks": results}
+    summary = {"spec_hash": run.spec.spec_hash, "history": run.history, "benchmarks": results, **layout(run)}
     (run.out / "final.json").write_text(json.dumps(summary, indent=2))
     return summary

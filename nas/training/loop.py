@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.sr.data import PatchSampler
+from nas.sr.data import PatchSampler, batches
 from studies.budget import ScheduleKind
 
 
@@ -92,14 +92,17 @@ def train_steps(
     device: torch.device,
     log: StepLog,
     on_step: Callable[[int, torch.Tensor], None] | None = None,
+    workers: int = 0,
 ) -> None:
-    """Run iterations ``start .. stop-1``; batch i is ``sampler.batch_at(i)``, whatever ran before."""
+    """Run iterations ``start .. stop-1``; batch i is ``sampler.batch_at(i)``, whatever ran before.
+
+    ``workers``: data-loader processes cutting the crops ahead (0: in this thread); the batches are the same.
+    """
     cuda = device.type == "cuda"
     check_every = 25 if cuda else 1  # reading the loss syncs a GPU; on the CPU it is free
     model.train()
     began = time.perf_counter()
-    for i in range(start, stop):
-        lr_img, hr = sampler.batch_at(i, device)
+    for i, (lr_img, hr) in enumerate(batches(sampler, start, stop, device, workers), start):
         lr_img = lr_img.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda):
             sr = model(lr_img)
