@@ -90,6 +90,11 @@ def filter_valid(img: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 def ssim(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
     """Mean SSIM (Wang et al. 2004: 11x11 Gaussian sigma 1.5, K1 0.01, K2 0.03, L 255, no padding) after ``border``."""
+    return float(np.mean(ssim_map(a, b, border)))
+
+
+def ssim_map(a: np.ndarray, b: np.ndarray, border: int = 0) -> np.ndarray:
+    """SSIM of every full window after ``border``: entry (i, j) is the window centred on pixel (i + 5, j + 5)."""
     x, y = check_pair(a, b, border)
     if min(x.shape) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels after the border, got {x.shape}")
@@ -101,7 +106,7 @@ def ssim(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
     cov = filter_valid(x * y, g) - mu_x * mu_y
     num = (2.0 * mu_x * mu_y + c1) * (2.0 * cov + c2)
     den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
-    return float(np.mean(num / den))
+    return np.asarray(num / den)
 
 
 def quantize(img: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from nas.cost import main as cost_main
 from nas.evaluate import main as evaluate_main
 from nas.export import main as export_main
 from nas.fidelity import main as fidelity_main
+from nas.regions import main as regions_main
 from nas.report import main as report_main
 from nas.search.__main__ import main as search_main
 from nas.train import main as train_main
@@ -36,9 +37,12 @@ MAINS: dict[str, Main] = {
     "nas.analyze": analyze_main,
     "nas.export": export_main,
     "nas.fidelity": fidelity_main,
+    "nas.regions": regions_main,
 }
 T = "--iters 3 --out {d}/run"  # a training command's tail
 S = "--storage sqlite:///{d}/new.db"  # a search on a storage that must not be created
+M = "--model a={d}/ms3.json:{d}/garbage.pt"  # a model whose weights are never reached when the check works
+R = "--data {d}/ok --scale 4 --out {d}/r"
 
 CASES: list[tuple[str, str, str]] = [
     ("nas.cost", "--preset nope", "preset: 'nope' (allowed: standard"),
@@ -115,6 +119,18 @@ CASES: list[tuple[str, str, str]] = [
     ("nas.fidelity", "--study tiny-random.fidelity --storage {url}", "is a fidelity record; name the study"),
     ("nas.fidelity", "--study tiny-random --storage {url} --first nope", "--first: 'nope' is none of the 5"),
     ("nas.fidelity", "--study tiny-random --storage sqlite:///{d}/none.db", "no such SQLite file"),
+    ("nas.regions", "--model a " + R, "--model 'a': expected NAME=FOLDER or NAME=SPEC.json:WEIGHTS"),
+    ("nas.regions", "--model bicubic={d}/ms3.json:{d}/garbage.pt " + R, "the name 'bicubic' is the baseline's"),
+    ("nas.regions", "--model a={d}/empty " + R, "--model a: {d}/empty holds no spec.json"),
+    ("nas.regions", "--model a={d}/x.pt " + R, "--model a: {d}/x.pt is neither a folder nor SPEC.json:WEIGHTS"),
+    ("nas.regions", M + " " + R, "garbage.pt: cannot load weights"),
+    ("nas.regions", M + " --data {d}/ok --scale 2 --out {d}/r", "--model a: --scale 2 but"),
+    ("nas.regions", M + " --data {d}/small --scale 4 --out {d}/r", "a.png: too small for x4"),
+    ("nas.regions", M + " --data {d}/garbage --scale 4 --out {d}/r", "garbage/a.png: cannot read image"),
+    ("nas.regions", M + " " + R + " --rescale 1.5", "--rescale: 1.5 is not in"),
+    ("nas.regions", M + " " + R + " --rescale 0.1", "--rescale 0.1: a.png becomes 7x7, too small for x4"),
+    ("nas.regions", M + " --data {d}/ok --scale 4 --out {d}/afile", "--out: {d}/afile is a file"),
+    ("nas.regions", M + " " + R + " --tile 2", "--tile 2: must be at least 8"),
 ]
 
 

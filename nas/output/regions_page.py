@@ -1,0 +1,173 @@
+"""``regions.html``: one offline page of per-class tables, a bar chart of differences and a gallery of crops."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import plotly.graph_objects as go
+from PIL import Image
+
+from nas.sr.regions import (
+    ALL,
+    CLASSES,
+    EDGE_COHERENCE,
+    FLAT_STD,
+    MAX_PERIOD,
+    PERIODIC_SHARE,
+    Analysis,
+    Crop,
+    PairDifference,
+)
+
+ZOOM = 4  # crops are enlarged by nearest neighbour, so every pixel stays visible
+ERROR_RANGE = 32.0  # Y levels at which the error-difference map saturates
+STYLE = """
+body { font-family: sans-serif; margin: 1.5em; max-width: 80em; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.crops { display: flex; flex-wrap: wrap; gap: 0.6em; margin-bottom: 1em; }
+figure { margin: 0; text-align: center; font-size: 0.85em; }
+figure img { image-rendering: pixelated; display: block; }
+"""
+
+
+def png_uri(rgb: npt.NDArray[np.uint8]) -> str:
+    """A data: URI of an RGB uint8 image as PNG, so the page needs no other file."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def difference_map(worse_a: npt.NDArray[np.float64], worse_b: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
+    """|error of a| - |error of b| as colour: red where a errs more, blue where b does, white where they agree."""
+    d = np.clip((worse_a - worse_b) / ERROR_RANGE, -1.0, 1.0)
+    rgb = np.ones((*d.shape, 3))
+    rgb[..., 1] -= np.abs(d)
+    rgb[..., 2] -= np.clip(d, 0.0, 1.0)
+    rgb[..., 0] -= np.clip(-d, 0.0, 1.0)
+    return np.asarray(np.round(rgb * 255.0), dtype=np.uint8)
+
+
+def figure_html(uri: str, caption: str, height: int, width: int) -> str:
+    return (
+        f'<figure><img src="{uri}" width="{width * ZOOM}" height="{height * ZOOM}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def crop_html(crop: Crop, pair: tuple[str, str]) -> str:
+    """HR, every upscaler's crop with its PSNR on the crop, and the pair's error-difference map, side by side."""
+    h, w = crop.rgb["hr"].shape[:2]
+    y0, _, x0, _ = crop.box
+    parts = [figure_html(png_uri(crop.rgb["hr"]), "HR", h, w)]
+    parts += [figure_html(png_uri(crop.rgb[u]), f"{u} {crop.psnr[u]:.2f} dB", h, w) for u in crop.psnr]
+    a, b = pair
+    parts.append(figure_html(png_uri(difference_map(crop.error[a], crop.error[b])), f"red: {a} worse, blue: {b}", h, w))
+    gap = crop.psnr[a] - crop.psnr[b]
+    title = f"{crop.image}, {crop.region} (tile at row {y0}, column {x0}): {a} - {b} = {gap:+.2f} dB"
+    return f'<h3>{html.escape(title)}</h3>\n<div class="crops">{"".join(parts)}</div>'
+
+
+def scores_table(analysis: Analysis) -> str:
+    """Per class: share of pixels, tiles, then PSNR / SSIM / GMSD of each upscaler."""
+    ups = analysis.measured.upscalers
+    head = "<tr><th>class</th><th>share</th><th>tiles</th>" + "".join(
+        f"<th>{html.escape(u)} PSNR</th><th>SSIM</th><th>GMSD</th>" for u in ups
+    )
+    rows = []
+    for region, scores in analysis.per_class.items():
+        first = next(iter(scores.values()))
+        cells = "".join(
+            f"<td>{scores[u].psnr:.2f}</td><td>{scores[u].ssim:.4f}</td><td>{scores[u].gmsd:.4f}</td>"
+            if u in scores
+            else "<td></td><td></td><td></td>"
+            for u in ups
+        )
+        rows.append(f"<tr><td>{region}</td><td>{first.share:.1%}</td><td>{first.tiles}</td>{cells}</tr>")
+    return f"<table>{head}</tr>\n" + "\n".join(rows) + "</table>"
+
+
+def interval_text(d: PairDifference) -> str:
+    return "n/a (one tile)" if d.ci is None else f"[{d.ci[0]:+.3f}, {d.ci[1]:+.3f}]"
+
+
+def pairs_table(pairs: Sequence[PairDifference]) -> str:
+    rows = "\n".join(
+        f"<tr><td>{html.escape(d.a)} - {html.escape(d.b)}</td><td>{d.region}</td><td>{d.diff:+.3f}</td>"
+        f"<td>{interval_text(d)}</td></tr>"
+        for d in pairs
+    )
+    head = "<tr><th>pair</th><th>class</th><th>PSNR difference (dB)</th><th>95 % interval</th></tr>"
+    return f"<table>{head}\n{rows}</table>"
+
+
+def differences_figure(pairs: Sequence[PairDifference]) -> go.Figure:
+    """One bar per class for each pair, with its interval as an error bar."""
+    fig = go.Figure()
+    for a, b in dict.fromkeys((d.a, d.b) for d in pairs):
+        mine = [d for d in pairs if (d.a, d.b) == (a, b)]
+        highs = [0.0 if d.ci is None else d.ci[1] - d.diff for d in mine]
+        lows = [0.0 if d.ci is None else d.diff - d.ci[0] for d in mine]
+        fig.add_bar(
+            x=[d.region for d in mine],
+            y=[d.diff for d in mine],
+            name=f"{a} - {b}",
+            error_y={"type": "data", "symmetric": False, "array": highs, "arrayminus": lows},
+        )
+    fig.update_layout(
+        title="PSNR difference by region class (dB, 95 % interval)",
+        barmode="group",
+        yaxis_title="dB",
+        height=420,
+        margin={"t": 60},
+    )
+    return fig
+
+
+def rules_text() -> str:
+    return (
+        f"Tiles are classed from the HR image alone: flat when Y less its best-fitting plane varies by under "
+        f"{FLAT_STD:g} levels; periodic when two spectral peaks hold at least {PERIODIC_SHARE:.0%} of the energy at a "
+        f"period of at most {MAX_PERIOD:g} pixels; edge when one orientation dominates the gradients (coherence at "
+        f"least {EDGE_COHERENCE:g}); texture otherwise. '{ALL}' is every evaluated pixel. Intervals are paired "
+        "bootstrap percentiles over the class's tiles."
+    )
+
+
+def write_page(
+    path: Path, main: Analysis, rescaled: Mapping[float, Analysis], pair: tuple[str, str], data: str
+) -> Path:
+    """The page, written beside and then renamed; plotly.js is inline so it opens offline."""
+    n = len(main.measured.images)
+    body = [
+        f"<h1>Regions: {html.escape(data)}</h1>",
+        f"<p>{n} images; upscalers {', '.join(html.escape(u) for u in main.measured.upscalers)}. "
+        f"{html.escape(rules_text())}</p>",
+        "<h2>Per class</h2>",
+        scores_table(main),
+        differences_figure(main.pairs).to_html(full_html=False, include_plotlyjs=True, div_id="differences"),
+        "<h2>Paired differences</h2>",
+        pairs_table(main.pairs),
+    ]
+    for factor, analysis in rescaled.items():
+        body += [f"<h2>HR rescaled by {factor:g}</h2>", scores_table(analysis), pairs_table(analysis.pairs)]
+    body.append(f"<h2>Gallery: where {html.escape(pair[0])} and {html.escape(pair[1])} differ most, per class</h2>")
+    order = {c: i for i, c in enumerate(CLASSES)}
+    for crop in sorted(main.measured.crops, key=lambda c: (main.measured.images.index(c.image), order[c.region])):
+        body.append(crop_html(crop, pair))
+    page = (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Regions: {html.escape(data)}</title>'
+        f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(page, encoding="utf-8")
+    os.replace(partial, path)
+    return path

@@ -1,0 +1,200 @@
+"""Region-level analysis: the classifier on synthetic images, per-class metrics against hand computation, the paired
+interval on data whose answer is known, and ``nas.regions`` end to end on two tiny trained networks."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from backbones import build_model
+from nas.regions import main as regions_main
+from nas.sr import regions as R
+from nas.sr.metrics import ssim
+from nas.training.full import save_model
+from space import preset
+
+N = 64  # a 2x2 grid of 32-pixel tiles
+ROWS, COLS = np.mgrid[0:N, 0:N].astype(np.float64)
+
+
+def synthetic(kind: str) -> np.ndarray:
+    """Y (0..255) images whose class is known by construction."""
+    rng = np.random.default_rng(0)
+    if kind == "flat":
+        return 120.0 + rng.normal(0.0, 1.0, (N, N))
+    if kind == "ramp":  # a smooth shading: flat once its plane is removed
+        return 40.0 + 2.5 * COLS + rng.normal(0.0, 1.0, (N, N))
+    if kind == "edge":  # one straight step per tile, anti-aliased
+        d = ((COLS % 32) - 15.5) * math.cos(0.3) + ((ROWS % 32) - 15.5) * math.sin(0.3)
+        return 40.0 + 160.0 * np.clip(d + 0.5, 0.0, 1.0)
+    if kind == "grating":  # period 6 px at an angle
+        return 128.0 + 80.0 * np.sin(2 * math.pi * (COLS * math.cos(0.4) + ROWS * math.sin(0.4)) / 6.0)
+    if kind == "checkerboard":  # 4-pixel squares
+        return np.where(((COLS // 4) + (ROWS // 4)) % 2 == 0, 40.0, 200.0)
+    if kind == "noise":
+        return 128.0 + 30.0 * rng.normal(size=(N, N))
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("flat", "flat"),
+        ("ramp", "flat"),
+        ("edge", "edge"),
+        ("grating", "periodic"),
+        ("checkerboard", "periodic"),
+        ("noise", "texture"),
+    ],
+)
+def test_synthetic_images_get_their_class(kind: str, expected: str):
+    tiling = R.classify(synthetic(kind), 32)
+    assert len(tiling.boxes) == 4
+    assert [R.CLASSES[c] for c in tiling.classes] == [expected] * 4
+
+
+def test_a_coarse_stripe_is_an_edge_not_dense_structure():
+    """A step repeating every 32 pixels has one spectral peak, but it is not dense: its period is the tile's."""
+    step = np.where((COLS % 32) < 16, 40.0, 200.0)
+    assert {R.CLASSES[c] for c in R.classify(step, 32).classes} == {"edge"}
+
+
+def test_tiles_cover_every_pixel_once_at_near_equal_sizes():
+    tiling = R.classify(synthetic("noise")[:50, :61], 16)
+    owner = tiling.owner()
+    assert owner.shape == (50, 61) and int(tiling.pixels.sum()) == 50 * 61
+    assert np.array_equal(np.bincount(owner.ravel()), tiling.pixels)
+    sides = np.concatenate([tiling.boxes[:, 1] - tiling.boxes[:, 0], tiling.boxes[:, 3] - tiling.boxes[:, 2]])
+    assert sides.min() >= 12 and sides.max() <= 21  # 50 -> 3 rows of 16-17, 61 -> 4 columns of 15-16
+
+
+def half_flat_half_grating() -> tuple[np.ndarray, np.ndarray, R.Tiling]:
+    """HR Y with a flat left half and a grating right half, and a distorted copy (errors everywhere)."""
+    hr = np.where(COLS < 32, synthetic("flat"), synthetic("grating"))
+    sr = hr + np.random.default_rng(3).normal(0.0, 4.0, hr.shape) + 2.0 * (COLS >= 32)
+    return hr, sr, R.classify(hr, 32)
+
+
+def measured_of(hr: np.ndarray, srs: dict[str, np.ndarray], tiling: R.Tiling) -> R.Measured:
+    measured = R.Measured(tuple(srs))
+    measured.images.append("synthetic")
+    measured.image_of.append(np.zeros(len(tiling.boxes), np.int64))
+    measured.classes.append(tiling.classes)
+    measured.pixels.append(tiling.pixels)
+    for name, sr in srs.items():
+        measured.sums[name] = [R.tile_sums(hr, sr, tiling)]
+    return measured
+
+
+def test_per_class_psnr_is_psnr_on_the_class_mask():
+    hr, sr, tiling = half_flat_half_grating()
+    scores = R.per_class(measured_of(hr, {"m": sr}, tiling))
+    for region in ("flat", "periodic"):
+        mask = tiling.mask(region)
+        by_hand = 10 * math.log10(255.0**2 / float(np.mean((hr[mask] - sr[mask]) ** 2)))
+        assert scores[region]["m"].psnr == pytest.approx(by_hand, abs=1e-9)
+        assert scores[region]["m"].share == pytest.approx(0.5)
+    everything = 10 * math.log10(255.0**2 / float(np.mean((hr - sr) ** 2)))
+    assert scores[R.ALL]["m"].psnr == pytest.approx(everything, abs=1e-9)
+
+
+def test_ssim_and_gmsd_over_all_classes_equal_the_whole_image_figures():
+    hr, sr, tiling = half_flat_half_grating()
+    scores = R.per_class(measured_of(hr, {"m": sr}, tiling))[R.ALL]["m"]
+    assert scores.ssim == pytest.approx(ssim(hr, sr), abs=1e-12)
+    assert scores.gmsd == pytest.approx(R.gmsd(hr, sr), abs=1e-12)
+    assert R.gmsd(hr, hr) == 0.0
+
+
+def test_gms_map_of_two_ramps_is_the_formula_inside():
+    """Ramps of slopes 2 and 4 per pixel are ramps of 4 and 8 per half-resolution pixel; Prewitt's (1, 0, -1) / 3
+    over three rows gives twice that, 8 and 16; GMS = (2*8*16 + T) / (64 + 256 + T) away from the zero-padded frame."""
+    gms = R.gms_map(2.0 * COLS, 4.0 * COLS)
+    assert np.allclose(gms[1:-1, 1:-1], (2 * 8 * 16 + R.GMSD_T) / (64 + 256 + R.GMSD_T))
+
+
+def test_psnr_difference_of_errors_in_ratio_two_is_ten_log_two():
+    a, b = np.array([1.0, 3.0, 5.0]), np.array([2.0, 6.0, 10.0])
+    assert float(R.psnr_difference(a, b)) == pytest.approx(10 * math.log10(2))
+    assert R.difference_interval(a, b) == pytest.approx((10 * math.log10(2),) * 2)
+
+
+def test_two_tile_interval_spans_the_two_tiles_differences():
+    """Resampling two tiles gives {t1,t1}, {t1,t2}, {t2,t2}: the 2.5 and 97.5 percentiles are the two extremes."""
+    a, b = np.array([1.0, 1.0]), np.array([2.0, 8.0])
+    interval = R.difference_interval(a, b, n_boot=4000)
+    assert interval is not None
+    low, high = interval
+    assert low == pytest.approx(10 * math.log10(2)) and high == pytest.approx(10 * math.log10(8))
+    assert R.difference_interval(a[:1], b[:1]) is None
+
+
+def test_interval_narrows_with_more_tiles_and_covers_the_pooled_difference():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (20, 320):
+        a = rng.uniform(1.0, 2.0, n)
+        b = a * rng.uniform(1.0, 1.5, n)
+        interval = R.difference_interval(a, b)
+        assert interval is not None
+        low, high = interval
+        assert low <= float(R.psnr_difference(a, b)) <= high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2  # about 1/sqrt(16) as wide
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Two tiny x4 networks (initialised with different seeds: distinct outputs) and a folder of two HR images."""
+    root = tmp_path_factory.mktemp("regions")
+    folders = []
+    for seed, name in enumerate(("standard", "ms3")):
+        torch.manual_seed(seed)
+        spec = preset(name).resized(16, 1)
+        save_model(root / name, spec, build_model(spec))
+        folders.append(root / name)
+    data = root / "hr"
+    data.mkdir()
+    grating = np.clip(synthetic("grating")[:, :, None].repeat(3, axis=2), 0, 255).astype(np.uint8)
+    Image.fromarray(np.tile(grating, (1, 2, 1))).save(data / "grating.png")
+    Image.fromarray(np.clip(synthetic("edge") + synthetic("flat") - 120, 0, 255).astype(np.uint8)).save(data / "g.png")
+    return folders[0], folders[1], data
+
+
+def test_page_and_json_from_two_tiny_models(two_models: tuple[Path, Path, Path], tmp_path: Path, capsys):
+    standard, ms3, data = two_models
+    out = tmp_path / "out"
+    argv = ["--model", f"standard={standard}", "--model", f"ms3={ms3 / 'spec.json'}:{ms3 / 'model.pt'}"]
+    argv += ["--data", str(data), "--scale", "4", "--out", str(out), "--rescale", "0.8", "--json", "--n-boot", "200"]
+    assert regions_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "standard - ms3 on all:" in printed and f"page: {out / 'regions.html'}" in printed
+    doc = json.loads((out / "regions.json").read_text())
+    assert doc["models"] == ["standard", "ms3", "bicubic"] and doc["images"] == ["g.png", "grating.png"]
+    assert set(doc["per_class"]) <= {*R.CLASSES, R.ALL} and "periodic" in doc["per_class"]
+    for region, scores in doc["per_class"].items():
+        assert set(scores) == {"standard", "ms3", "bicubic"}
+        assert all(set(s) >= {"psnr", "ssim", "share"} for s in scores.values()), region
+    assert sum(next(iter(v.values()))["share"] for k, v in doc["per_class"].items() if k != R.ALL) == pytest.approx(1)
+    pairs = {(p["a"], p["b"]) for p in doc["pairs"]}
+    assert pairs == {("standard", "ms3"), ("standard", "bicubic"), ("ms3", "bicubic")}
+    assert all(p["ci"][0] <= p["diff"] <= p["ci"][1] for p in doc["pairs"] if p["ci"])
+    assert set(doc["rescale"]) == {"0.8"} and "all" in doc["rescale"]["0.8"]
+    page = (out / "regions.html").read_text()
+    assert page.count("data:image/png;base64,") >= 5  # a crop: HR, three upscalers, the difference map
+    assert "grating.png, periodic" in page and "HR rescaled by 0.8" in page
+    assert "https://" not in page.split("<script")[0]  # nothing fetched before plotly.js, which is inline
+
+
+def test_rescaled_image_too_small_is_refused_before_any_model_runs(two_models, tmp_path: Path, capsys):
+    standard, ms3, data = two_models
+    argv = ["--model", f"a={standard}", "--model", f"b={ms3}", "--data", str(data), "--scale", "4"]
+    assert regions_main([*argv, "--out", str(tmp_path / "o"), "--rescale", "0.2"]) == 2
+    assert "--rescale 0.2: g.png becomes 13x13, too small for x4" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
