@@ -159,6 +159,11 @@ def _read_rgb(path: Path) -> np.ndarray:
     return as_rgb(load_image(path))
 
 
+def forget_decoded() -> None:
+    """Drop this process's decoded training files (benchmarks time decoding as DIV2K's 32k sub-images need)."""
+    _read_rgb.cache_clear()
+
+
 @dataclass(frozen=True)
 class PatchSampler:
     """Random HR patches (and their LR) with flips and 90-degree rotations, reproducible by index.
@@ -323,7 +328,7 @@ def validation_images(data: str | Path | None) -> list[NamedImage]:
     return [(p.stem, load_image(p)) for p in list_images(data)]
 
 
-class _Crops(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor | None]]):
+class CropSet(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor | None]]):
     """Item ``i``: batch ``i``'s uint8 crops as tensors (what a data-loader worker makes; pure numpy work)."""
 
     def __init__(self, sampler: PatchSampler) -> None:
@@ -347,7 +352,7 @@ def batches(
             yield sampler.batch_at(i, device)
         return
     loader = torch.utils.data.DataLoader(
-        _Crops(sampler),
+        CropSet(sampler),
         batch_size=None,  # an item is a whole batch
         sampler=range(start, stop),
         num_workers=workers,
