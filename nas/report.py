@@ -25,7 +25,7 @@ from nas.output.page import save_to_dashboard, write_html
 from nas.output.report import build_report
 from nas.study.experimental import experimental_ok
 from nas.study.naming import definition_of
-from nas.study.storage import DEFAULT_STORAGE, open_existing_study
+from nas.study.storage import DEFAULT_STORAGE, artifact_dir, open_existing_study, public_url
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -60,7 +60,19 @@ def write_report(args: argparse.Namespace, out: Path) -> str:
     write_html(out, report)
     if not args.no_dashboard:
         save_to_dashboard(study, report)
-    return "\n".join([f"wrote {out}", *report.lines])
+    return "\n".join([*report.lines, *where(out, args.storage, args.no_dashboard)])
+
+
+def where(out: Path, storage: str, no_dashboard: bool) -> list[str]:
+    """The last lines printed: where the page is, and how to see the same figures in optuna-dashboard."""
+    lines = [f"wrote {out}: open {out.absolute().as_uri()} in a browser (it works offline)"]
+    if not no_dashboard:
+        lines += [
+            "the same figures, with every trial's attributes and artifacts, in optuna-dashboard:",
+            f"  optuna-dashboard {public_url(storage)} --artifact-dir {artifact_dir(storage, None)}",
+            "  then open http://127.0.0.1:8080 (the study's page, below its built-in plots)",
+        ]
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,9 +46,9 @@ def edf_figure(analysis: Analysis, normalised: bool, n_boot: int, seed: int = 0)
                 name=f"{s.name} (n={int(keep.sum())})",
             )
         )
-    kind = "complexity-normalised EDF" if normalised else "EDF"
+    kind = "Normalised EDF" if normalised else "EDF"
     fig.update_layout(
-        title=f"{analysis.study}: {kind} of {error_name(analysis)}, 95 % bootstrap bands",
+        title={"text": f"{kind} of {error_name(analysis)}", "subtitle": {"text": "95 % bootstrap bands"}},
         xaxis_title=f"error: dB below the best architecture ({analysis.best_psnr:.3f} dB)",
         yaxis_title="fraction of architectures with error <= x",
         yaxis_range=[0, 1.02],
@@ -65,12 +65,24 @@ def error_figure(analysis: Analysis) -> go.Figure:
                        text=[r.name for r in s.members])
         )  # fmt: skip
     fig.update_layout(
-        title=f"{analysis.study}: {error_name(analysis)} vs MACs by sub-space",
+        title={"text": f"{error_name(analysis).capitalize()} vs MACs", "subtitle": {"text": "by sub-space"}},
         xaxis_title="G MACs (full network, 128x128 LR)",
         xaxis_type="log",
         yaxis_title="error (dB below the best)",
     )
     return fig
+
+
+def captions(suffix: str) -> dict[str, str]:
+    """What the figures' short titles leave out, by graph-object id."""
+    return {
+        f"analyze-edf{suffix}": "Empirical distribution of the error (dB below the study's best architecture) "
+        "of each sub-space, with a 95 % bootstrap band; a curve further left and higher holds better architectures.",
+        f"analyze-edf-normalised{suffix}": "The same, each sub-space reweighted to one distribution of MACs "
+        "(log-MAC bins), so a sub-space is not favoured for holding larger networks.",
+        f"analyze-error-vs-macs{suffix}": "Each architecture's error against the full network's MACs "
+        "(128x128 LR), coloured by sub-space.",
+    }
 
 
 def write_analysis(study: optuna.Study, analysis: Analysis, out: Path, n_boot: int, dashboard: bool) -> list[str]:
@@ -82,7 +94,7 @@ def write_analysis(study: optuna.Study, analysis: Analysis, out: Path, n_boot: i
         figures[f"analyze-edf-normalised{suffix}"] = edf_figure(analysis, True, n_boot)
     figures[f"analyze-error-vs-macs{suffix}"] = error_figure(analysis)
     lines = summary(analysis)
-    report = Report(f"{analysis.study}: design-space EDFs", lines, figures)
+    report = Report(f"{analysis.study}: design-space EDFs", lines, figures, captions(suffix))
     write_html(out / "analysis.html", report)
     if dashboard:
         save_to_dashboard(study, report)

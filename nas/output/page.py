@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -19,12 +19,13 @@ class Report:
     title: str
     lines: list[str]
     figures: dict[str, go.Figure]
+    captions: dict[str, str] = field(default_factory=dict)  # by graph-object id: what a short title leaves out
 
 
 def write_html(path: Path, report: Report) -> None:
     """One self-contained page (plotly.js inline, so it opens offline), written beside and then renamed."""
     blocks = [
-        fig.to_html(full_html=False, include_plotlyjs=i == 0, div_id=graph_id)
+        fig.to_html(full_html=False, include_plotlyjs=i == 0, div_id=graph_id) + caption(report.captions.get(graph_id))
         for i, (graph_id, fig) in enumerate(report.figures.items())
     ]
     sentences = "\n".join(paragraph(line) for line in report.lines)
@@ -44,7 +45,18 @@ def paragraph(line: str) -> str:
     return f"<p>{html.escape(line)}</p>"
 
 
+def caption(text: str | None) -> str:
+    return "" if not text else f'<p style="margin: 0 0 2em 0; color: #444">{html.escape(text)}</p>'
+
+
+def card(fig: go.Figure) -> go.Figure:
+    """The figure for optuna-dashboard's fixed-height card: no height of its own, so it fits the card."""
+    fitted = go.Figure(fig)
+    fitted.layout.height = None
+    return fitted
+
+
 def save_to_dashboard(study: optuna.Study, report: Report) -> None:
     """Store the figures in the study under fixed ids, so optuna-dashboard shows them and a rerun replaces them."""
     for graph_id, fig in report.figures.items():
-        save_plotly_graph_object(study, fig, graph_object_id=graph_id)
+        save_plotly_graph_object(study, card(fig), graph_object_id=graph_id)

@@ -28,7 +28,7 @@ from space import ArchSpec
 from space.unit import DEFAULT_DOWN, DEFAULT_UP, FUSED_RESAMPLE, Branches, Edge, UnitSpec
 from studies import StudyDef
 
-MATRIX_COLUMNS = 4
+MATRIX_COLUMNS = 3
 FADED, SOLID = 0.25, 1.0
 CELL_COLOURS = ("#ffffff", "#cfe2f3", "#fce5cd", "#d9ead3")  # absent, within a scale, across scales, identity
 STATUS_COLOURS = {"front": "#d62728", "tied": "#ff7f0e", "dominated": "#7f7f7f"}
@@ -83,13 +83,26 @@ def cell_kind(edge: Edge | None, unit: UnitSpec) -> int:
     return 1 if unit.direction(edge) == "same" else 2
 
 
+def branch_names(branches: Branches) -> list[str]:
+    """Short names of a side's branches by resolution: H (full), L (half), L2 (quarter), L3; unique."""
+    names = ["H" if level == 0 else "L" if level == 1 else f"L{level}" for level in branches.levels]
+    if len(set(names)) < len(names):  # two branches at one resolution: number them
+        names = [f"{name}{i}" for i, name in enumerate(names)]
+    return names
+
+
 def branch_labels(branches: Branches, side: str) -> list[str]:
-    """Axis labels of the branches on one side of a unit: resolution and share of the channels (the split)."""
+    """Axis labels of the branches on one side of a unit (X inputs, Y outputs): name and share of the channels."""
     total = sum(branches.split)
     return [
-        f"{side} {i}<br>1/{2**level} res, {Fraction(part, total)} ch"
-        for i, (part, level) in enumerate(zip(branches.split, branches.levels, strict=True))
+        f"{side}_{name}<br>{Fraction(part, total)} ch"
+        for name, part in zip(branch_names(branches), branches.split, strict=True)
     ]
+
+
+def entry_name(src: str, dst: str) -> str:
+    """The paper's name of a matrix entry from input branch ``src`` to output ``dst``: f_LH maps X_L to Y_H."""
+    return f"f_{src}{dst}" if len(src) == len(dst) == 1 else f"f_{src},{dst}"
 
 
 def drawn_units(spec: ArchSpec) -> list[tuple[UnitSpec, int | None, str]]:
@@ -165,13 +178,11 @@ def pareto_figure(points: Sequence[ArchRecord], on_front: Sequence[bool], axis: 
     fig = go.Figure()
     for solid, label in ((True, f"on the {count}-objective front"), (False, "dominated")):
         chosen = [i for i, f in enumerate(on_front) if f == solid]
-        fig.add_trace(point_trace([points[i] for i in chosen], [xs[i] for i in chosen], label, solid))
+        if chosen:  # no empty legend entry
+            fig.add_trace(point_trace([points[i] for i in chosen], [xs[i] for i in chosen], label, solid))
     fig.add_trace(front_line([(x, p.psnr) for x, p in zip(xs, points, strict=True)]))
     fig.update_layout(
-        title=(
-            f"PSNR vs {name.split(' (')[0]}: solid = Pareto front on ({objective_names(points[0].objectives)}),"
-            " faded = dominated"
-        ),
+        title={"text": f"PSNR vs {name.split(' (')[0]}", "subtitle": {"text": "solid: front, faded: dominated"}},
         xaxis_title=name,
         yaxis_title="proxy PSNR (dB)",
     )
@@ -215,11 +226,7 @@ def hypervolume_figure(points: Sequence[ArchRecord]) -> go.Figure:
     history = hypervolume_history([p.point for p in points], points[0].directions)
     fig = go.Figure(go.Scatter(x=[p.number for p in points], y=history, mode="lines+markers", line_shape="hv"))
     fig.update_layout(
-        title=(
-            f"Hypervolume of ({objective_names(points[0].objectives)}): each objective scaled to [0, 1]"
-            "<br>between the study's best and worst complete values, reference point = worst"
-            f" + {MARGIN:.0%} of the range, shown as a fraction of that box"
-        ),
+        title={"text": "Hypervolume", "subtitle": {"text": f"of ({objective_names(points[0].objectives)})"}},
         xaxis_title="trial number",
         yaxis_title="hypervolume (fraction)",
         yaxis_range=[0, 1.02],
@@ -252,24 +259,30 @@ def curves_figure(points: Sequence[ArchRecord]) -> go.Figure | None:
     return fig
 
 
-def matrix_title(point: ArchRecord, note: str) -> str:
-    extra = f", {note}" if note else ""
-    return f"trial {point.number} {point.name}{extra}"
+def matrix_title(point: ArchRecord, on_front: bool, note: str) -> str:
+    """A panel's title: trial and name, whether it is dominated, and a layer-wise unit's note on a second line."""
+    words = [f"trial {point.number}", *([point.preset] if point.preset else []), *([] if on_front else ["(dominated)"])]
+    return " ".join(words) + (f"<br>{note}" if note else "")
 
 
 def matrix_trace(unit: UnitSpec, kernel: int | None) -> go.Heatmap:
-    """A unit's transform matrix as a coloured grid of cell texts."""
+    """A unit's transform matrix as a coloured grid: each entry's paper name (f_LH: X_L to Y_H) and its op."""
     by_pair = {(e.dst, e.src): e for e in unit.edges}
     kinds = [
         [cell_kind(by_pair.get((d, s)), unit) for s in range(unit.inputs.count)] for d in range(unit.outputs.count)
     ]
+    ins, outs = branch_names(unit.inputs), branch_names(unit.outputs)
+    text = [
+        [f"{entry_name(ins[s], outs[d])}<br>{cell}" if cell else "" for s, cell in enumerate(row)]
+        for d, row in enumerate(matrix_cells(unit, kernel))
+    ]
     steps = len(CELL_COLOURS)
     scale = [[(i + k) / steps, c] for i, c in enumerate(CELL_COLOURS) for k in (0, 1)]
-    trace = go.Heatmap(
+    return go.Heatmap(
         z=kinds,
-        x=branch_labels(unit.inputs, "in"),
-        y=branch_labels(unit.outputs, "out"),
-        text=matrix_cells(unit, kernel),
+        x=branch_labels(unit.inputs, "X"),
+        y=branch_labels(unit.outputs, "Y"),
+        text=text,
         texttemplate="%{text}",
         colorscale=scale,
         zmin=-0.5,
@@ -279,30 +292,43 @@ def matrix_trace(unit: UnitSpec, kernel: int | None) -> go.Heatmap:
         ygap=2,
         hoverinfo="skip",
     )
-    return trace
 
 
-def matrices_figure(points: Sequence[ArchRecord]) -> go.Figure:
-    """Each front point's transform matrix (rows = output branch, columns = input branch); every distinct
-    unit of a layer-wise point."""
-    panels = [(p, unit, kernel, note) for p in points for unit, kernel, note in drawn_units(p.spec)]
+def matrices_figure(points: Sequence[ArchRecord], on_front: Sequence[bool]) -> go.Figure:
+    """Each point's transform matrix (rows = output branch, columns = input branch); every distinct unit of a
+    layer-wise point. The points are the front and the dominated named variants."""
+    panels = [
+        (matrix_title(p, f, note), unit, kernel)
+        for p, f in zip(points, on_front, strict=True)
+        for unit, kernel, note in drawn_units(p.spec)
+    ]
     cols = max(1, min(MATRIX_COLUMNS, len(panels)))
     rows = max(1, math.ceil(len(panels) / cols))
-    titles = [matrix_title(p, note) for p, _, _, note in panels]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or None)
-    for i, (_, unit, kernel, _) in enumerate(panels):
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[title for title, _, _ in panels] or None,
+        horizontal_spacing=0.4 / cols,  # room for the next panel's row labels
+        vertical_spacing=min(0.3, 0.5 / rows),  # room for the axis labels below and the next row's titles
+    )
+    for i, (_, unit, kernel) in enumerate(panels):
         fig.add_trace(matrix_trace(unit, kernel), row=i // cols + 1, col=i % cols + 1)
     fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(side="bottom", tickangle=0)
+    fig.update_annotations(font_size=12)
     fig.update_layout(
-        title="Transform matrix of each front point (rows = output branch, columns = input branch; blank = absent;"
-        " down: pool then conv, up: conv then upsample unless noted)",
-        height=80 + 260 * rows,
+        title={"text": "Transform matrices", "subtitle": {"text": "front and named variants"}},
+        height=120 + 300 * rows,
+        margin={"t": 110},
     )
     return fig
 
 
-def table_figure(points: Sequence[ArchRecord], lines: Sequence[str]) -> go.Figure:
-    """The front as a table, sorted by MACs, with the named-variant sentences as its title."""
+TABLE_WIDTHS = {"trial": 0.6, "preset": 1.1, "SSIM": 0.9, "gain (dB)": 0.9, "spec_hash": 1.9}  # else 1
+
+
+def table_figure(points: Sequence[ArchRecord]) -> go.Figure:
+    """The front as a table sorted by MACs, columns wide enough for their text in a half-width dashboard card."""
     ordered = sorted(points, key=lambda p: p.macs)
     columns = {
         "trial": [p.number for p in ordered],
@@ -311,13 +337,21 @@ def table_figure(points: Sequence[ArchRecord], lines: Sequence[str]) -> go.Figur
         "SSIM": ["" if p.ssim is None else f"{p.ssim:.4f}" for p in ordered],
         "G MACs": [f"{p.macs / 1e9:.3f}" for p in ordered],
         "M params": [f"{p.params / 1e6:.4f}" for p in ordered],
-        "gain vs bicubic (dB)": [gain_text(p) for p in ordered],
+        "gain (dB)": [gain_text(p) for p in ordered],
         **{o.label: [f"{p.value(o):.4g}" for p in ordered] for o in (ordered[0].objectives[3:] if ordered else ())},
         "spec_hash": [p.spec_hash for p in ordered],
     }
-    table = go.Table(header={"values": list(columns)}, cells={"values": list(columns.values())})
+    table = go.Table(
+        columnwidth=[TABLE_WIDTHS.get(name, 1.0) for name in columns],
+        header={"values": list(columns), "font": {"size": 11}},
+        cells={"values": list(columns.values()), "font": {"size": 11}},
+    )
     fig = go.Figure(table)
-    fig.update_layout(title="<br>".join(["Pareto front", *lines]), height=200 + 30 * len(ordered) + 20 * len(lines))
+    fig.update_layout(
+        title={"text": "Pareto front by MACs", "subtitle": {"text": "gain: PSNR over bicubic upsampling"}},
+        height=160 + 26 * len(ordered),
+        margin={"t": 90, "l": 20, "r": 20, "b": 20},
+    )
     return fig
 
 
@@ -345,11 +379,14 @@ def noise_figure(front: NoiseFront) -> go.Figure:
             )
         )
     fig.update_layout(
-        title=(
-            f"Noise-aware front: PSNR mean +- 95 % interval (pooled seed SD {front.seed_sd:.3f} dB)"
-            if np.isfinite(front.seed_sd)
-            else "Noise-aware front: paired per-image differences (seed noise not measured)"
-        ),
+        title={
+            "text": "Noise-aware front",
+            "subtitle": {
+                "text": f"PSNR mean +- 95 %, seed SD {front.seed_sd:.3f} dB"
+                if np.isfinite(front.seed_sd)
+                else "paired per-image differences, one seed"
+            },
+        },
         xaxis_title="G MACs (full network, 128x128 LR)",
         yaxis_title="proxy PSNR (dB)",
     )
@@ -376,8 +413,8 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
         "msnas-pareto-macs": pareto_figure(points, on_front, "macs"),
         "msnas-pareto-params": pareto_figure(points, on_front, "params"),
         "msnas-hypervolume": hypervolume_figure(points),
-        "msnas-front-matrices": matrices_figure(front),
-        "msnas-front-table": table_figure(front, lines),
+        "msnas-front-matrices": matrices_figure(*drawn_points(points, on_front)),
+        "msnas-front-table": table_figure(front),
     }
     curves = curves_figure(points)
     if curves is not None:
@@ -386,7 +423,31 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
     if noisy is not None:
         lines += noise_lines(noisy)
         figures["msnas-noise-front"] = noise_figure(noisy)
-    return Report(f"msnas report: study {study.study_name}", lines, figures)
+    return Report(f"msnas report: study {study.study_name}", lines, figures, CAPTIONS)
+
+
+def drawn_points(points: Sequence[ArchRecord], on_front: Sequence[bool]) -> tuple[list[ArchRecord], list[bool]]:
+    """The points whose matrices are drawn: the front, and the named variants off it."""
+    chosen = [(p, f) for p, f in zip(points, on_front, strict=True) if f or p.preset]
+    return [p for p, _ in chosen], [f for _, f in chosen]
+
+
+CAPTIONS = {  # what a figure's short title leaves out, said once on the page
+    "msnas-pareto-macs": "Proxy PSNR against the full network's MACs (paper convention, 128x128 LR input). Solid "
+    "points lie on the Pareto front on all of the study's objectives, faded ones are dominated; the dotted "
+    "staircase is the 2-D front of this plane. Named variants are labelled, unnamed front points by their trial.",
+    "msnas-pareto-params": "The same points against parameters.",
+    "msnas-hypervolume": "Hypervolume after each newly evaluated architecture: each objective scaled to [0, 1] "
+    f"between the study's best and worst complete values, reference point = worst + {MARGIN:.0%} of the range, "
+    "shown as a fraction of that box.",
+    "msnas-front-matrices": "Eqn-1 transform matrix of each front point and each dominated named variant: rows are "
+    "output branches (Y), columns input branches (X); H is full resolution, L half (L2 a quarter); each axis label "
+    "gives the branch's share of the channels. f_LH maps X_L to Y_H. Blank: absent; I: identity; going down pools "
+    "then convolves and going up convolves then upsamples unless noted.",
+    "msnas-front-table": "The Pareto front sorted by MACs; gain is the proxy PSNR over bicubic upsampling.",
+    "msnas-learning-curves": "Validation PSNR during each proxy run; named variants solid, the others faded.",
+    "msnas-noise-front": "PSNR with its 95 % interval, coloured by whether a point is on the front once noise counts.",
+}
 
 
 def bicubic_warning(points: Sequence[ArchRecord]) -> list[str]:

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from nas.analysis.fronts import dominates, hypervolume, hypervolume_history, pareto_mask, scaled_losses
-from nas.output.report import branch_labels, drawn_units, matrix_cells, variant_lines
+from nas.output.report import branch_labels, drawn_units, entry_name, matrix_cells, matrix_trace, variant_lines
 from nas.report import main
 from nas.study.naming import named_points
 from space import ArchSpec, analytic_cost, preset
@@ -109,11 +109,20 @@ def test_absent_identity_and_order_cells():
 
 def test_branch_labels_show_the_channel_split():
     # OctConv (alpha 0.25) and MS2 (alpha 0.5) have the same matrix; only the split tells them apart
-    assert branch_labels(preset("octconv").units[0].inputs, "in") == [
-        "in 0<br>1/1 res, 3/4 ch",
-        "in 1<br>1/2 res, 1/4 ch",
+    assert branch_labels(preset("octconv").units[0].inputs, "X") == ["X_H<br>3/4 ch", "X_L<br>1/4 ch"]
+    assert branch_labels(preset("ms2").units[0].inputs, "X") == ["X_H<br>1/2 ch", "X_L<br>1/2 ch"]
+
+
+def test_matrix_entries_carry_the_papers_names():
+    """Cells are named f_HH/f_LH/f_HL/f_LL (f_LH maps X_L to Y_H), deeper branches L2, L3."""
+    ((unit, kernel, _),) = drawn_units(preset("ms3"))
+    assert [list(row) for row in matrix_trace(unit, kernel).text] == [
+        ["f_HH<br>3x3 shared", "f_LH<br>1x1 nearest"],
+        ["f_HL<br>1x1 avgpool", "f_LL<br>3x3 shared"],
     ]
-    assert branch_labels(preset("ms2").units[0].inputs, "in") == ["in 0<br>1/1 res, 1/2 ch", "in 1<br>1/2 res, 1/2 ch"]
+    three = preset("ms3-3branch").units[0]
+    assert branch_labels(three.outputs, "Y")[2].startswith("Y_L2<br>")
+    assert entry_name("L2", "H") == "f_L2,H"
 
 
 # ---- named variants ----
@@ -300,3 +309,38 @@ def test_learning_curves_are_drawn_from_the_recorded_curves(tmp_path: Path):
     bare = optuna.create_study(directions=["maximize", "minimize", "minimize"])
     add(bare, specs["ms"], 30.5)
     assert curves_figure(arch_records(bare)) is None
+
+
+def test_matrices_include_the_dominated_named_variants(storage: str):
+    """The front's matrices and those of named variants off it, marked; an unnamed dominated point is not drawn."""
+    from nas.output.report import build_report
+
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    titles = [a.text for a in build_report(study, STUDIES["tiny"]).figures["msnas-front-matrices"].layout.annotations]
+    assert titles == ["trial 0 ms3", "trial 1 ms (dominated)", "trial 3"]
+
+
+def test_figures_are_titled_for_a_dashboard_card(storage: str):
+    """Short titles (a half-width card shows about 45 characters); the explanation is the page's caption."""
+    from nas.output.report import build_report
+
+    report = build_report(optuna.load_study(study_name="tiny", storage=storage), STUDIES["tiny"])
+    for graph_id, fig in report.figures.items():
+        title, subtitle = fig.layout.title.text, fig.layout.title.subtitle.text or ""
+        assert len(title) <= 30 and len(subtitle) <= 45 and "<br>" not in title + subtitle, (graph_id, title)
+        assert report.captions[graph_id], graph_id
+    assert "Named variants" not in report.figures["msnas-front-table"].layout.title.text  # the sentences are text
+
+
+def test_report_ends_by_saying_where_it_is_and_how_to_open_the_dashboard(
+    storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    out = tmp_path / "r.html"
+    assert main(["--study", "tiny", "--storage", storage, "--out", str(out)]) == 0
+    last = capsys.readouterr().out.splitlines()[-4:]
+    assert last[0] == f"wrote {out}: open {out.as_uri()} in a browser (it works offline)"
+    db = storage.removeprefix("sqlite:///")
+    assert last[2] == f"  optuna-dashboard {storage} --artifact-dir {db}.artifacts"
+    assert "http://127.0.0.1:8080" in last[3]
+    assert main(["--study", "tiny", "--storage", storage, "--out", str(out), "--no-dashboard"]) == 0
+    assert "optuna-dashboard" not in capsys.readouterr().out

@@ -1,0 +1,152 @@
+"""report.html, analysis.html and optuna-dashboard's study page in headless Chromium: no console error, every
+figure drawn with data and its title inside it, named variants labelled, and no text drawn over text where a
+reader must read every word (the front table, the matrices' axes)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import optuna
+import pytest
+from playwright.sync_api import Browser
+
+from nas.study.storage import storage_for
+from tests.browser.conftest import STUDY, Searched
+from tests.browser.pages import Figure, Loaded, describe, load, overlapping
+
+pytestmark = pytest.mark.slow
+
+PAGE_FIGURES = ".js-plotly-plot"
+CARD_FIGURES = '[id^="user-defined-plot:"]'
+CARD_PREFIX = "user-defined-plot:"
+STRICT = ("msnas-front-table", "msnas-front-matrices")  # every word must be readable: no text over text
+
+
+def study(searched: Searched) -> optuna.Study:
+    return optuna.load_study(study_name=STUDY, storage=storage_for(searched.url))
+
+
+def saved_figures(searched: Searched) -> set[str]:
+    """The graph-object ids saved into the study for optuna-dashboard."""
+    storage = storage_for(searched.url)
+    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(STUDY))
+    prefix = "dashboard:plot_data:"
+    return {k.removeprefix(prefix).rsplit(":", 1)[0] for k in attrs if k.startswith(prefix)}
+
+
+def evaluated_variants(searched: Searched) -> set[str]:
+    """The named variants with a COMPLETE trial: each must be labelled on the fronts."""
+    trials = study(searched).get_trials(states=[optuna.trial.TrialState.COMPLETE])
+    return {t.user_attrs["preset"] for t in trials if "preset" in t.user_attrs}
+
+
+@pytest.fixture(scope="module")
+def report(browser: Browser, searched: Searched) -> Loaded:
+    return load(browser, searched.report.as_uri(), PAGE_FIGURES, 5)
+
+
+@pytest.fixture(scope="module")
+def analysis(browser: Browser, searched: Searched) -> Loaded:
+    return load(browser, searched.analysis.as_uri(), PAGE_FIGURES, 2)
+
+
+@pytest.fixture(scope="module")
+def cards(browser: Browser, searched: Searched, dashboard: str) -> Loaded:
+    """The study's page in optuna-dashboard, its user-defined figures keyed by graph-object id."""
+    with urllib.request.urlopen(f"{dashboard}/api/studies", timeout=10) as response:
+        summaries = json.loads(response.read())["study_summaries"]
+    study_id = next(s["study_id"] for s in summaries if s["study_name"] == STUDY)
+    loaded = load(browser, f"{dashboard}/dashboard/studies/{study_id}", CARD_FIGURES, len(saved_figures(searched)))
+    loaded.figures = {k.removeprefix(CARD_PREFIX): v for k, v in loaded.figures.items()}
+    return loaded
+
+
+def assert_drawn_with_data(figures: dict[str, Figure]) -> None:
+    for fig in figures.values():
+        assert fig.traces, f"{fig.id}: no trace"
+        empty = [t["name"] or t["type"] for t in fig.traces if t["points"] == 0]
+        assert not empty, f"{fig.id}: traces drawn without a point: {empty}"
+
+
+def assert_titles_inside(figures: dict[str, Figure]) -> None:
+    """A title drawn past its figure's edge is cut off (the svg clips it)."""
+    for fig in figures.values():
+        titles = fig.of_kind("gtitle", "gtitle-subtitle")
+        assert titles, f"{fig.id}: no title drawn"
+        cut = [t.text for t in titles if not t.box.inside(fig.box)]
+        assert not cut, f"{fig.id}: title cut off at the figure's edge: {cut}"
+
+
+def assert_no_text_over_text(fig: Figure) -> None:
+    assert len(fig.texts) > 10, f"{fig.id}: almost no text drawn (fonts missing?): {fig.texts}"
+    pairs = list(overlapping(fig.texts))
+    assert not pairs, f"{fig.id}: " + "; ".join(describe(pairs))
+
+
+def assert_variants_labelled(fig: Figure, variants: set[str]) -> None:
+    labels = {t.text for t in fig.of_kind("textpoint")}
+    assert variants and variants <= labels, f"{fig.id}: named variants {sorted(variants - labels)} unlabelled"
+
+
+# ---- report.html ----
+
+
+def test_report_has_no_console_error(report: Loaded):
+    assert report.errors == []
+
+
+def test_report_figures_are_drawn_with_data(report: Loaded, searched: Searched):
+    assert set(report.figures) == saved_figures(searched) - {f for f in saved_figures(searched) if "analyze" in f}
+    assert_drawn_with_data(report.figures)
+    assert_titles_inside(report.figures)
+
+
+def test_report_labels_the_named_variants(report: Loaded, searched: Searched):
+    for axis in ("macs", "params"):
+        assert_variants_labelled(report.figures[f"msnas-pareto-{axis}"], evaluated_variants(searched))
+
+
+@pytest.mark.parametrize("figure_id", STRICT)
+def test_report_reads_without_overlap(report: Loaded, figure_id: str):
+    assert_no_text_over_text(report.figures[figure_id])
+
+
+def test_report_table_shows_every_front_point(report: Loaded):
+    table = report.figures["msnas-front-table"]
+    (trace,) = table.traces
+    cells = {t.text for t in table.of_kind("cell-text")}
+    assert "spec_hash" in cells and "trial" in cells
+    assert len([t for t in table.of_kind("cell-text") if len(t.text) == 16]) == trace["points"]  # every spec_hash
+
+
+# ---- analysis.html ----
+
+
+def test_analysis_page(analysis: Loaded):
+    assert analysis.errors == []
+    assert {"analyze-edf", "analyze-error-vs-macs"} <= set(analysis.figures)
+    assert_drawn_with_data(analysis.figures)
+    assert_titles_inside(analysis.figures)
+
+
+# ---- optuna-dashboard ----
+
+
+def test_dashboard_has_no_console_error(cards: Loaded):
+    assert cards.errors == []
+
+
+def test_dashboard_shows_every_saved_figure_with_data(cards: Loaded, searched: Searched):
+    assert set(cards.figures) == saved_figures(searched)
+    assert_drawn_with_data(cards.figures)
+    assert_titles_inside(cards.figures)
+
+
+def test_dashboard_labels_the_named_variants(cards: Loaded, searched: Searched):
+    assert_variants_labelled(cards.figures["msnas-pareto-macs"], evaluated_variants(searched))
+
+
+@pytest.mark.parametrize("figure_id", STRICT)
+def test_dashboard_cards_read_without_overlap(cards: Loaded, figure_id: str):
+    assert_no_text_over_text(cards.figures[figure_id])
