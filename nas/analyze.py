@@ -55,6 +55,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=1.0,
         help="analyse nas.fidelity's re-trainings at this multiple of the proxy budget (default 1: the proxy)",
     )
+    p.add_argument(
+        "--region",
+        default=None,
+        help="compare on the validation PSNR over one region class only (flat, edge, texture, periodic)",
+    )
     p.add_argument("--no-dashboard", action="store_true", help="do not save the figures into the study")
     p.add_argument("--features", action="store_true", help="list the features predicates may use")
     return p.parse_args(argv)
@@ -103,7 +108,9 @@ def run(args: argparse.Namespace) -> str:
         predicates = chosen_predicates(study, args)
         pairs = chosen_pairs(list(predicates), args.compare)
         own = set(predicates) - {name for name, _ in (s.partition("=")[::2] for s in args.subspace)}
-        analysis = analyse(study, predicates, pairs, args.bins, args.perm, budget_x=args.budget_x, optional=own)
+        analysis = analyse(
+            study, predicates, pairs, args.bins, args.perm, budget_x=args.budget_x, optional=own, region=args.region
+        )
         folder = output_folder("--out", args.out)
         out = write_analysis(study, analysis, folder, args.boot, not args.no_dashboard)
         return "\n".join(out + write_paired(study, folder))

@@ -72,6 +72,7 @@ class Analysis:
     seed_means: int = 0  # architectures whose PSNR is a mean over seeds
     budget_x: float = 1.0  # 1: the proxy; else nas.fidelity's re-trainings at this multiple
     empty: tuple[str, ...] = ()  # the study's own sub-spaces that hold none of its architectures
+    region: str | None = None  # None: PSNR over whole images; else over one region class's pixels (psnr_<region>)
 
 
 def split_records(
@@ -130,19 +131,27 @@ def analyse(
     seed: int = 0,
     budget_x: float = 1.0,
     optional: Collection[str] = (),
+    region: str | None = None,
 ) -> Analysis:
     """The whole analysis of one study, pure apart from reading it.
 
     ``budget_x`` other than 1 analyses the re-trainings ``nas.fidelity`` recorded at that multiple
-    of the proxy budget (mean over seeds), over the architectures that have them.
+    of the proxy budget (mean over seeds), over the architectures that have them.  ``region`` compares on the
+    PSNR over one region class's pixels (``nas.sr.regions``), e.g. dense periodic structure alone.
     """
+    key = keys.PSNR_KEY if region is None else keys.region_key(region)
     records = arch_records(study)
-    means = psnr_means(study, budget_x)
-    if budget_x != 1:
+    if region is not None:
+        check_region(records, region)
+    means = psnr_means(study, budget_x, key)
+    if budget_x == 1 and region is not None:  # each architecture's own run: seed repeats are averaged on whole images
+        means = {r.spec_hash: float(v) for r in records if isinstance(v := r.trial.user_attrs.get(key), (int, float))}
+    if budget_x != 1 or region is not None:
         records = [r for r in records if r.spec_hash in means]
     if len(records) < 2:
+        where = f" with {key} (trials recorded before per-region PSNR have none)" if region else ""
         raise InputError(
-            f"--study: {study.study_name!r} has {len(records)} finished architectures"
+            f"--study: {study.study_name!r} has {len(records)} finished architectures{where}"
             f"{f' re-trained at {budget_x:g}x (run nas.fidelity)' if budget_x != 1 else ''}; need 2 or more"
         )
     best = max(means.get(r.spec_hash, r.psnr) for r in records)
@@ -165,18 +174,27 @@ def analyse(
         len(means),
         budget_x,
         tuple(empty),
+        region,
     )
 
 
-def psnr_means(study: optuna.Study, budget_x: float) -> dict[str, float]:
-    """spec_hash -> mean PSNR over seeds: 1x repeats (2 or more seeds), or the re-trainings at ``budget_x``."""
+def check_region(records: Sequence[ArchRecord], region: str) -> None:
+    """InputError unless some architecture recorded its PSNR over ``region``; it names those recorded."""
+    recorded = {k.removeprefix(keys.REGION_PREFIX) for r in records for k in keys.region_keys(r.trial.user_attrs)}
+    if region not in recorded:
+        raise InputError(f"--region: {region!r} (recorded in this study: {', '.join(sorted(recorded)) or 'none'})")
+
+
+def psnr_means(study: optuna.Study, budget_x: float, key: str = keys.PSNR_KEY) -> dict[str, float]:
+    """spec_hash -> mean PSNR over seeds: 1x repeats (2 or more seeds, whole images), or the re-trainings at
+    ``budget_x`` (their ``key``: whole images or one region class)."""
     if budget_x == 1:
         repeated = {h: runs for h, runs in seed_results(study).items() if len(runs) > 1}
         return {h: float(np.mean(list(runs.values()))) for h, runs in repeated.items()}
     runs: dict[str, list[float]] = {}
     for t in fidelity_records(study):
-        if t.user_attrs.get(keys.BUDGET_X) == budget_x:
-            runs.setdefault(str(t.user_attrs[keys.SPEC_HASH]), []).append(float(t.user_attrs[keys.PSNR_KEY]))
+        if t.user_attrs.get(keys.BUDGET_X) == budget_x and isinstance(value := t.user_attrs.get(key), (int, float)):
+            runs.setdefault(str(t.user_attrs[keys.SPEC_HASH]), []).append(float(value))
     return {h: float(np.mean(v)) for h, v in runs.items()}
 
 
@@ -187,8 +205,10 @@ MIN_ARCHITECTURES = 5  # below this a sub-space's EDF, band and test are printed
 
 
 def summary(analysis: Analysis) -> list[str]:
+    over = "" if analysis.region is None else f" on {analysis.region} regions only ({keys.region_key(analysis.region)})"
     lines = [
-        f"{analysis.study}: {len(analysis.subspaces)} sub-spaces; error = dB below the best ({analysis.best_psnr:.3f})"
+        f"{analysis.study}: {len(analysis.subspaces)} sub-spaces; error = dB below the best"
+        f" ({analysis.best_psnr:.3f}){over}"
     ]
     if analysis.empty:
         lines.append(
@@ -257,6 +277,7 @@ def as_dict(analysis: Analysis) -> dict[str, Any]:
         "best_psnr": analysis.best_psnr,
         "seed_means": analysis.seed_means,
         "budget_x": analysis.budget_x,
+        "region": analysis.region,
         "subspaces": [
             {
                 "name": s.name,

@@ -142,7 +142,7 @@ class Searcher:
 
     def _reuse(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial) -> tuple[float, ...]:
         """A repeated architecture: the earlier result, without training, marked as a duplicate."""
-        for key in keys.MEASURED:
+        for key in (*keys.MEASURED, *keys.region_keys(earlier.user_attrs)):
             if key in earlier.user_attrs:
                 trial.set_user_attr(key, earlier.user_attrs[key])
         trial.set_user_attr(keys.DUPLICATE_OF, earlier.number)
@@ -164,6 +164,7 @@ class Searcher:
             keys.SSIM: result.ssim,
             keys.PER_IMAGE_PSNR: {name: psnr for name, psnr, _ in result.per_image},
             keys.VAL_CURVE: [list(point) for point in result.val_curve],
+            **region_attrs(result),
             keys.BICUBIC_PSNR: result.bicubic_psnr,
             keys.GAIN: result.gain,
             keys.PROXY: budget.as_dict(),
@@ -216,6 +217,11 @@ class Searcher:
 
 
 WAIT_POLL_SECONDS = 2.0
+
+
+def region_attrs(result: ProxyResult) -> dict[str, float | None]:
+    """The user attributes of a proxy run's per-region validation PSNRs (None where a region was reproduced exactly)."""
+    return {keys.region_key(region): psnr if math.isfinite(psnr) else None for region, psnr in result.per_region}
 
 
 def _wait_for(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:

@@ -29,6 +29,7 @@ from nas.analysis.fidelity import (
     summary,
 )
 from nas.errors import InputError
+from nas.search.objective import region_attrs
 from nas.search.progress import Progress
 from nas.search.runner import check_init_rule
 from nas.sr.data import Picture, training_pictures, validation_images
@@ -115,6 +116,7 @@ def store(fidelity: optuna.Study, work: Work, result: ProxyResult | None) -> Non
         attrs.update({keys.SSIM: result.ssim, keys.TRAIN_SECONDS: result.train_seconds, keys.DEVICE: result.device})
         attrs[keys.PER_IMAGE_PSNR] = {name: value for name, value, _ in result.per_image}
         attrs[keys.VAL_CURVE] = [list(point) for point in result.val_curve]  # long curves: to choose lc's family
+        attrs.update(region_attrs(result))
     fidelity.add_trial(
         optuna.trial.create_trial(
             state=TrialState.COMPLETE,

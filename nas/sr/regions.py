@@ -510,3 +510,13 @@ def as_json(main: Analysis, rescaled: Mapping[float, Analysis]) -> dict[str, obj
         "rescale": {f"{f:g}": per_class_json(a) for f, a in rescaled.items()},
         "rescale_pairs": {f"{f:g}": pairs_json(a) for f, a in rescaled.items()},
     }
+
+
+def region_psnrs(
+    images: Sequence[tuple[str, npt.NDArray[np.uint8]]], scale: int, upscale_fn: UpscaleFn, tile: int = TILE
+) -> dict[str, float]:
+    """{class: PSNR over that class's pixels of all images} for the classes present (a search trial's record)."""
+    measured = Measured(("model",))
+    for name, img in images:
+        measure_image(measured, name, img, scale, {"model": upscale_fn}, tile)
+    return {region: scores["model"].psnr for region, scores in per_class(measured).items() if region != ALL}

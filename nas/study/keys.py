@@ -93,6 +93,7 @@ INIT_RULE = "init_rule"  # backbones.INIT_RULE at creation: trials trained under
 
 
 ZC_PREFIX = "zc_"
+REGION_PREFIX = "psnr_"  # validation PSNR over the pixels of one region class (nas.sr.regions.CLASSES)
 
 
 def zc_key(name: str) -> str:
@@ -103,6 +104,16 @@ def zc_key(name: str) -> str:
 def zc_keys(attrs: Mapping[str, Any]) -> list[str]:
     """The zero-cost scores among a trial's user attributes (not their timing)."""
     return sorted(k for k in attrs if k.startswith(ZC_PREFIX) and k != ZC_SECONDS)
+
+
+def region_key(region: str) -> str:
+    """The user attribute of the validation PSNR over one region class's pixels (``psnr_periodic``)."""
+    return REGION_PREFIX + region
+
+
+def region_keys(attrs: Mapping[str, Any]) -> list[str]:
+    """The per-region PSNRs among a trial's user attributes."""
+    return sorted(k for k in attrs if k.startswith(REGION_PREFIX))
 
 
 def fidelity_summary_key(budget_x: float) -> str:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from backbones import build_model
 from nas.sr.data import NamedImage, PatchSampler, Picture
 from nas.sr.evaluation import EvalResult, evaluate_images, model_upscaler
+from nas.sr.regions import region_psnrs
 from nas.training.loop import (
     Schedule,
     StepLog,
@@ -55,6 +56,7 @@ class ProxyResult:
     seed: int
     budget: ProxyBudget
     val_curve: tuple[tuple[int, float], ...] = ()  # (iterations done, validation PSNR) at each quarter of the run
+    per_region: tuple[tuple[str, float], ...] = ()  # (region class, PSNR over its pixels): see nas.sr.regions
 
     @property
     def gain(self) -> float:
@@ -86,21 +88,25 @@ def fit_proxy(
     device: str | None = None,
     at_stop: Callable[[int, nn.Module], None] | None = None,
     on_step: Callable[[int, torch.Tensor], None] | None = None,
+    compile_model: bool = False,
 ) -> tuple[nn.Module, StepLog]:
     """Train ``spec`` resized to the budget's width/depth; batches are fixed by the seed alone.
 
     ``at_stop(iterations, model)`` is called after each of ``curve_stops`` but the last (validation does
-    not touch the training state: the result is the same with or without it).
+    not touch the training state: the result is the same with or without it).  ``compile_model``: train
+    through ``torch.compile`` (off by default: ``benchmarks.gpu_check --compile`` measures whether it pays);
+    validation and the returned model are the plain module, which shares the trained parameters.
     """
     dev = resolve_device(device)
     set_seed(seed)
     model = prepare_model(build_model(spec.resized(budget.width, budget.blocks)), dev)
+    trained: nn.Module = torch.compile(model) if compile_model else model  # type: ignore[assignment]
     optimizer, scheduler = make_optimizer(model, schedule_of(budget))
     sampler = PatchSampler.from_images(train, spec.upscale, budget.patch, budget.batch, seed)
     log = StepLog()
     start = 0
     for stop in curve_stops(budget.iterations) if at_stop else [budget.iterations]:
-        train_steps(model, optimizer, scheduler, sampler, start, stop, dev, log, on_step)
+        train_steps(trained, optimizer, scheduler, sampler, start, stop, dev, log, on_step)
         if at_stop is not None and stop < budget.iterations:
             at_stop(stop, model)
         start = stop
@@ -115,6 +121,7 @@ def train_proxy(
     seed: int = 0,
     device: str | None = None,
     progress: bool = False,
+    compile_model: bool = False,
 ) -> ProxyResult:
     """Train ``spec`` (resized to the budget's width/depth) and validate it against bicubic.
 
@@ -136,7 +143,9 @@ def train_proxy(
             bar.set_postfix(loss=f"{loss.item():.4f}")
 
     try:
-        model, log = fit_proxy(spec, budget, train, seed, str(dev.type), validate, step if progress else None)
+        model, log = fit_proxy(
+            spec, budget, train, seed, str(dev.type), validate, step if progress else None, compile_model
+        )
     finally:
         bar.close()
     return score_proxy(model, log, val, dev, seed, budget, tuple(curve))
@@ -152,7 +161,8 @@ def score_proxy(
     earlier: tuple[tuple[int, float], ...] = (),
 ) -> ProxyResult:
     """Validate a trained proxy model on one validation set (``earlier``: the curve's points before the end)."""
-    result = evaluate_images(val.images, val.scale, model_upscaler(model, dev))
+    upscale = model_upscaler(model, dev)
+    result = evaluate_images(val.images, val.scale, upscale)
     return ProxyResult(
         psnr=result.psnr,
         ssim=result.ssim,
@@ -163,6 +173,7 @@ def score_proxy(
         curve=tuple(_tenths(log.values())),
         val_curve=(*earlier, (budget.iterations, result.psnr)),
         per_image=tuple(result.per_image),
+        per_region=tuple(region_psnrs(val.images, val.scale, upscale).items()),
         device=_device_name(dev),
         seed=seed,
         budget=budget,

@@ -103,6 +103,7 @@ CASES: list[tuple[str, str, str]] = [
     ("nas.analyze", "--study tiny-random --storage {url} --out {d}/a --compare x", "--compare: 'x' must be A:B"),
     ("nas.analyze", "--study tiny-random --storage {url} --out {d}/afile", "--out: {d}/afile is a file"),
     ("nas.analyze", "--study tiny-random --storage {url} --out {d}/a --budget-x 7", "re-trained at 7x"),
+    ("nas.analyze", "--study tiny-random --storage {url} --out {d}/a --region nope", "--region: 'nope' (recorded"),
     ("nas.export", "--study x --storage {url} --out {d}/e", "one of the arguments --trial --preset --knee"),
     ("nas.export", "--study nope --storage {url} --knee --out {d}/e", "--study: no study 'nope'"),
     ("nas.export", "--study tiny-random --storage {url} --trial 999 --out {d}/e", "--trial: no trial 999"),

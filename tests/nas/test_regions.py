@@ -8,14 +8,17 @@ import math
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 import torch
 from PIL import Image
 
 from backbones import build_model
+from nas.analyze import main as analyze_main
 from nas.regions import main as regions_main
 from nas.sr import regions as R
 from nas.sr.metrics import ssim
+from nas.study import keys
 from nas.training.full import save_model
 from space import preset
 
@@ -198,3 +201,21 @@ def test_rescaled_image_too_small_is_refused_before_any_model_runs(two_models, t
     assert regions_main([*argv, "--out", str(tmp_path / "o"), "--rescale", "0.2"]) == 2
     assert "--rescale 0.2: g.png becomes 13x13, too small for x4" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_search_trials_record_region_psnr_and_analyze_compares_on_one_region(tiny_random_url: str, tmp_path: Path):
+    study = optuna.load_study(study_name="tiny-random", storage=tiny_random_url)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    recorded = [keys.region_keys(t.user_attrs) for t in done]
+    assert recorded[0] and all(r == recorded[0] for r in recorded)  # the same validation images, the same classes
+    assert {k.removeprefix(keys.REGION_PREFIX) for k in recorded[0]} <= set(R.CLASSES)
+    region = recorded[0][0].removeprefix(keys.REGION_PREFIX)
+    for t in done:  # a region's PSNR pools its pixels: it need not lie near the image mean, but it is a PSNR
+        assert all(10.0 < t.user_attrs[k] < 60.0 for k in recorded[0])
+    out = tmp_path / "analysis"
+    argv = ["--study", "tiny-random", "--storage", tiny_random_url, "--out", str(out), "--no-dashboard"]
+    assert analyze_main([*argv, "--region", region, "--boot", "20", "--perm", "20"]) == 0
+    doc = json.loads((out / "analysis.json").read_text())
+    assert doc["region"] == region
+    best = max(t.user_attrs[keys.region_key(region)] for t in done)
+    assert doc["best_psnr"] == pytest.approx(best)
