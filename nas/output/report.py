@@ -175,11 +175,21 @@ def pareto_figure(points: Sequence[ArchRecord], on_front: Sequence[bool], axis: 
     name, unit = AXES[axis]
     xs = [getattr(p, axis) / unit for p in points]
     count = len(points[0].objectives) if points else 0
+    texts = [p.preset or (f"trial {p.number}" if f else "") for p, f in zip(points, on_front, strict=True)]
+    places = label_positions([(x, p.psnr) for x, p in zip(xs, points, strict=True)], texts)
     fig = go.Figure()
     for solid, label in ((True, f"on the {count}-objective front"), (False, "dominated")):
         chosen = [i for i, f in enumerate(on_front) if f == solid]
         if chosen:  # no empty legend entry
-            fig.add_trace(point_trace([points[i] for i in chosen], [xs[i] for i in chosen], label, solid))
+            fig.add_trace(
+                point_trace(
+                    [points[i] for i in chosen],
+                    [xs[i] for i in chosen],
+                    label,
+                    solid,
+                    [(texts[i], places[i]) for i in chosen],
+                )
+            )
     fig.add_trace(front_line([(x, p.psnr) for x, p in zip(xs, points, strict=True)]))
     fig.update_layout(
         title={"text": f"PSNR vs {name.split(' (')[0]}", "subtitle": {"text": "solid: front, faded: dominated"}},
@@ -189,21 +199,75 @@ def pareto_figure(points: Sequence[ArchRecord], on_front: Sequence[bool], axis: 
     return fig
 
 
-def point_trace(points: Sequence[ArchRecord], xs: Sequence[float], label: str, solid: bool) -> go.Scatter:
-    """Markers with the named variants labelled (front points too: their trial number), details on hover."""
+def point_trace(
+    points: Sequence[ArchRecord], xs: Sequence[float], label: str, solid: bool, labels: Sequence[tuple[str, str]]
+) -> go.Scatter:
+    """Markers with their labels (text, position), details on hover."""
     return go.Scatter(
         x=list(xs),
         y=[p.psnr for p in points],
         mode="markers+text",
         name=label,
-        text=[p.preset or (f"trial {p.number}" if solid else "") for p in points],
-        textposition="top center",
+        text=[text for text, _ in labels],
+        textposition=[place for _, place in labels],
+        cliponaxis=False,  # a label near the edge is drawn whole
         opacity=SOLID if solid else FADED,
         marker={"size": 11 if solid else 8},
         customdata=[[p.number, p.name, p.macs / 1e9, p.params / 1e6] for p in points],
         hovertemplate="trial %{customdata[0]} %{customdata[1]}<br>PSNR %{y:.3f} dB<br>"
         "%{customdata[2]:.3f} G MACs, %{customdata[3]:.4f} M params<extra></extra>",
     )
+
+
+# Label boxes relative to the marker, in pixels (x right, y up), for a text of width w and height h.
+PLACES = {
+    "top center": lambda w, h: (-w / 2, 6, w / 2, 6 + h),
+    "bottom center": lambda w, h: (-w / 2, -6 - h, w / 2, -6),
+    "middle right": lambda w, h: (8, -h / 2, 8 + w, h / 2),
+    "middle left": lambda w, h: (-8 - w, -h / 2, -8, h / 2),
+    "top right": lambda w, h: (4, 4, 4 + w, 4 + h),
+    "bottom left": lambda w, h: (-4 - w, -4 - h, -4, -4),
+    "top left": lambda w, h: (-4 - w, 4, -4, 4 + h),
+    "bottom right": lambda w, h: (4, -4 - h, 4 + w, -4),
+}
+PLOT_PX = (280.0, 260.0)  # a dashboard card's plot area, the smallest the figure is drawn at
+CHAR_PX, LINE_PX, MARKER_PX = 7.0, 16.0, 6.0
+
+
+def label_positions(xy: Sequence[tuple[float, float]], texts: Sequence[str]) -> list[str]:
+    """A text position per point so that labels miss each other and the markers where they can (greedy, named
+    and higher points first); estimated at a card's plot size, so a wider page only spreads them further."""
+    pixels = to_pixels(xy)
+    markers = [(x - MARKER_PX, y - MARKER_PX, x + MARKER_PX, y + MARKER_PX) for x, y in pixels]
+    placed: list[tuple[float, float, float, float]] = []
+    out = ["top center"] * len(xy)
+    for i in sorted(range(len(xy)), key=lambda i: (not texts[i], -xy[i][1])):
+        if not texts[i]:
+            continue
+        x, y = pixels[i]
+        boxes = {place: shift(box(len(texts[i]) * CHAR_PX, LINE_PX), x, y) for place, box in PLACES.items()}
+        others = placed + [m for j, m in enumerate(markers) if j != i]
+        out[i] = min(boxes, key=lambda place: sum(overlap(boxes[place], o) for o in others))
+        placed.append(boxes[out[i]])
+    return out
+
+
+def to_pixels(xy: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Data points in pixels of a PLOT_PX plot spanning their range (a zero range counts as one pixel)."""
+    if not xy:
+        return []
+    (x_low, y_low), (x_high, y_high) = [min(v) for v in zip(*xy, strict=True)], [max(v) for v in zip(*xy, strict=True)]
+    x_span, y_span = (x_high - x_low) or 1.0, (y_high - y_low) or 1.0
+    return [(PLOT_PX[0] * (x - x_low) / x_span, PLOT_PX[1] * (y - y_low) / y_span) for x, y in xy]
+
+
+def shift(b: tuple[float, float, float, float], x: float, y: float) -> tuple[float, float, float, float]:
+    return (b[0] + x, b[1] + y, b[2] + x, b[3] + y)
+
+
+def overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """The area two boxes share."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def front_line(xy: Sequence[tuple[float, float]]) -> go.Scatter:

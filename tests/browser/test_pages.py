@@ -21,6 +21,7 @@ PAGE_FIGURES = ".js-plotly-plot"
 CARD_FIGURES = '[id^="user-defined-plot:"]'
 CARD_PREFIX = "user-defined-plot:"
 STRICT = ("msnas-front-table", "msnas-front-matrices")  # every word must be readable: no text over text
+FRONTS = ("msnas-pareto-macs", "msnas-pareto-params")  # points close together: their labels must not collide
 
 
 def study(searched: Searched) -> optuna.Study:
@@ -84,6 +85,15 @@ def assert_no_text_over_text(fig: Figure) -> None:
     assert not pairs, f"{fig.id}: " + "; ".join(describe(pairs))
 
 
+def assert_labels_apart(fig: Figure) -> None:
+    """Point labels neither overlap each other nor stick out of the figure (the tiny study has close points)."""
+    labels = fig.of_kind("textpoint")
+    assert len(labels) >= 3, f"{fig.id}: {labels}"
+    pairs = list(overlapping(labels))
+    assert not pairs, f"{fig.id}: " + "; ".join(describe(pairs))
+    assert all(t.box.inside(fig.box) for t in labels), f"{fig.id}: a label outside the figure"
+
+
 def assert_variants_labelled(fig: Figure, variants: set[str]) -> None:
     labels = {t.text for t in fig.of_kind("textpoint")}
     assert variants and variants <= labels, f"{fig.id}: named variants {sorted(variants - labels)} unlabelled"
@@ -110,6 +120,11 @@ def test_report_labels_the_named_variants(report: Loaded, searched: Searched):
 @pytest.mark.parametrize("figure_id", STRICT)
 def test_report_reads_without_overlap(report: Loaded, figure_id: str):
     assert_no_text_over_text(report.figures[figure_id])
+
+
+@pytest.mark.parametrize("figure_id", FRONTS)
+def test_report_point_labels_stand_apart(report: Loaded, figure_id: str):
+    assert_labels_apart(report.figures[figure_id])
 
 
 def test_report_table_shows_every_front_point(report: Loaded):
@@ -150,3 +165,8 @@ def test_dashboard_labels_the_named_variants(cards: Loaded, searched: Searched):
 @pytest.mark.parametrize("figure_id", STRICT)
 def test_dashboard_cards_read_without_overlap(cards: Loaded, figure_id: str):
     assert_no_text_over_text(cards.figures[figure_id])
+
+
+@pytest.mark.parametrize("figure_id", FRONTS)
+def test_dashboard_point_labels_stand_apart(cards: Loaded, figure_id: str):
+    assert_labels_apart(cards.figures[figure_id])

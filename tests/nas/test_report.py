@@ -344,3 +344,13 @@ def test_report_ends_by_saying_where_it_is_and_how_to_open_the_dashboard(
     assert "http://127.0.0.1:8080" in last[3]
     assert main(["--study", "tiny", "--storage", storage, "--out", str(out), "--no-dashboard"]) == 0
     assert "optuna-dashboard" not in capsys.readouterr().out
+
+
+def test_labels_of_close_points_are_placed_apart():
+    """Two points at one MAC count 0.02 dB apart (ms3 and a sampled point) get different label positions; a point
+    far from the others keeps the default above it; an unlabelled point is never moved."""
+    from nas.output.report import label_positions
+
+    places = label_positions([(0.226, 32.972), (0.226, 32.991), (0.49, 31.8), (0.3, 32.0)], ["ms3", "trial 7", "x", ""])
+    assert places[0] != places[1]
+    assert places[2] == "top center" and places[3] == "top center"
