@@ -9,6 +9,7 @@ Examples::
     python -m nas.search --list
     python -m nas.search --study ms3 --n-trials 8          # SQLite file runs/msnas.db by default
     python -m nas.search --study ms3 --storage postgresql://user@host/db   # many workers share one study
+    python -m nas.search --study ms3 --devices cuda:0,cuda:1,cuda:2,cuda:3  # one worker per GPU
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import sys
 from collections.abc import Sequence
 
 from nas.cli import Parser, UsageError, bounded, run_cli
-from nas.search.runner import SearchConfig, run_search
+from nas.search.devices import check_one_budget, failed_workers, parse_devices, run_workers
+from nas.search.runner import SearchConfig, definition_named, run_search, summarize
 from nas.study.experimental import experimental_ok
 from nas.study.storage import DEFAULT_STORAGE
 from studies import STUDIES, StudyDef
@@ -43,7 +45,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--artifacts", default=None, help="artifact folder (default: beside a SQLite file, else runs/)")
     p.add_argument("--n-trials", type=int, default=None, help="trials for this process (default: the study's)")
     p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", default=None, help="auto, cpu or cuda (default auto)")
+    p.add_argument(
+        "--devices",
+        default=None,
+        help="one worker process per device on the storage, e.g. cuda:0,cuda:1 or cpu,cpu (--n-trials is per worker)",
+    )
     p.add_argument("--data", default=None, help="HR training folder (default: bundled photos)")
     p.add_argument("--val-data", default=None, help="HR validation folder (default: bundled photos)")
     p.add_argument("--seed", type=int, default=0, help="data order and init: the same for every trial")
@@ -76,6 +83,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         bounded("--timeout", args.timeout, 1, 365 * 24 * 3600)
     if (args.halving or args.asha) and args.timeout is not None:
         raise UsageError("--timeout: not supported with --halving or --asha (the ladder's cost is set by --n-trials)")
+    if args.devices is not None and args.device is not None:
+        raise UsageError("--device and --devices: choose one")
+    if args.devices is not None and args.halving:
+        raise UsageError("--devices: --halving runs in one process (--asha shares its rungs between workers)")
+    args.device = args.device or "auto"
     return args
 
 
@@ -112,12 +124,36 @@ def with_named(definition: StudyDef, named: Sequence[str]) -> StudyDef:
         raise UsageError(str(err)) from None
 
 
+def without_devices(argv: Sequence[str]) -> list[str]:
+    """The command line less its ``--devices`` (each worker gets its own ``--device``)."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--devices":
+            skip = True
+        elif not item.startswith("--devices="):
+            out.append(item)
+    return out
+
+
+def run_on_devices(args: argparse.Namespace, argv: Sequence[str], own: StudyDef | None) -> str:
+    """Start one worker per ``--devices`` item on the storage, show their lines as one, summarise the study."""
+    devices = parse_devices(args.devices)
+    definition = own or definition_named(args.study)
+    with experimental_ok():
+        check_one_budget(definition, devices, args.storage, args.sampler)
+        print(f"{len(devices)} workers on one study: {', '.join(d.label for d in devices)}", file=sys.stderr)
+        failed_workers(devices, run_workers(without_devices(argv), devices))
+        return summarize(config_of(args), own)
+
+
 def config_of(args: argparse.Namespace) -> SearchConfig:
     """The command line as a search's plain-data configuration."""
     return SearchConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SearchConfig)})
 
 
-def run(args: argparse.Namespace) -> str:
+def run(args: argparse.Namespace, argv: Sequence[str]) -> str:
     own = chosen_definition(args)
     if args.list:
         return list_studies(own)
@@ -131,13 +167,18 @@ def run(args: argparse.Namespace) -> str:
         if own is None and args.study not in STUDIES:
             raise UsageError(f"--named: needs --study NAME (allowed: {', '.join(STUDIES)}) or --study-file")
         own = with_named(own or STUDIES[args.study], args.named)
+    if args.devices is not None:
+        return run_on_devices(args, argv, own)
     with experimental_ok():
         return run_search(config_of(args), own)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     saved = "finished trials are saved, run the same command to go on"
-    return run_cli("nas.search", lambda: run(parse_args(argv)), (ValueError,), interrupted=saved)  # ValueError: device
+    line = list(sys.argv[1:] if argv is None else argv)
+    return run_cli(
+        "nas.search", lambda: run(parse_args(line), line), (ValueError,), interrupted=saved
+    )  # ValueError: device
 
 
 if __name__ == "__main__":

@@ -390,6 +390,14 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     return summary(study, config.storage, store_dir)
 
 
+def summarize(config: SearchConfig, definition: StudyDef | None = None) -> str:
+    """The summary of the stored study that workers of ``config`` searched (``nas.search --devices``)."""
+    definition = definition or definition_named(config.study)
+    name = stored_name(definition, config.sampler)
+    study = optuna.load_study(study_name=name, storage=storage_for(config.storage))
+    return summary(study, config.storage, artifact_dir(config.storage, config.artifacts))
+
+
 def summary(study: optuna.Study, storage: str, store_dir: Path) -> str:
     """Counts by state and the Pareto front on every objective, one architecture per line."""
     states = [t.state.name for t in study.trials]
