@@ -91,6 +91,7 @@ class Loaded:
     """A page after load: its figures and the console errors and uncaught exceptions it raised."""
 
     figures: dict[str, Figure]
+    text: str  # the page's visible text
     errors: list[str] = field(default_factory=list)
 
 
@@ -106,13 +107,14 @@ def load(browser: Browser, url: str, selector: str, expected: int) -> Loaded:
         page.wait_for_function(drawn, arg=expected, timeout=LOAD_MS)
         page.wait_for_timeout(300)  # let the last relayout (automargin, table scroll bars) settle
         raw = page.evaluate(READ_FIGURES, selector)
+        text = page.inner_text("body")
         shots = os.environ.get("MSNAS_BROWSER_SHOTS")  # a folder: full-page screenshots, to look at by eye
         if shots:
             page.screenshot(path=str(Path(shots) / (re.sub(r"\W+", "-", url)[-60:] + ".png")), full_page=True)
     finally:
         page.close()
     figures = {f["id"]: figure(f) for f in raw}
-    return Loaded(figures, errors)
+    return Loaded(figures, text, errors)
 
 
 def figure(raw: dict[str, Any]) -> Figure:

@@ -83,6 +83,8 @@ def assert_no_text_over_text(fig: Figure) -> None:
     assert len(fig.texts) > 10, f"{fig.id}: almost no text drawn (fonts missing?): {fig.texts}"
     pairs = list(overlapping(fig.texts))
     assert not pairs, f"{fig.id}: " + "; ".join(describe(pairs))
+    cut = [t.text for t in fig.texts if not t.box.inside(fig.box)]
+    assert not cut, f"{fig.id}: text cut off at the figure's edge: {cut}"
 
 
 def assert_labels_apart(fig: Figure) -> None:
@@ -110,6 +112,13 @@ def test_report_figures_are_drawn_with_data(report: Loaded, searched: Searched):
     assert set(report.figures) == saved_figures(searched) - {f for f in saved_figures(searched) if "analyze" in f}
     assert_drawn_with_data(report.figures)
     assert_titles_inside(report.figures)
+
+
+def test_report_says_which_variants_win_in_its_text(report: Loaded):
+    """The sentences once drawn as the table's five-line title are the page's text."""
+    assert "Named variants on the Pareto front: " in report.text
+    assert "Named variants evaluated but not on the front: " in report.text
+    assert "f_LH maps X_L to Y_H" in report.text  # the matrices' caption: what the short title leaves out
 
 
 def test_report_labels_the_named_variants(report: Loaded, searched: Searched):
@@ -140,6 +149,7 @@ def test_report_table_shows_every_front_point(report: Loaded):
 
 def test_analysis_page(analysis: Loaded):
     assert analysis.errors == []
+    assert "hold fewer than 5 architectures" in analysis.text  # the small-sample warning is on the page too
     assert {"analyze-edf", "analyze-error-vs-macs"} <= set(analysis.figures)
     assert_drawn_with_data(analysis.figures)
     assert_titles_inside(analysis.figures)

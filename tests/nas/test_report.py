@@ -354,3 +354,13 @@ def test_labels_of_close_points_are_placed_apart():
     places = label_positions([(0.226, 32.972), (0.226, 32.991), (0.49, 31.8), (0.3, 32.0)], ["ms3", "trial 7", "x", ""])
     assert places[0] != places[1]
     assert places[2] == "top center" and places[3] == "top center"
+
+
+def test_one_architecture_is_counted_in_the_singular():
+    """Not "1 distinct architectures": the counts of the summary agree with their number."""
+    from nas.output.report import build_report
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    add(study, tiny_specs()["ms3"], 31.0, preset="ms3")
+    summary = build_report(study, STUDIES["tiny"]).lines[0]
+    assert "1 trial (1 complete); 1 distinct architecture evaluated" in summary and "1 on the Pareto front" in summary
