@@ -160,9 +160,9 @@ def torchrun_train(sizes: Sizes, device: torch.device) -> dict[str, float]:
     """``torchrun --nproc_per_node 1 -m nas.train`` on MS3 SRResNet: wall time and what final.json records."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for sub, n, size in (("train", 8, sizes.image_size), ("val", 2, sizes.image_size // 2)):
+        for sub, count, size in (("train", 8, sizes.image_size), ("val", 2, sizes.image_size // 2)):
             (folder / sub).mkdir()
-            for name, img in texture_images(n, size, seed=len(sub)):
+            for name, img in texture_images(count, size, seed=len(sub)):
                 Image.fromarray(img).save(folder / sub / f"{name}.png", compress_level=1)
         (folder / "arch.json").write_text(network("ms3", "srresnet", sizes).to_json())
         n = str(sizes.torchrun_iters)
@@ -222,11 +222,11 @@ def timed(what: str, work: Callable[[], dict[str, float]], spent: dict[str, floa
 def report(device: torch.device, sizes: Sizes, compile_model: bool) -> str:
     """Run every part and return the markdown block."""
     spent: dict[str, float] = {}
-    train = {
-        (b, v): timed(f"train {b} {v}", lambda b=b, v=v: measure_training(network(v, b, sizes), sizes, device), spent)
-        for b in BACKBONES
-        for v in VARIANTS
-    }
+
+    def training(backbone: str, variant: str) -> Callable[[], dict[str, float]]:
+        return lambda: measure_training(network(variant, backbone, sizes), sizes, device)
+
+    train = {(b, v): timed(f"train {b} {v}", training(b, v), spent) for b in BACKBONES for v in VARIANTS}
     per_core = timed("pipeline", lambda: {"rate": pipeline_per_core(sizes)}, spent)["rate"]
     proxy = timed("proxy trial", lambda: proxy_trial(sizes, device), spent)
     compiled = (
