@@ -16,6 +16,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,10 +71,19 @@ def where(out: Path, storage: str, no_dashboard: bool) -> list[str]:
     if not no_dashboard:
         lines += [
             "the same figures, with every trial's attributes and artifacts, in optuna-dashboard:",
-            f"  optuna-dashboard {public_url(storage)} --artifact-dir {artifact_dir(storage, None)}",
+            f"  {dashboard_command()} {public_url(storage)} --artifact-dir {artifact_dir(storage, None)}",
             "  then open http://127.0.0.1:8080 (the study's page, below its built-in plots)",
         ]
     return lines
+
+
+def dashboard_command() -> str:
+    """optuna-dashboard beside this Python (.venv/bin/optuna-dashboard after `make setup`), relative when it can be."""
+    found = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
+    if found is None:
+        return "optuna-dashboard"
+    relative = os.path.relpath(found)
+    return relative if not relative.startswith("..") else found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

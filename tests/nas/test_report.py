@@ -340,7 +340,8 @@ def test_report_ends_by_saying_where_it_is_and_how_to_open_the_dashboard(
     last = capsys.readouterr().out.splitlines()[-4:]
     assert last[0] == f"wrote {out}: open {out.as_uri()} in a browser (it works offline)"
     db = storage.removeprefix("sqlite:///")
-    assert last[2] == f"  optuna-dashboard {storage} --artifact-dir {db}.artifacts"
+    assert last[2].endswith(f"optuna-dashboard {storage} --artifact-dir {db}.artifacts")
+    assert Path(last[2].split()[0]).name == "optuna-dashboard"  # the one beside this Python when there is one
     assert "http://127.0.0.1:8080" in last[3]
     assert main(["--study", "tiny", "--storage", storage, "--out", str(out), "--no-dashboard"]) == 0
     assert "optuna-dashboard" not in capsys.readouterr().out
