@@ -472,6 +472,7 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
         summary_line(study.study_name, trials, points, front),
         *named_sentences(trials, points, on_front, definition),
         *bicubic_warning(points),
+        *small_front_warning(front),
     ]
     figures = {
         "msnas-pareto-macs": pareto_figure(points, on_front, "macs"),
@@ -522,6 +523,16 @@ def bicubic_warning(points: Sequence[ArchRecord]) -> list[str]:
     return [
         f"WARNING: {len(below)} of {len(points)} architectures score at or below bicubic upsampling "
         f"({join_names(below)}): the proxy learned nothing for them, so their ranking is noise."
+    ]
+
+
+def small_front_warning(front: Sequence[ArchRecord]) -> list[str]:
+    """A warning when the front has two points or fewer: no knee to read, a hypervolume resting on one or two."""
+    if len(front) > 2:
+        return []
+    return [
+        f"WARNING: the Pareto front has {plural(len(front), 'point')}, so it has no knee (nas.export --knee takes the"
+        " one with the fewest MACs) and its hypervolume rests on that few architectures."
     ]
 
 

@@ -365,3 +365,19 @@ def test_one_architecture_is_counted_in_the_singular():
     add(study, tiny_specs()["ms3"], 31.0, preset="ms3")
     summary = build_report(study, STUDIES["tiny"]).lines[0]
     assert "1 trial (1 complete); 1 distinct architecture evaluated" in summary and "1 on the Pareto front" in summary
+
+
+def test_a_front_of_two_points_is_flagged_on_the_page(page: str):
+    assert "WARNING: the Pareto front has 2 points, so it has no knee" in page  # ms3 and trial 3
+
+
+def test_a_front_of_three_points_is_not_flagged():
+    from nas.output.report import build_report
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    specs = tiny_specs()
+    add(study, specs["ms3"], 31.0, preset="ms3")
+    add(study, specs["2-none-0.5-True"], 30.8)
+    add(study, specs["standard"], 32.0, preset="standard")
+    lines = build_report(study, STUDIES["tiny"]).lines
+    assert "3 on the Pareto front" in lines[0] and not any("has no knee" in line for line in lines)
