@@ -123,21 +123,21 @@ def measure_training(spec: ArchSpec, sizes: Sizes, device: torch.device) -> dict
 
 
 def pipeline_per_core(sizes: Sizes) -> float:
-    """Samples/s one core cuts (each patch decoding its PNG sub-image, as DIV2K's 32k never stay cached)."""
+    """Samples per CPU second one core cuts, each patch decoding its PNG sub-image (``benchmarks.pipeline``)."""
+    from benchmarks.pipeline import rate, sub_images  # it imports this module's texture_images
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for name, img in texture_images(16, sizes.image_size, seed=1):
-                Image.fromarray(img).save(Path(tmp) / f"{name}.png", compress_level=1)
-            hr, _ = training_pictures(tmp, None)
+            hr, _ = training_pictures(sub_images(Path(tmp), 16, sizes.image_size), None)
             sampler = PatchSampler(hr, 4, sizes.hr_patch // 4, sizes.batch, seed=0)
-            done, start = 0, time.perf_counter()
-            while time.perf_counter() - start < sizes.pipeline_seconds or done == 0:
+
+            def decoded(i: int) -> object:
                 forget_decoded()
-                sampler.crops(done)
-                done += 1
-            return done * sizes.batch / (time.perf_counter() - start)
+                return sampler.crops(i)
+
+            return rate(decoded, sizes.pipeline_seconds, sizes.batch)[1]
     finally:
         torch.set_num_threads(threads)
 

@@ -31,19 +31,22 @@ from nas.sr.data import CropSet, PatchSampler, forget_decoded, training_pictures
 SCALE, HR_PATCH, BATCH = 4, 128, 16
 
 
-def rate(work: Callable[[int], object], seconds: float, batch: int) -> float:
-    """Samples/s of ``work(i)`` (one batch per call) over about ``seconds``, after one warm-up call."""
-    work(0)
-    done, start = 0, time.perf_counter()
+def rate(work: Callable[[int], object], seconds: float, batch: int) -> tuple[float, float]:
+    """Samples per wall second and per CPU second of ``work(i)`` (one batch per call, one thread) over about
+    ``seconds``, after up to a second of warm-up; on a loaded machine the second is what a core of its own would do."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < min(1.0, seconds):
+        work(0)
+    done, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         done += 1
         work(done)
-    return done * batch / (time.perf_counter() - start)
+    return done * batch / (time.perf_counter() - start), done * batch / (time.process_time() - cpu)
 
 
-def sub_images(folder: Path, n: int) -> Path:
-    """``n`` 480x480 PNG sub-images (smoothed noise: photo-like decode cost) written as ``nas.train`` caches them."""
-    for name, img in texture_images(n, 480):
+def sub_images(folder: Path, n: int, size: int = 480) -> Path:
+    """``n`` PNG sub-images (smoothed noise, compression level 1, as ``nas.train`` caches them)."""
+    for name, img in texture_images(n, size):
         Image.fromarray(img).save(folder / f"{name}.png", compress_level=1)
     return folder
 
@@ -93,12 +96,12 @@ def main(argv: list[str] | None = None) -> None:
         total = loader_rate(sampler, args.workers, args.seconds) if args.workers else float("nan")
     print(f"### Data pipeline ({describe()})")
     print(f"128x128 HR patches, x{SCALE}, batch {BATCH}, {args.seconds:g} s per case, one thread per process\n")
-    print("| case | samples/s per core |")
-    print("|---|---|")
-    for name, value in rates.items():
-        print(f"| {name} | {value:.0f} |")
+    print("| case | samples per wall second | samples per CPU second (a core of its own) |")
+    print("|---|---|---|")
+    for name, (wall, cpu) in rates.items():
+        print(f"| {name} | {wall:.0f} | {cpu:.0f} |")
     print(f"\nDataLoader, {args.workers} worker processes, decoded files cached per worker: {total:.0f} samples/s")
-    per_core = rates["decode"]
+    per_core = rates["decode"][1]
     print(f"\nCores a GPU needs at batch {BATCH}: {BATCH} / step_seconds / {per_core:.0f} (decode case)")
     for item in args.step_ms:
         name, _, ms = item.partition("=")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -20,6 +21,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")  # what torchrun sets in each process it starts
+# the other ranks wait in their next all-reduce while rank 0 validates and checkpoints: allow a long validation
+COLLECTIVE_TIMEOUT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ def join(device: torch.device) -> tuple[Ranks, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
+        cuda = device if device.type == "cuda" else None
+        dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT, device_id=cuda)
     return ranks, device
 
 
