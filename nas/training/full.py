@@ -237,7 +237,7 @@ def train(run: Run, args: TrainConfig) -> None:
         total=args.iters, initial=run.start, unit="it", dynamic_ncols=True, file=sys.stderr, disable=not run.ranks.main
     )
     last: dict[str, str] = {}
-    done = run.start
+    done = stop = run.start
 
     with stop_between_steps() as asked:
 
@@ -247,7 +247,7 @@ def train(run: Run, args: TrainConfig) -> None:
             bar.update(1)
             if i % 50 == 0 and run.ranks.main:
                 bar.set_postfix(loss=f"{loss.item():.4f}", **last)
-            if asked:
+            if asked and done < stop:  # at a chunk's end the run validates and checkpoints first
                 raise StopAsked
 
         i, whole = run.start, True  # whole: the model and optimizer hold exactly i iterations
@@ -271,6 +271,8 @@ def train(run: Run, args: TrainConfig) -> None:
                         }
                     )
                 save_checkpoint(run, i)
+                if asked:
+                    raise StopAsked
         except StopAsked:
             save_checkpoint(run, done)
             raise
