@@ -130,7 +130,7 @@ def test_report_reads_every_kind(study):
     table = report.figures["msnas-front-table"].data[0]
     assert "CPU latency (ms)" in table.header.values and list(table.cells.values[0]) == [0, 1, 2]
     assert "4-objective front" in report.figures["msnas-pareto-macs"].data[0].name
-    assert "CPU latency (ms) min" in report.figures["msnas-hypervolume"].layout.title.text
+    assert "CPU latency (ms) min" in report.figures["msnas-hypervolume"].layout.title.subtitle.text
 
 
 def test_export_reads_values_by_name_and_reasons_from_user_attrs(study, tmp_path, capsys):
