@@ -103,9 +103,11 @@ def _check(study: StudyDef) -> None:
         if name in PRESETS:
             raise StudyFileError(f"named.{name}: a built-in preset's name; give your point another")
         try:
-            load_spec(spec)
+            point = load_spec(spec)
         except SpecError as err:
             raise StudyFileError(f"named.{name}: {err}") from None
+        if point.upscale != study.space.upscale:  # its proxy is validated at the study's scale
+            raise StudyFileError(f"named.{name}: upscales x{point.upscale}, the study's space x{study.space.upscale}")
     for sub, predicate in study.subspaces.items():
         try:
             compile_predicate(predicate)

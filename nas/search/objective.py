@@ -35,7 +35,7 @@ from nas.training.latency import cpu_latency_ms
 from nas.training.loop import set_seed
 from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
 from nas.training.zero_cost import zero_cost_scores
-from space import analytic_cost
+from space import analytic_cost, load_spec
 from space.arch import ArchSpec
 from studies import LATENCY, MACS, PARAMS, PSNR, StudyDef
 from studies.budget import ProxyBudget
@@ -94,7 +94,8 @@ class Searcher:
         """
         trial.set_user_attr(keys.WORKER_HOST, socket.gethostname())
         trial.set_user_attr(keys.WORKER_PID, os.getpid())
-        spec = spec_from_trial(trial, self.definition.space)
+        extra = trial.user_attrs.get(keys.EXTRA_SPEC)
+        spec = load_spec(extra) if extra is not None else spec_from_trial(trial, self.definition.space)
         self._record_spec(trial, spec)
         cost = analytic_cost(spec)
         trial.set_user_attr(keys.MACS_KEY, cost.macs)

@@ -25,7 +25,7 @@ from nas.errors import InputError, MsnasError
 from nas.processes import process_alive
 from nas.search.budget import NewArchitectures
 from nas.search.objective import Searcher
-from nas.search.samplers import random_sampler
+from nas.search.samplers import NSGAIISampler, TPESampler, random_sampler
 from nas.search.sampling import params_for
 from nas.sr.data import PatchSampler, training_pictures, validation_images
 from nas.study import keys
@@ -73,7 +73,8 @@ class SearchConfig:
 
 
 def enqueue_named(study: optuna.Study, definition: StudyDef, only: Collection[str] | None = None) -> list[str]:
-    """Queue the named variants that lie in the space (or those of ``only``), so they are points of the study."""
+    """Queue the named variants that lie in the space (or those of ``only``), so they are points of the study;
+    then the study's own named points outside it, as extra points (no params: the sampler does not learn from them)."""
     names = named_points(definition)
     queued: list[str] = []
     for choice, spec in definition.space.uniform_points():
@@ -82,7 +83,18 @@ def enqueue_named(study: optuna.Study, definition: StudyDef, only: Collection[st
             attrs = {keys.PRESET: name, keys.QUEUED: True}
             study.enqueue_trial(params_for(definition.space, choice), user_attrs=attrs)
             queued.append(name)
+    for name in outside_points(definition):
+        if only is None or name in only:
+            extra = {keys.PRESET: name, keys.QUEUED: True, keys.EXTRA_SPEC: definition.named[name]}
+            study.enqueue_trial({}, user_attrs=extra)
+            queued.append(name)
     return queued
+
+
+def outside_points(definition: StudyDef) -> list[str]:
+    """The study's own named points that are not points of its space."""
+    inside = {spec.spec_hash for _, spec in definition.space.uniform_points()}
+    return [name for name, spec in definition.named.items() if load_spec(spec).spec_hash not in inside]
 
 
 def open_study(
@@ -108,12 +120,12 @@ def open_study(
     study.set_user_attr(keys.SAMPLER, chosen)
     study.set_user_attr(keys.INIT_RULE, INIT_RULE)
     if chosen != "random":
-        queued = enqueue_named(study, definition)
-        outside = [name for name in definition.named if name not in queued]
+        enqueue_named(study, definition)
+        outside = outside_points(definition)
         if outside:
             print(
-                f"named point(s) outside the study's space, not evaluated: {join_names(outside)} (evaluate them"
-                " with nas.train, or widen the space)",
+                f"named point(s) outside the study's space, evaluated as extra points: {join_names(outside)}"
+                " (on the front and in the report; the sampler does not learn from them)",
                 file=sys.stderr,
             )
     return study, True
@@ -246,8 +258,8 @@ def make_sampler(definition: StudyDef, seed: int, name: str | None = None) -> op
     if name == "random":
         return random_sampler(definition.space, seed)
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(20, max(4, definition.n_trials // 2)))
+        return TPESampler(seed=seed, multivariate=True)
+    return NSGAIISampler(seed=seed, population_size=min(20, max(4, definition.n_trials // 2)))
 
 
 def definition_named(name: str | None) -> StudyDef:

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.search_space import intersection_search_space
 from optuna.study import Study
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from nas.search.sampling import params_for
+from nas.study import keys
 from space.choices import SpaceDef
 
 MAX_ENUMERATED = 100_000  # above this a space is sampled dimension by dimension
@@ -88,6 +90,41 @@ def _drawn(study: Study) -> set[tuple[tuple[str, str], ...]]:
 
 def _key(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, repr(v)) for k, v in params.items()))
+
+
+def is_extra_point(trial: FrozenTrial) -> bool:
+    """A named point outside the study's space, evaluated beside the search: it has no params."""
+    return keys.EXTRA_SPEC in trial.user_attrs
+
+
+def drawn_space(study: Study, include_pruned: bool) -> dict[str, BaseDistribution]:
+    """The intersection search space of the trials a sampler drew (extra points left out: with no params they would
+    empty it), without single-valued dimensions, as NSGA-II and multivariate TPE infer it themselves."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED) if include_pruned else (TrialState.COMPLETE,)
+    drawn = [t for t in study.get_trials(deepcopy=False, states=states) if not is_extra_point(t)]
+    return {n: d for n, d in intersection_search_space(drawn, include_pruned).items() if not d.single()}
+
+
+class NSGAIISampler(optuna.samplers.NSGAIISampler):
+    """Optuna's NSGA-II, blind to extra points: they join no generation (a parent with no params has no genes).
+
+    Keep the class name: Optuna keys a trial's generation by it, so studies made with Optuna's own class resume.
+    """
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {} if is_extra_point(trial) else drawn_space(study, include_pruned=False)
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return {} if is_extra_point(trial) else super().sample_relative(study, trial, search_space)
+
+
+class TPESampler(optuna.samplers.TPESampler):
+    """Optuna's multivariate TPE, whose joint search space ignores extra points (it skips them when fitting)."""
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {} if is_extra_point(trial) else drawn_space(study, include_pruned=True)
 
 
 def random_sampler(space: SpaceDef, seed: int) -> optuna.samplers.BaseSampler:

@@ -17,6 +17,7 @@ SPEC = "spec"  # canonical JSON of the architecture
 SPEC_HASH = "spec_hash"
 PRESET = "preset"  # the named paper variant this spec is, if any
 QUEUED = "queued"  # True on trials queued by nas.search (the named variants), not drawn by the sampler
+EXTRA_SPEC = "extra_spec"  # a named point outside the space: its spec JSON (the trial has no params; samplers skip it)
 
 # ---- its cost, known before anything is built ----
 MACS_KEY = MACS.name

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from nas.search.__main__ import main as search_main
-from nas.search.samplers import UniformPointSampler, distinct_points, random_sampler
+from nas.search.samplers import NSGAIISampler, TPESampler, UniformPointSampler, distinct_points, random_sampler
 from nas.search.sampling import spec_from_trial
+from nas.study import keys
 from nas.study.naming import stored_name
 from nas.study.storage import storage_for
 from space.choices import SpaceDef
@@ -129,3 +131,20 @@ def test_a_sixth_trial_is_a_repeat_and_not_retrained(tiny_random_url: str, capsy
     assert sixth.user_attrs["spec_hash"] == original.user_attrs["spec_hash"]
     assert sixth.values == original.values
     assert "resumed" in capsys.readouterr().err
+
+
+def test_an_extra_point_without_params_leaves_the_joint_search_space_as_it_was():
+    """Optuna's own NSGA-II and multivariate TPE intersect every finished trial's params: one extra point (no params)
+    empties their joint space and they fall back to independent random draws.  Ours leave it out."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    dist = {"a": optuna.distributions.CategoricalDistribution(["x", "y"]), "b": FloatDistribution(0.0, 1.0)}
+    for a, b in (("x", 0.1), ("y", 0.7)):
+        study.add_trial(optuna.trial.create_trial(params={"a": a, "b": b}, distributions=dist, values=[b, 1.0]))
+    extra = optuna.trial.create_trial(values=[2.0, 0.5], user_attrs={keys.EXTRA_SPEC: "{}"})
+    study.add_trial(extra)
+    pending = study.trials[0]
+    assert optuna.samplers.NSGAIISampler().infer_relative_search_space(study, pending) == {}
+    assert optuna.samplers.TPESampler(multivariate=True).infer_relative_search_space(study, pending) == {}
+    for ours in (NSGAIISampler(), TPESampler(multivariate=True)):
+        assert ours.infer_relative_search_space(study, pending) == dist
+        assert ours.infer_relative_search_space(study, study.trials[2]) == {}  # the extra point itself: nothing

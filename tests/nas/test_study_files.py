@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from pathlib import Path
 
 import optuna
 import pytest
+from optuna.samplers import NSGAIISampler
 
 from nas.analyze import main as analyze_main
 from nas.export import main as export_main
@@ -16,6 +18,7 @@ from nas.report import main as report_main
 from nas.search.__main__ import main as search_main
 from nas.study.naming import definition_of
 from nas.study.storage import storage_for
+from space import preset
 from studies import STUDIES
 from studies.files import dumps, loads
 
@@ -50,6 +53,7 @@ BAD = [
     (TINY.replace("latency = false", 'latency = "no"'), "latency: 'no' must be true or false"),
     (TINY.replace('shared = "shared"', 'x = "__import__"'), "subspaces.x: "),
     (TINY.replace("[space.unit]", "[space.unit]\nfoo = 1"), "space.unit.foo: no such field"),
+    (TINY + f"\n[named]\nbig = {json.dumps(preset('ms3').canonical_json)}\n", "named.big: upscales x4, the study's"),
 ]
 
 
@@ -99,20 +103,32 @@ def test_a_named_point_of_ones_own_is_queued_and_labelled(tmp_path: Path):
     named = {name for name in ("ms", "ms3", "standard")}
     spec = next(s for _, s in tiny.space.uniform_points() if s.spec_hash not in named_hashes(tiny))
     (tmp_path / "mine.json").write_text(spec.to_json())
-    (tmp_path / "far.json").write_text(preset("ms3").to_json())  # full-size SRResNet x4: not a point of tiny
+    sp = tiny.space
+    far = preset("ms2", sp.backbone, sp.upscale, sp.depth, sp.width)  # unshared 3x3 weights: not a point of tiny
+    assert far.spec_hash not in {s.spec_hash for _, s in sp.uniform_points()}
+    (tmp_path / "far.json").write_text(far.to_json())
     url = f"sqlite:///{tmp_path}/s.db"
-    argv = ["--study", "tiny", "--storage", url, "--n-trials", "4", "--named", f"mine={tmp_path / 'mine.json'}",
+    argv = ["--study", "tiny", "--storage", url, "--n-trials", "6", "--named", f"mine={tmp_path / 'mine.json'}",
             "--named", f"far={tmp_path / 'far.json'}", "--artifacts", str(tmp_path / "a")]  # fmt: skip
     code, _, err = run(search_main, argv)
     assert code == 0, err
-    assert "named point(s) outside the study's space, not evaluated: far" in err
+    assert "named point(s) outside the study's space, evaluated as extra points: far" in err
     study = optuna.load_study(study_name="tiny", storage=storage_for(url))
-    mine = [t for t in study.trials if t.user_attrs.get("preset") == "mine"]
-    assert len(mine) == 1 and mine[0].user_attrs["spec_hash"] == spec.spec_hash and mine[0].user_attrs["queued"]
+    mine = [t for t in study.trials if t.user_attrs.get("preset") == "mine" and t.user_attrs.get("queued")]
+    assert len(mine) == 1 and mine[0].user_attrs["spec_hash"] == spec.spec_hash
     assert named <= {t.user_attrs.get("preset") for t in study.trials}
+    (extra,) = [t for t in study.trials if t.user_attrs.get("preset") == "far"]
+    assert extra.state == optuna.trial.TrialState.COMPLETE and extra.params == {}
+    assert extra.user_attrs["spec_hash"] == far.spec_hash and extra.values is not None
+    generation = NSGAIISampler._get_generation_key()
+    drawn = [t for t in study.trials if "fixed_params" not in t.system_attrs]  # not queued: drawn by NSGA-II
+    assert drawn and all(generation in t.system_attrs for t in drawn)  # NSGA-II kept its generations
+    assert generation not in extra.system_attrs  # and never made the extra point one of its parents
     code, printed, err = run(report_main, ["--study", "tiny", "--storage", url, "--out", str(tmp_path / "r.html")])
     assert code == 0, err
-    assert "mine (trial" in printed or '"mine"' in (tmp_path / "r.html").read_text()
+    page = (tmp_path / "r.html").read_text()
+    for name in ("mine", "far"):
+        assert f"{name} (trial" in printed or f'"{name}"' in page, name
     # the named point is part of the stored definition: a run without --named is another definition
     code, _, err = run(search_main, ["--study", "tiny", "--storage", url, "--n-trials", "1"])
     assert code == 2 and "(named.far stored '" in err and "..., here None)" in err
