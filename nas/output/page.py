@@ -20,6 +20,7 @@ class Report:
     lines: list[str]
     figures: dict[str, go.Figure]
     captions: dict[str, str] = field(default_factory=dict)  # by graph-object id: what a short title leaves out
+    cards: dict[str, go.Figure] = field(default_factory=dict)  # by id: a smaller version for a dashboard card
 
 
 def write_html(path: Path, report: Report) -> None:
@@ -59,4 +60,4 @@ def card(fig: go.Figure) -> go.Figure:
 def save_to_dashboard(study: optuna.Study, report: Report) -> None:
     """Store the figures in the study under fixed ids, so optuna-dashboard shows them and a rerun replaces them."""
     for graph_id, fig in report.figures.items():
-        save_plotly_graph_object(study, card(fig), graph_object_id=graph_id)
+        save_plotly_graph_object(study, card(report.cards.get(graph_id, fig)), graph_object_id=graph_id)

@@ -29,6 +29,7 @@ from space.unit import DEFAULT_DOWN, DEFAULT_UP, FUSED_RESAMPLE, Branches, Edge,
 from studies import StudyDef
 
 MATRIX_COLUMNS = 3
+CARD_MATRICES = 6  # matrices a dashboard card (450 px high, half a screen wide) holds legibly
 FADED, SOLID = 0.25, 1.0
 CELL_COLOURS = ("#ffffff", "#cfe2f3", "#fce5cd", "#d9ead3")  # absent, within a scale, across scales, identity
 STATUS_COLOURS = {"front": "#d62728", "tied": "#ff7f0e", "dominated": "#7f7f7f"}
@@ -358,14 +359,21 @@ def matrix_trace(unit: UnitSpec, kernel: int | None) -> go.Heatmap:
     )
 
 
-def matrices_figure(points: Sequence[ArchRecord], on_front: Sequence[bool]) -> go.Figure:
+def matrices_figure(points: Sequence[ArchRecord], on_front: Sequence[bool], most: int | None = None) -> go.Figure:
     """Each point's transform matrix (rows = output branch, columns = input branch); every distinct unit of a
-    layer-wise point. The points are the front and the dominated named variants."""
+    layer-wise point. The points are the front and the dominated named variants; ``most`` points at most (a
+    dashboard card: the front first, by MACs)."""
     panels = [
         (matrix_title(p, f, note), unit, kernel)
         for p, f in zip(points, on_front, strict=True)
         for unit, kernel, note in drawn_units(p.spec)
     ]
+    subtitle = "front and named variants"
+    if most is not None and len(points) > most:
+        order = sorted(range(len(points)), key=lambda i: (not on_front[i], points[i].macs, points[i].number))[:most]
+        shown = matrices_figure([points[i] for i in order], [on_front[i] for i in order])
+        shown.update_layout(title_subtitle_text=f"{most} of {len(points)}: all in report.html")
+        return shown
     cols = max(1, min(MATRIX_COLUMNS, len(panels)))
     rows = max(1, math.ceil(len(panels) / cols))
     fig = make_subplots(
@@ -381,7 +389,7 @@ def matrices_figure(points: Sequence[ArchRecord], on_front: Sequence[bool]) -> g
     fig.update_xaxes(side="bottom", tickangle=0)
     fig.update_annotations(font_size=12)
     fig.update_layout(
-        title={"text": "Transform matrices", "subtitle": {"text": "front and named variants"}},
+        title={"text": "Transform matrices", "subtitle": {"text": subtitle}},
         height=120 + 300 * rows,
         margin={"t": 110},
     )
@@ -488,7 +496,8 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
     if noisy is not None:
         lines += noise_lines(noisy)
         figures["msnas-noise-front"] = noise_figure(noisy)
-    return Report(f"msnas report: study {study.study_name}", lines, figures, CAPTIONS)
+    cards = {"msnas-front-matrices": matrices_figure(*drawn_points(points, on_front), most=CARD_MATRICES)}
+    return Report(f"msnas report: study {study.study_name}", lines, figures, CAPTIONS, cards)
 
 
 def drawn_points(points: Sequence[ArchRecord], on_front: Sequence[bool]) -> tuple[list[ArchRecord], list[bool]]:

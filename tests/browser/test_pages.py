@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from dataclasses import dataclass
 
 import optuna
 import pytest
 from playwright.sync_api import Browser
 
 from nas.study.storage import storage_for
-from tests.browser.conftest import STUDY, Searched
+from tests.browser.conftest import HAND_MADE, NAMED_PSNR, SEARCHED, Searched
 from tests.browser.pages import Figure, Loaded, describe, load, overlapping
 
 pytestmark = pytest.mark.slow
@@ -24,27 +25,32 @@ STRICT = ("msnas-front-table", "msnas-front-matrices")  # every word must be rea
 FRONTS = ("msnas-pareto-macs", "msnas-pareto-params")  # points close together: their labels must not collide
 
 
-def study(searched: Searched) -> optuna.Study:
-    return optuna.load_study(study_name=STUDY, storage=storage_for(searched.url))
-
-
-def saved_figures(searched: Searched) -> set[str]:
-    """The graph-object ids saved into the study for optuna-dashboard."""
+def saved_figures(searched: Searched, name: str) -> set[str]:
+    """The graph-object ids saved into a study for optuna-dashboard."""
     storage = storage_for(searched.url)
-    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(STUDY))
+    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(name))
     prefix = "dashboard:plot_data:"
     return {k.removeprefix(prefix).rsplit(":", 1)[0] for k in attrs if k.startswith(prefix)}
 
 
-def evaluated_variants(searched: Searched) -> set[str]:
+def evaluated_variants(searched: Searched, name: str) -> set[str]:
     """The named variants with a COMPLETE trial: each must be labelled on the fronts."""
-    trials = study(searched).get_trials(states=[optuna.trial.TrialState.COMPLETE])
+    study = optuna.load_study(study_name=name, storage=storage_for(searched.url))
+    trials = study.get_trials(states=[optuna.trial.TrialState.COMPLETE])
     return {t.user_attrs["preset"] for t in trials if "preset" in t.user_attrs}
 
 
-@pytest.fixture(scope="module")
-def report(browser: Browser, searched: Searched) -> Loaded:
-    return load(browser, searched.report.as_uri(), PAGE_FIGURES, 5)
+@dataclass
+class Shown:
+    """One study's page as loaded: which study, and what the browser read back."""
+
+    name: str
+    page: Loaded
+
+
+@pytest.fixture(scope="module", params=[SEARCHED, HAND_MADE])
+def report(browser: Browser, searched: Searched, request: pytest.FixtureRequest) -> Shown:
+    return Shown(request.param, load(browser, searched.reports[request.param].as_uri(), PAGE_FIGURES, 5))
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +58,16 @@ def analysis(browser: Browser, searched: Searched) -> Loaded:
     return load(browser, searched.analysis.as_uri(), PAGE_FIGURES, 2)
 
 
-@pytest.fixture(scope="module")
-def cards(browser: Browser, searched: Searched, dashboard: str) -> Loaded:
-    """The study's page in optuna-dashboard, its user-defined figures keyed by graph-object id."""
+@pytest.fixture(scope="module", params=[SEARCHED, HAND_MADE])
+def cards(browser: Browser, searched: Searched, dashboard: str, request: pytest.FixtureRequest) -> Shown:
+    """A study's page in optuna-dashboard, its user-defined figures keyed by graph-object id."""
     with urllib.request.urlopen(f"{dashboard}/api/studies", timeout=10) as response:
         summaries = json.loads(response.read())["study_summaries"]
-    study_id = next(s["study_id"] for s in summaries if s["study_name"] == STUDY)
-    loaded = load(browser, f"{dashboard}/dashboard/studies/{study_id}", CARD_FIGURES, len(saved_figures(searched)))
+    study_id = next(s["study_id"] for s in summaries if s["study_name"] == request.param)
+    expected = len(saved_figures(searched, request.param))
+    loaded = load(browser, f"{dashboard}/dashboard/studies/{study_id}", CARD_FIGURES, expected)
     loaded.figures = {k.removeprefix(CARD_PREFIX): v for k, v in loaded.figures.items()}
-    return loaded
+    return Shown(request.param, loaded)
 
 
 def assert_drawn_with_data(figures: dict[str, Figure]) -> None:
@@ -104,44 +111,53 @@ def assert_variants_labelled(fig: Figure, variants: set[str]) -> None:
 # ---- report.html ----
 
 
-def test_report_has_no_console_error(report: Loaded):
-    assert report.errors == []
+def test_report_has_no_console_error(report: Shown):
+    assert report.page.errors == []
 
 
-def test_report_figures_are_drawn_with_data(report: Loaded, searched: Searched):
-    assert set(report.figures) == saved_figures(searched) - {f for f in saved_figures(searched) if "analyze" in f}
-    assert_drawn_with_data(report.figures)
-    assert_titles_inside(report.figures)
+def test_report_figures_are_drawn_with_data(report: Shown, searched: Searched):
+    assert set(report.page.figures) == {f for f in saved_figures(searched, report.name) if f.startswith("msnas-")}
+    assert_drawn_with_data(report.page.figures)
+    assert_titles_inside(report.page.figures)
 
 
-def test_report_says_which_variants_win_in_its_text(report: Loaded):
+def test_report_says_which_variants_win_in_its_text(report: Shown):
     """The sentences once drawn as the table's five-line title are the page's text."""
-    assert "Named variants on the Pareto front: " in report.text
-    assert "Named variants evaluated but not on the front: " in report.text
-    assert "f_LH maps X_L to Y_H" in report.text  # the matrices' caption: what the short title leaves out
+    assert "Named variants on the Pareto front: " in report.page.text
+    assert "Named variants evaluated but not on the front: " in report.page.text
+    assert "f_LH maps X_L to Y_H" in report.page.text  # the matrices' caption: what the short title leaves out
 
 
-def test_report_labels_the_named_variants(report: Loaded, searched: Searched):
+def test_report_labels_the_named_variants(report: Shown, searched: Searched):
     for axis in ("macs", "params"):
-        assert_variants_labelled(report.figures[f"msnas-pareto-{axis}"], evaluated_variants(searched))
+        assert_variants_labelled(report.page.figures[f"msnas-pareto-{axis}"], evaluated_variants(searched, report.name))
 
 
 @pytest.mark.parametrize("figure_id", STRICT)
-def test_report_reads_without_overlap(report: Loaded, figure_id: str):
-    assert_no_text_over_text(report.figures[figure_id])
+def test_report_reads_without_overlap(report: Shown, figure_id: str):
+    assert_no_text_over_text(report.page.figures[figure_id])
 
 
 @pytest.mark.parametrize("figure_id", FRONTS)
-def test_report_point_labels_stand_apart(report: Loaded, figure_id: str):
-    assert_labels_apart(report.figures[figure_id])
+def test_report_point_labels_stand_apart(report: Shown, figure_id: str):
+    assert_labels_apart(report.page.figures[figure_id])
 
 
-def test_report_table_shows_every_front_point(report: Loaded):
-    table = report.figures["msnas-front-table"]
+def test_report_table_shows_every_front_point(report: Shown):
+    table = report.page.figures["msnas-front-table"]
     (trace,) = table.traces
     cells = {t.text for t in table.of_kind("cell-text")}
     assert "spec_hash" in cells and "trial" in cells
     assert len([t for t in table.of_kind("cell-text") if len(t.text) == 16]) == trace["points"]  # every spec_hash
+
+
+def test_hand_made_study_draws_every_named_variant(report: Shown):
+    """The ms3 study: 7 named variants, the dominated ones' matrices drawn too."""
+    if report.name != HAND_MADE:
+        return
+    titles = {t.text for t in report.page.figures["msnas-front-matrices"].of_kind("annotation-text")}
+    named = {title.split()[2] for title in titles if len(title.split()) > 2}
+    assert named == set(NAMED_PSNR)
 
 
 # ---- analysis.html ----
@@ -158,25 +174,25 @@ def test_analysis_page(analysis: Loaded):
 # ---- optuna-dashboard ----
 
 
-def test_dashboard_has_no_console_error(cards: Loaded):
-    assert cards.errors == []
+def test_dashboard_has_no_console_error(cards: Shown):
+    assert cards.page.errors == []
 
 
-def test_dashboard_shows_every_saved_figure_with_data(cards: Loaded, searched: Searched):
-    assert set(cards.figures) == saved_figures(searched)
-    assert_drawn_with_data(cards.figures)
-    assert_titles_inside(cards.figures)
+def test_dashboard_shows_every_saved_figure_with_data(cards: Shown, searched: Searched):
+    assert set(cards.page.figures) == saved_figures(searched, cards.name)
+    assert_drawn_with_data(cards.page.figures)
+    assert_titles_inside(cards.page.figures)
 
 
-def test_dashboard_labels_the_named_variants(cards: Loaded, searched: Searched):
-    assert_variants_labelled(cards.figures["msnas-pareto-macs"], evaluated_variants(searched))
+def test_dashboard_labels_the_named_variants(cards: Shown, searched: Searched):
+    assert_variants_labelled(cards.page.figures["msnas-pareto-macs"], evaluated_variants(searched, cards.name))
 
 
 @pytest.mark.parametrize("figure_id", STRICT)
-def test_dashboard_cards_read_without_overlap(cards: Loaded, figure_id: str):
-    assert_no_text_over_text(cards.figures[figure_id])
+def test_dashboard_cards_read_without_overlap(cards: Shown, figure_id: str):
+    assert_no_text_over_text(cards.page.figures[figure_id])
 
 
 @pytest.mark.parametrize("figure_id", FRONTS)
-def test_dashboard_point_labels_stand_apart(cards: Loaded, figure_id: str):
-    assert_labels_apart(cards.figures[figure_id])
+def test_dashboard_point_labels_stand_apart(cards: Shown, figure_id: str):
+    assert_labels_apart(cards.page.figures[figure_id])
