@@ -55,7 +55,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="NAME=SOURCE",
         help="a trained model: NAME=FOLDER (a nas.train output: spec.json and model.pt) or NAME=SPEC.json:WEIGHTS",
     )
-    p.add_argument("--data", required=True, help="folder of HR images (PNG, JPEG, BMP, TIFF)")
+    p.add_argument(
+        "--data", action="append", required=True, help="folder of HR images (PNG, JPEG, BMP, TIFF); repeatable"
+    )
     p.add_argument("--scale", type=int, required=True, choices=SCALES, help="upscale factor: 2, 3 or 4")
     p.add_argument("--out", default="runs/regions", help="folder for regions.html (and regions.json)")
     p.add_argument("--rescale", default="", help="comma-separated factors in (0, 1), e.g. 0.8,0.6,0.5")
@@ -121,10 +123,21 @@ def rescaled(img: np.ndarray, factor: float) -> np.ndarray:
     return np.asarray(np.round(quantize(imresize_np(img.astype(np.float64) / 255.0, factor)) * 255.0), np.uint8)
 
 
-def check_data(folder: str, scale: int, shrink: Sequence[float]) -> None:
+def image_paths(folders: Sequence[str]) -> list[Path]:
+    """The images of every --data folder, in order; two of one name are refused (the page names images by file)."""
+    paths = [p for folder in folders for p in list_images(folder)]
+    names = [p.name for p in paths]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"--data: {', '.join(twice)} found in more than one folder")
+    return paths
+
+
+def check_data(folders: Sequence[str], scale: int, shrink: Sequence[float]) -> None:
     """Every image readable and large enough for ``scale``, also once rescaled: fails now, naming it, not later."""
-    check_images(folder, scale)
-    for path in list_images(folder):
+    for folder in folders:
+        check_images(folder, scale)
+    for path in image_paths(folders):
         img = load_image(path)
         for factor in shrink:
             h, w = (output_size(side, factor) for side in img.shape[:2])
@@ -137,7 +150,7 @@ def measure(
 ) -> Measured:
     """Every image of --data (rescaled by ``factor`` when given) through every upscaler."""
     measured = Measured(tuple(fns))
-    paths = list_images(args.data)
+    paths = image_paths(args.data)
     label = "" if factor is None else f" (rescaled x{factor:g})"
     for i, path in enumerate(paths, 1):
         img = load_image(path)
@@ -165,7 +178,8 @@ def run(args: argparse.Namespace) -> str:
     main = analyse(measure(args, fns, None, gallery_pair), pairs, args.n_boot)
     by_factor: dict[float, Analysis] = {f: analyse(measure(args, fns, f, None), pairs, args.n_boot) for f in shrink}
     out = output_folder("--out", args.out)
-    page = write_page(out / "regions.html", main, by_factor, gallery_pair, f"{args.data} x{args.scale}")
+    data = " + ".join(Path(d).name for d in args.data)
+    page = write_page(out / "regions.html", main, by_factor, gallery_pair, f"{data} x{args.scale}")
     lines = [f"page: {page}"]
     if args.json:
         path = out / "regions.json"

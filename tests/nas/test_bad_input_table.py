@@ -132,6 +132,7 @@ CASES: list[tuple[str, str, str]] = [
     ("nas.regions", M + " " + R + " --rescale 0.1", "--rescale 0.1: a.png becomes 7x7, too small for x4"),
     ("nas.regions", M + " --data {d}/ok --scale 4 --out {d}/afile", "--out: {d}/afile is a file"),
     ("nas.regions", M + " " + R + " --tile 2", "--tile 2: must be at least 8"),
+    ("nas.regions", M + " " + R + " --data {d}/ok", "--data: a.png found in more than one folder"),
 ]
 
 
