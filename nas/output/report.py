@@ -271,6 +271,47 @@ def overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, 
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
+def regions_figure(points: Sequence[ArchRecord]) -> go.Figure | None:
+    """One PSNR-vs-MACs panel per region class the proxy runs recorded (``psnr_<class>``), each with its own
+    2-D front: where a family wins on dense structure but loses on flat regions, the fronts differ."""
+    regions = sorted({k for p in points for k in keys.region_keys(p.trial.user_attrs)})
+    if not regions:
+        return None
+    unit = AXES["macs"][1]
+    cols = min(2, len(regions))
+    rows = math.ceil(len(regions) / cols)
+    titles = [k.removeprefix(keys.REGION_PREFIX) for k in regions]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.18, horizontal_spacing=0.12)
+    for i, key in enumerate(regions):
+        row, col = divmod(i, cols)
+        have = [p for p in points if isinstance(p.attr(key), (int, float))]
+        xy = [(p.macs / unit, float(p.attr(key))) for p in have]
+        fig.add_trace(
+            go.Scatter(
+                x=[x for x, _ in xy],
+                y=[y for _, y in xy],
+                mode="markers",
+                marker={"color": ["#1f77b4" if p.preset else "#9aa5b1" for p in have]},
+                text=[p.preset or f"trial {p.number}" for p in have],
+                hovertemplate="%{text}: %{y:.3f} dB at %{x:.2f} G MACs<extra></extra>",
+                showlegend=False,
+            ),
+            row=row + 1,
+            col=col + 1,
+        )
+        line = front_line(xy)
+        line.showlegend = False
+        fig.add_trace(line, row=row + 1, col=col + 1)
+    fig.update_yaxes(title_text="dB")
+    fig.update_xaxes(title_text="G MACs")
+    fig.update_layout(
+        title={"text": "PSNR by region class", "subtitle": {"text": "blue: named variants; dotted: the class's front"}},
+        height=300 * rows + 120,
+        margin={"t": 110},
+    )
+    return fig
+
+
 def front_line(xy: Sequence[tuple[float, float]]) -> go.Scatter:
     """The 2-D front (x min, PSNR max) as a staircase."""
     mask = pareto_mask(xy, ("minimize", "maximize"))
@@ -492,6 +533,9 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
     curves = curves_figure(points)
     if curves is not None:
         figures["msnas-learning-curves"] = curves
+    regions = regions_figure(points)
+    if regions is not None:
+        figures["msnas-regions"] = regions
     noisy = noise_aware(noisy_points(points, seed_results(study)))
     if noisy is not None:
         lines += noise_lines(noisy)
@@ -511,6 +555,9 @@ CAPTIONS = {  # what a figure's short title leaves out, said once on the page
     "points lie on the Pareto front on all of the study's objectives, faded ones are dominated; the dotted "
     "staircase is the 2-D front of this plane. Named variants are labelled, unnamed front points by their trial.",
     "msnas-pareto-params": "The same points against parameters.",
+    "msnas-regions": "Validation PSNR over the pixels of one region class (nas.sr.regions: flat, edge, texture, "
+    "periodic dense structure; classed from the HR images alone) against the full network's MACs, with each "
+    "class's own 2-D front. A region's PSNR pools its pixels over the validation images.",
     "msnas-hypervolume": "Hypervolume after each newly evaluated architecture: each objective scaled to [0, 1] "
     f"between the study's best and worst complete values, reference point = worst + {MARGIN:.0%} of the range, "
     "shown as a fraction of that box.",

@@ -15,6 +15,7 @@ from PIL import Image
 
 from backbones import build_model
 from nas.analyze import main as analyze_main
+from nas.output.report import build_report
 from nas.regions import main as regions_main
 from nas.sr import regions as R
 from nas.sr.metrics import ssim
@@ -212,6 +213,10 @@ def test_search_trials_record_region_psnr_and_analyze_compares_on_one_region(tin
     region = recorded[0][0].removeprefix(keys.REGION_PREFIX)
     for t in done:  # a region's PSNR pools its pixels: it need not lie near the image mean, but it is a PSNR
         assert all(10.0 < t.user_attrs[k] < 60.0 for k in recorded[0])
+    figure = build_report(study, None).figures["msnas-regions"]  # one panel per class, each with its own front
+    assert [a.text for a in figure.layout.annotations] == [k.removeprefix(keys.REGION_PREFIX) for k in recorded[0]]
+    scatters = [t for t in figure.data if t.mode == "markers"]
+    assert len(scatters) == len(recorded[0]) and all(len(t.x) == len(done) for t in scatters)
     out = tmp_path / "analysis"
     argv = ["--study", "tiny-random", "--storage", tiny_random_url, "--out", str(out), "--no-dashboard"]
     assert analyze_main([*argv, "--region", region, "--boot", "20", "--perm", "20"]) == 0
