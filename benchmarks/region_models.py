@@ -24,7 +24,7 @@ from nas.training.proxy import fit_proxy
 from studies import STUDIES
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--study", default="ms3", choices=sorted(STUDIES))
     p.add_argument("--variants", default="standard,ms3", help="comma-separated named variants")
@@ -32,7 +32,7 @@ def main() -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (a GPU trains the study's GPU proxy recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/regions/models")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     study = STUDIES[args.study]
     device = resolve_device(args.device)
     budget = study.proxy_for(device.type).scaled(args.budget_x)
