@@ -343,11 +343,12 @@ def hypervolume_figure(points: Sequence[ArchRecord]) -> go.Figure:
     return fig
 
 
-def curves_figure(points: Sequence[ArchRecord]) -> go.Figure | None:
-    """Each architecture's validation PSNR during its proxy run (``val_curve``), named variants labelled."""
+def curves_figure(points: Sequence[ArchRecord], key: str = keys.VAL_CURVE) -> go.Figure | None:
+    """Each architecture's validation PSNR (or, with ``keys.LOSS_CURVE``, training loss) during its proxy run,
+    named variants solid."""
     fig = go.Figure()
     for p in points:
-        curve = p.attr(keys.VAL_CURVE)
+        curve = p.attr(key)
         if not isinstance(curve, list) or not curve:
             continue
         fig.add_trace(
@@ -361,7 +362,10 @@ def curves_figure(points: Sequence[ArchRecord]) -> go.Figure | None:
         )
     if not fig.data:
         return None
-    fig.update_layout(title="Proxy learning curves", xaxis_title="iteration", yaxis_title="validation PSNR (dB)")
+    if key == keys.LOSS_CURVE:
+        fig.update_layout(title="Proxy training loss", xaxis_title="iteration", yaxis_title="L1 loss", yaxis_type="log")
+    else:
+        fig.update_layout(title="Proxy learning curves", xaxis_title="iteration", yaxis_title="validation PSNR (dB)")
     return fig
 
 
@@ -530,9 +534,10 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
         "msnas-front-matrices": matrices_figure(*drawn_points(points, on_front)),
         "msnas-front-table": table_figure(front),
     }
-    curves = curves_figure(points)
-    if curves is not None:
-        figures["msnas-learning-curves"] = curves
+    for graph_id, key in (("msnas-learning-curves", keys.VAL_CURVE), ("msnas-loss-curves", keys.LOSS_CURVE)):
+        curves = curves_figure(points, key)
+        if curves is not None:
+            figures[graph_id] = curves
     regions = regions_figure(points)
     if regions is not None:
         figures["msnas-regions"] = regions
@@ -567,6 +572,7 @@ CAPTIONS = {  # what a figure's short title leaves out, said once on the page
     "then convolves and going up convolves then upsamples unless noted.",
     "msnas-front-table": "The Pareto front sorted by MACs; gain is the proxy PSNR over bicubic upsampling.",
     "msnas-learning-curves": "Validation PSNR during each proxy run; named variants solid, the others faded.",
+    "msnas-loss-curves": "Mean training L1 loss over each tenth of each proxy run (log scale); named variants solid.",
     "msnas-noise-front": "PSNR with its 95 % interval, coloured by whether a point is on the front once noise counts.",
 }
 

@@ -165,6 +165,7 @@ class Searcher:
             keys.SSIM: result.ssim,
             keys.PER_IMAGE_PSNR: {name: psnr for name, psnr, _ in result.per_image},
             keys.VAL_CURVE: [list(point) for point in result.val_curve],
+            keys.LOSS_CURVE: [list(point) for point in result.loss_points],
             **region_attrs(result),
             keys.BICUBIC_PSNR: result.bicubic_psnr,
             keys.GAIN: result.gain,

@@ -36,6 +36,7 @@ WORKER_PID = "worker_pid"  # on this machine is gone is failed at once by the ne
 PSNR_KEY = PSNR.name
 SSIM = "ssim"
 VAL_CURVE = "val_curve"  # [[iterations, validation PSNR], ...] at each quarter of the proxy run: the learning curve
+LOSS_CURVE = "loss_curve"  # [[iterations, mean training L1 loss over the tenth of the run ending there], ...]
 PER_IMAGE_PSNR = "per_image_psnr"  # validation image name -> PSNR (dB): paired differences between architectures
 BICUBIC_PSNR = "bicubic_psnr"
 GAIN = "gain"
@@ -59,6 +60,7 @@ MEASURED = (
     SSIM,
     PER_IMAGE_PSNR,
     VAL_CURVE,
+    LOSS_CURVE,
     BICUBIC_PSNR,
     GAIN,
     PROXY,

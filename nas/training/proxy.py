@@ -59,6 +59,12 @@ class ProxyResult:
     per_region: tuple[tuple[str, float], ...] = ()  # (region class, PSNR over its pixels): see nas.sr.regions
 
     @property
+    def loss_points(self) -> list[tuple[int, float]]:
+        """(iterations done, mean loss over the tenth of the run ending there): ``curve`` placed on the x axis."""
+        n = len(self.curve)
+        return [(round(self.budget.iterations * (k + 1) / n), loss) for k, loss in enumerate(self.curve)]
+
+    @property
     def gain(self) -> float:
         """PSNR gain over bicubic upsampling on the same validation images (dB)."""
         return self.psnr - self.bicubic_psnr

@@ -10,17 +10,15 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-import torch
 from PIL import Image
 
-from backbones import build_model
 from nas.analyze import main as analyze_main
 from nas.output.report import build_report
 from nas.regions import main as regions_main
 from nas.sr import regions as R
 from nas.sr.metrics import ssim
 from nas.study import keys
-from nas.training.full import save_model
+from nas.train import main as train_main
 from space import preset
 
 N = 64  # a 2x2 grid of 32-pixel tiles
@@ -155,13 +153,15 @@ def test_interval_narrows_with_more_tiles_and_covers_the_pooled_difference():
 
 @pytest.fixture(scope="module")
 def two_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """Two tiny x4 networks (initialised with different seeds: distinct outputs) and a folder of two HR images."""
+    """Two tiny x4 networks trained by ``nas.train`` on the bundled photos (a few hundred iterations: distinct,
+    trained outputs), and a folder of two HR images."""
     root = tmp_path_factory.mktemp("regions")
     folders = []
-    for seed, name in enumerate(("standard", "ms3")):
-        torch.manual_seed(seed)
-        spec = preset(name).resized(16, 1)
-        save_model(root / name, spec, build_model(spec))
+    for name in ("standard", "ms3"):
+        (root / f"{name}.json").write_text(preset(name).resized(16, 1).to_json())
+        argv = ["--arch", str(root / f"{name}.json"), "--iters", "200", "--batch", "4", "--hr-patch", "32"]
+        argv += ["--val-every", "200", "--ckpt-every", "200", "--no-subimages", "--out", str(root / name)]
+        assert train_main(argv) == 0
         folders.append(root / name)
     data = root / "hr"
     data.mkdir()

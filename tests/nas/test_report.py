@@ -311,6 +311,23 @@ def test_learning_curves_are_drawn_from_the_recorded_curves(tmp_path: Path):
     assert curves_figure(arch_records(bare)) is None
 
 
+def test_loss_curves_are_recorded_by_the_search_and_drawn(tiny_random_url: str):
+    """Each proxy run's loss per tenth is a user attribute (placed at the tenth's last iteration), and a figure."""
+    from nas.output.report import build_report, curves_figure
+    from nas.study import keys
+    from nas.study.records import arch_records
+
+    study = optuna.load_study(study_name="tiny-random", storage=tiny_random_url)
+    iterations = STUDIES["tiny"].cpu_proxy.iterations
+    for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        points = t.user_attrs[keys.LOSS_CURVE]
+        assert [p[0] for p in points] == [round(iterations * k / 10) for k in range(1, 11)]
+        assert all(p[1] > 0 for p in points)
+    fig = curves_figure(arch_records(study), keys.LOSS_CURVE)
+    assert fig is not None and len(fig.data) == len(arch_records(study)) and fig.layout.yaxis.type == "log"
+    assert "msnas-loss-curves" in build_report(study, STUDIES["tiny"]).figures
+
+
 def test_matrices_include_the_dominated_named_variants(storage: str):
     """The front's matrices and those of named variants off it, marked; an unnamed dominated point is not drawn."""
     from nas.output.report import build_report
