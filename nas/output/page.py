@@ -34,8 +34,13 @@ def write_html(path: Path, report: Report) -> None:
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(report.title)}</title></head>\n'
         f"<body>\n<h1>{html.escape(report.title)}</h1>\n{sentences}\n" + "\n".join(blocks) + "\n</body></html>\n"
     )
+    write_atomically(path, page)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """``text`` written beside ``path`` and then renamed onto it: a reader never sees half a page."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(page, encoding="utf-8")
+    partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy.typing as npt
 import plotly.graph_objects as go
 from PIL import Image
 
+from nas.output.page import write_atomically
 from nas.sr.regions import (
     ALL,
     CLASSES,
@@ -167,7 +167,5 @@ def write_page(
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Regions: {html.escape(data)}</title>'
         f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(page, encoding="utf-8")
-    os.replace(partial, path)
+    write_atomically(path, page)
     return path

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ from nas.study import keys
 from nas.study.naming import named_points
 from space import analytic_cost
 from studies import DIRECTIONS, STUDIES
-from tests.nas.test_dashboard import free_port, wait_until_up
+from tests.nas.test_dashboard import running_dashboard
 
 SEARCHED, HAND_MADE = "tiny", "ms3"  # a real search; the paper's space with results from BENCHMARKS.md
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -117,21 +115,6 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> Searched:
 @pytest.fixture(scope="session")
 def dashboard(searched: Searched, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """optuna-dashboard on 127.0.0.1 serving the searched study (report and analysis figures saved in it)."""
-    exe = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
-    assert exe is not None, "optuna-dashboard is not installed beside this Python"
-    port = free_port()
     log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
-    argv = [exe, searched.url, "--host", "127.0.0.1", "--port", str(port), "--artifact-dir", str(searched.artifacts)]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base, process, log)
+    with running_dashboard(searched.url, searched.artifacts, log) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +83,12 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
     pytest.fail(f"optuna-dashboard did not answer within {START_SECONDS} s: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(searched: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The optuna-dashboard command on 127.0.0.1 with the artifact folder; always terminated."""
-    url, artifacts = searched
+@contextmanager
+def running_dashboard(url: str, artifacts: Path, log: Path) -> Iterator[str]:
+    """The optuna-dashboard command on 127.0.0.1 with the artifact folder, its base URL; always terminated."""
     exe = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
     assert exe is not None, "optuna-dashboard is not installed beside this Python"
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "dashboard.log"
     argv = [exe, url, "--host", "127.0.0.1", "--port", str(port), "--artifact-dir", str(artifacts)]
     with log.open("wb") as sink:
         process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
@@ -104,6 +103,14 @@ def server(searched: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(searched: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard of the searched study."""
+    url, artifacts = searched
+    with running_dashboard(url, artifacts, tmp_path_factory.mktemp("server") / "dashboard.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

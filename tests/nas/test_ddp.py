@@ -14,14 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from nas.train import main
 from nas.training.full import CHECKPOINT
-from space import preset
+from tests.nas.test_train_cli import make_files
 
 ROOT = Path(__file__).resolve().parents[2]
 ITERS = 48
@@ -32,16 +30,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("ddp-data")
-    rng = np.random.default_rng(0)
-    for folder in ("train", "val"):
-        (tmp / folder).mkdir()
-        for k in range(2):
-            img = rng.integers(0, 256, (24, 20), dtype=np.uint8).repeat(2, 0).repeat(2, 1)
-            Image.fromarray(np.stack([img, img[::-1], img[:, ::-1]], 2)).save(tmp / folder / f"{k}.png")
-    arch = tmp / "arch.json"
-    arch.write_text(preset("ms3", upscale=2).resized(8, 1).to_json())
-    return {"arch": arch, "train": tmp / "train", "val": tmp / "val"}
+    return make_files(tmp_path_factory.mktemp("ddp-data"))
 
 
 def argv(files: dict[str, Path], out: Path, *extra: str) -> list[str]:

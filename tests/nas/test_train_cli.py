@@ -23,17 +23,22 @@ ROOT = Path(__file__).resolve().parents[2]
 ITERS = 36
 
 
-@pytest.fixture
-def setup_files(tmp_path: Path) -> dict[str, Path]:
+def make_files(root: Path) -> dict[str, Path]:
+    """Two small training and two validation images, and a tiny ms3 x2 spec, under ``root``."""
     rng = np.random.default_rng(0)
     for folder in ("train", "val"):
-        (tmp_path / folder).mkdir()
+        (root / folder).mkdir()
         for k in range(2):
             img = rng.integers(0, 256, (24, 20), dtype=np.uint8).repeat(2, 0).repeat(2, 1)
-            Image.fromarray(np.stack([img, img[::-1], img[:, ::-1]], 2)).save(tmp_path / folder / f"{k}.png")
-    arch = tmp_path / "arch.json"
+            Image.fromarray(np.stack([img, img[::-1], img[:, ::-1]], 2)).save(root / folder / f"{k}.png")
+    arch = root / "arch.json"
     arch.write_text(preset("ms3", upscale=2).resized(8, 1).to_json())
-    return {"arch": arch, "train": tmp_path / "train", "val": tmp_path / "val"}
+    return {"arch": arch, "train": root / "train", "val": root / "val"}
+
+
+@pytest.fixture
+def setup_files(tmp_path: Path) -> dict[str, Path]:
+    return make_files(tmp_path)
 
 
 def argv(files: dict[str, Path], out: Path, *extra: str) -> list[str]:
