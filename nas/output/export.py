@@ -9,20 +9,17 @@ against the eager model before anything is written to ``out``.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import textwrap
-import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import optuna
@@ -37,6 +34,15 @@ from nas.study import keys
 from nas.study.objectives import objectives_of
 from nas.study.storage import public_url
 from nas.study.versions import library_versions
+from nas.training.deploy import (
+    DYNAMIC_AXES,
+    ONNX_OPSET,
+    RuntimeMissing,
+    export_onnx,
+    onnx_session,
+    quiet_torch,
+    run_session,
+)
 from space import ArchSpec, SpecError, analytic_cost, load_spec
 from studies import LATENCY, MACS, PARAMS, PSNR
 
@@ -45,17 +51,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # with the pad computed from the input size (a side the coarsest branch divides records no pad).
 TRACE_SHAPE = (1, 3, 33, 33)
 CHECK_SHAPES = (TRACE_SHAPE, (2, 3, 16, 24))  # padded, batch 1; unpadded, batch 2, not square
-ONNX_OPSET = 17
 TORCHSCRIPT_TOLERANCE, ONNX_TOLERANCE = 1e-5, 1e-4
 INIT_SEED = 0
 FILES = ("spec.json", "provenance.json", "model.ts", "model.onnx", "README.txt")
-DYNAMIC_AXES = {"lr": {0: "batch", 2: "height", 3: "width"}, "sr": {0: "batch", 2: "sr_height", 3: "sr_width"}}
-# What torch 2.13 says on every trace and legacy ONNX export; the outputs are checked against eager instead.
-TORCH_NOTICES = (
-    r"`torch\.jit\.(trace|trace_method|save|load)` is deprecated",
-    r"You are using the legacy TorchScript-based ONNX export",
-    r"The feature will be removed",
-)
 
 
 class ExportError(MsnasError):
@@ -124,16 +122,6 @@ class Reference:
         return diff
 
 
-@contextlib.contextmanager
-def quiet_torch() -> Iterator[None]:
-    """Silence the deprecation notices and tracer warnings torch gives on every export (outputs are checked)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        for pattern in TORCH_NOTICES:
-            warnings.filterwarnings("ignore", message=pattern, category=DeprecationWarning)
-        yield
-
-
 def untrained_model(spec: ArchSpec) -> nn.Module:
     """A fresh network for the spec, initialised from ``INIT_SEED``, in eval mode."""
     torch.manual_seed(INIT_SEED)
@@ -150,33 +138,12 @@ def save_torchscript(model: nn.Module, path: Path, reference: Reference) -> floa
 
 def save_onnx(model: nn.Module, path: Path, reference: Reference) -> float:
     """Export ``model`` to ONNX (batch, height and width dynamic) and return its largest difference from eager."""
-    if importlib.util.find_spec("onnx") is None:
-        raise ExportError("model.onnx needs the onnx package (pip install onnx)")
-    with torch.no_grad(), quiet_torch():
-        torch.onnx.export(
-            model,
-            (torch.rand(TRACE_SHAPE),),
-            str(path),
-            dynamo=False,
-            opset_version=ONNX_OPSET,
-            input_names=["lr"],
-            output_names=["sr"],
-            dynamic_axes=DYNAMIC_AXES,
-        )
-    session = onnx_session(path)
-    return reference.check(
-        "model.onnx", lambda x: np.asarray(cast(list[Any], session.run(None, {"lr": x.numpy()}))[0]), ONNX_TOLERANCE
-    )
-
-
-def onnx_session(path: Path) -> Any:
-    """ONNX Runtime's CPU session for the file: what deployments run (onnx's pure-Python reference
-    evaluator, used before, took 25 s to check a 16-block network)."""
-    if importlib.util.find_spec("onnxruntime") is None:
-        raise ExportError("checking model.onnx needs the onnxruntime package (pip install onnxruntime)")
-    import onnxruntime
-
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        export_onnx(model, path, torch.rand(TRACE_SHAPE))
+        session = onnx_session(path)
+    except RuntimeMissing as err:
+        raise ExportError(str(err)) from None
+    return reference.check("model.onnx", lambda x: np.asarray(run_session(session, x)), ONNX_TOLERANCE)
 
 
 def save_models(spec: ArchSpec, folder: Path) -> Checks:

@@ -31,7 +31,7 @@ from nas.study.naming import trial_arch_name
 from nas.study.records import is_result
 from nas.study.versions import library_versions
 from nas.training.counting import measure
-from nas.training.latency import cpu_latency_ms
+from nas.training.latency import RUNTIME, cpu_latency_ms
 from nas.training.loop import set_seed
 from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
 from nas.training.zero_cost import zero_cost_scores
@@ -177,7 +177,8 @@ class Searcher:
             keys.VERSIONS: library_versions(),
         }
         if self.definition.latency:
-            attrs[keys.LATENCY_MS] = cpu_latency_ms(spec)
+            attrs[keys.LATENCY_MS] = cpu_latency_ms(spec, runtime=RUNTIME)
+            attrs[keys.LATENCY_RUNTIME] = RUNTIME
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         self._upload(trial, spec, result)

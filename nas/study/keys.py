@@ -49,6 +49,7 @@ VERSIONS = "versions"
 FVCORE_TOTAL = "fvcore_total"
 PTFLOPS_TOTAL = "ptflops_total"
 LATENCY_MS = LATENCY.name
+LATENCY_RUNTIME = "latency_runtime"  # what latency_ms timed: onnxruntime (the exported file) or eager PyTorch
 ZC_SECONDS = "zc_seconds"  # the time all zero-cost scores took (each score is zc_key(name))
 
 # A repeat copies these from the trial it repeats (its own spec, cost and name are recorded anew; it trained
@@ -68,6 +69,7 @@ MEASURED = (
     SEED,
     VERSIONS,
     LATENCY_MS,
+    LATENCY_RUNTIME,
 )
 
 

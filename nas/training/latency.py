@@ -1,24 +1,70 @@
-"""Measured CPU latency of a full-size network (the optional fourth objective)."""
+"""Measured CPU latency of a full-size network (the optional fourth objective).
+
+The objective times the runtime a user deploys (``RUNTIME``: the ONNX file ``nas.export`` writes,
+run by ONNX Runtime); ``eager`` is PyTorch itself, channels-last, kept for comparison.
+"""
 
 from __future__ import annotations
 
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
 
 import torch
+from torch import nn
 
 from backbones import build_model
+from nas.training.deploy import export_onnx, onnx_session, run_session
 from space.arch import ArchSpec
 
+Runtime = Literal["eager", "onnxruntime"]
+RUNTIMES: tuple[Runtime, ...] = ("eager", "onnxruntime")
+RUNTIME: Runtime = "onnxruntime"  # what the latency objective measures
+Forward = Callable[[], object]
 
-def cpu_latency_ms(spec: ArchSpec, lr_size: int = 128, repeats: int = 3) -> float:
-    """Median CPU latency of the full-size network, channels-last, batch 1."""
-    model = build_model(spec).eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    x = torch.rand(1, 3, lr_size, lr_size).contiguous(memory_format=torch.channels_last)
-    times = []
-    with torch.inference_mode():
-        model(x)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - start) * 1e3)
-    return sorted(times)[len(times) // 2]
+
+def eager_forward(model: nn.Module, x: torch.Tensor) -> Forward:
+    """One inference-mode forward of the channels-last model."""
+    model = model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    x = x.contiguous(memory_format=torch.channels_last)
+
+    def forward() -> object:
+        with torch.inference_mode():
+            return model(x)
+
+    return forward
+
+
+def onnxruntime_forward(model: nn.Module, x: torch.Tensor, folder: Path, spinning: bool = False) -> Forward:
+    """One ONNX Runtime run of the model exported to ``folder`` (the file is read once, here)."""
+    path = folder / "model.onnx"
+    export_onnx(model.eval(), path, x)
+    session = onnx_session(path, spinning=spinning)
+    return lambda: run_session(session, x)
+
+
+def forward_of(model: nn.Module, x: torch.Tensor, runtime: Runtime, folder: Path) -> Forward:
+    """The forward of ``model`` on ``x`` in the given runtime (``folder`` holds an exported file)."""
+    if runtime == "eager":
+        return eager_forward(model, x)
+    return onnxruntime_forward(model, x, folder)
+
+
+def time_ms(forward: Forward) -> float:
+    """Wall time of one call, in milliseconds."""
+    start = time.perf_counter()
+    forward()
+    return (time.perf_counter() - start) * 1e3
+
+
+def cpu_latency_ms(spec: ArchSpec, lr_size: int = 128, repeats: int = 3, runtime: Runtime = RUNTIME) -> float:
+    """Median CPU latency of the full-size network, batch 1, after one warm-up run."""
+    model = build_model(spec)
+    x = torch.rand(1, 3, lr_size, lr_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        forward = forward_of(model, x, runtime, Path(tmp))
+        forward()
+        times = sorted(time_ms(forward) for _ in range(repeats))
+    return times[len(times) // 2]
