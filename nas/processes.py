@@ -3,9 +3,15 @@ folders) from a live one's."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
+import sys
 from pathlib import Path
+
+PARENT_ENV = "MSNAS_PARENT_PID"  # set by a launcher: its worker is interrupted when the launcher dies
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def process_alive(pid: int) -> bool:
@@ -29,3 +35,30 @@ def remove_stale_staging(parent: Path, prefix: str) -> list[Path]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
+
+
+def interrupt_when_parent_dies() -> None:
+    """In a worker started by a launcher (``PARENT_ENV`` set): have the kernel send SIGINT when the launcher
+    dies, even by SIGKILL, so the worker records its running trial as failed and exits instead of running on
+    alone.  Linux only (elsewhere a killed launcher still leaves its workers running)."""
+    parent = os.environ.pop(PARENT_ENV, None)  # not inherited by what this process starts
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        if os.getppid() != int(parent):  # the launcher is gone, and with it the pipe that read our output:
+            silence_output()  # a write there would raise before the trial is recorded
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+    if os.getppid() != int(parent):  # the launcher died before the call above took effect
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def silence_output() -> None:
+    """Point this process's stdout and stderr at /dev/null (their reader is gone)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)

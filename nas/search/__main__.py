@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from nas.cli import Parser, UsageError, bounded, run_cli
+from nas.processes import interrupt_when_parent_dies
 from nas.search.devices import check_one_budget, failed_workers, parse_devices, run_workers
 from nas.search.runner import SearchConfig, definition_named, run_search, summarize
 from nas.study.experimental import experimental_ok
@@ -176,6 +177,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     saved = "finished trials are saved, run the same command to go on"
     line = list(sys.argv[1:] if argv is None else argv)
+    interrupt_when_parent_dies()  # a --devices worker stops with its launcher
     return run_cli(
         "nas.search", lambda: run(parse_args(line), line), (ValueError,), interrupted=saved
     )  # ValueError: device

@@ -25,6 +25,7 @@ from typing import IO
 import optuna
 
 from nas.errors import InputError, MsnasError
+from nas.processes import PARENT_ENV
 from nas.search.runner import check_budget
 from nas.study.naming import stored_name
 from nas.study.storage import check_storage_path, storage_for
@@ -79,6 +80,7 @@ def check_one_budget(definition: StudyDef, devices: Sequence[Device], storage: s
 def worker_env(device: Device, cpu_workers: int) -> dict[str, str]:
     """The environment pinning a worker: its GPU alone visible, or its share of the cores."""
     env = dict(os.environ)
+    env[PARENT_ENV] = str(os.getpid())
     if device.kind == "cuda":
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         index = device.index or 0

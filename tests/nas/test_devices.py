@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -10,12 +12,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import optuna
 import pytest
 
 from nas.search.__main__ import main, without_devices
 from nas.search.devices import parse_devices, worker_env
+from nas.search.runner import fail_dead_local_trials
 from nas.study import keys
 from nas.study.storage import storage_for
 from studies import STUDIES
@@ -25,6 +29,7 @@ TRAINED = re.compile(r"^\[(w\d) cpu\] \[\d+/\d+\] trial (\d+) ", re.MULTILINE)  
 ANY_TRIAL = re.compile(r"^\[(w\d) cpu\] \[(?:\d+/\d+|not counted)\] trial (\d+) ", re.MULTILINE)
 
 pytestmark = pytest.mark.slow
+STOP_AFTER_KILL_SECONDS = 30  # an orphaned worker would finish its trial: minutes here
 
 
 @pytest.fixture(scope="module")
@@ -75,26 +80,75 @@ def test_a_device_of_another_budget_is_refused_with_one_line(searched, tmp_path,
     assert err.count("\n") == 1 and "trained with another proxy budget (iterations 4000 here 12)" in err
 
 
-def test_ctrl_c_stops_every_worker_and_leaves_no_trial_running(tmp_path):
-    db = tmp_path / "study.db"
-    cmd = [sys.executable, "-m", "nas.search", "--study", "tiny", "--storage", f"sqlite:///{db}", "--n-trials", "20"]
-    cmd += ["--artifacts", str(tmp_path / "artifacts"), "--devices", "cpu,cpu"]
+def main_output(argv: list[str]) -> str:
+    """What ``nas.search ARGV`` prints."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    return out.getvalue()
+
+
+def start_two_workers(tmp_path: Path, err: IO[bytes], study: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """A ``--devices cpu,cpu`` launcher of a long search, returned once both workers have started a trial."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "nas.search",
+        *(study or ["--study", "tiny"]),
+        "--storage",
+        f"sqlite:///{tmp_path}/study.db",
+    ]
+    cmd += ["--n-trials", "20", "--artifacts", str(tmp_path / "artifacts"), "--devices", "cpu,cpu"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    log, deadline = Path(err.name), time.monotonic() + 120
+    while {"[w0 cpu] trial", "[w1 cpu] trial"} - set(re.findall(r"\[w\d cpu\] trial", log.read_text())):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.05)
+    return proc
+
+
+def worker_trials(tmp_path: Path, name: str = "tiny") -> tuple[list[int], set[int]]:
+    """The trials left neither finished nor waiting, and the workers' process ids."""
+    trials = optuna.load_study(study_name=name, storage=storage_for(f"sqlite:///{tmp_path}/study.db")).get_trials()
+    unfinished = [t.number for t in trials if not t.state.is_finished() and t.state.name != "WAITING"]
+    return unfinished, {t.user_attrs[keys.WORKER_PID] for t in trials if keys.WORKER_PID in t.user_attrs}
+
+
+def test_ctrl_c_stops_every_worker_and_leaves_no_trial_running(tmp_path):
     log = tmp_path / "err"
     with log.open("wb") as err:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 120
-        while {"[w0 cpu] trial", "[w1 cpu] trial"} - set(re.findall(r"\[w\d cpu\] trial", log.read_text())):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.05)
+        proc = start_two_workers(tmp_path, err)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=150) == 130, log.read_text()[-3000:]
     text = log.read_text()
     assert text.rstrip().endswith("nas.search: interrupted; finished trials are saved, run the same command to go on")
-    trials = optuna.load_study(study_name="tiny", storage=storage_for(f"sqlite:///{db}")).get_trials()
-    assert not [t.number for t in trials if not t.state.is_finished() and t.state.name != "WAITING"]
-    pids = {t.user_attrs[keys.WORKER_PID] for t in trials if keys.WORKER_PID in t.user_attrs}
+    unfinished, pids = worker_trials(tmp_path)
+    assert not unfinished
     assert len(pids) == 2 and not [p for p in pids if Path(f"/proc/{p}").exists()], "a worker outlived the launcher"
+
+
+def test_workers_stop_when_the_launcher_is_killed(tmp_path):
+    """kill -9 of the launcher: the kernel interrupts each worker (parent-death signal), which records its
+    running trial as failed and exits instead of training on unseen.  An interrupt that lands inside a storage
+    write can leave the trial RUNNING; the next run fails it at once (its process is gone)."""
+    long_trials = tmp_path / "tiny-long.toml"  # tiny with trials of minutes: an orphan would not stop on its own
+    definition = main_output(["--study", "tiny", "--dump-study"]).replace("iterations = 12", "iterations = 100000", 1)
+    long_trials.write_text(definition.replace('name = "tiny"', 'name = "tiny-long"'))
+    with (tmp_path / "err").open("wb") as err:
+        proc = start_two_workers(tmp_path, err, ["--study-file", str(long_trials)])
+        proc.kill()
+        proc.wait()
+    _, pids = worker_trials(tmp_path, "tiny-long")
+    assert len(pids) == 2
+    deadline = time.monotonic() + STOP_AFTER_KILL_SECONDS
+    while [p for p in pids if Path(f"/proc/{p}").exists()]:
+        assert time.monotonic() < deadline, "a worker outlived its killed launcher"
+        time.sleep(0.1)
+    study = optuna.load_study(study_name="tiny-long", storage=storage_for(f"sqlite:///{tmp_path}/study.db"))
+    fail_dead_local_trials(study, study._storage)
+    unfinished, _ = worker_trials(tmp_path, "tiny-long")
+    assert not unfinished
 
 
 def test_devices_parse_and_pin():
