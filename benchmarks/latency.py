@@ -89,7 +89,7 @@ def main() -> None:
     from benchmarks.machine import describe
 
     names = ["standard", *[n for n in args.presets if n != "standard"]]
-    runtimes: list[Runtime] = args.runtimes.split(",")  # type: ignore[assignment]
+    runtimes: list[Runtime] = args.runtimes.split(",")
     x = torch.rand(1, 3, args.lr_size, args.lr_size)
     macs = {n: analytic_cost(preset(n), args.lr_size).macs for n in names}
     print(f"machine: {describe()}")
