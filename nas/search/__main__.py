@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 
@@ -54,6 +55,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--data", default=None, help="HR training folder (default: bundled photos)")
     p.add_argument("--val-data", default=None, help="HR validation folder (default: bundled photos)")
+    p.add_argument(
+        "--data-workers",
+        type=int,
+        default=0,
+        help="data-loader processes per proxy run, to keep a GPU fed (default 0: crops cut in the training thread)",
+    )
     p.add_argument("--seed", type=int, default=0, help="data order and init: the same for every trial")
     p.add_argument(
         "--sampler",
@@ -80,6 +87,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         raise UsageError("--halving and --asha: choose one")
     if (args.halving or args.asha) and (args.eta < 2 or args.rungs < 1):
         raise UsageError(f"--eta must be >= 2 and --rungs >= 1 (got {args.eta}, {args.rungs})")
+    bounded("--data-workers", args.data_workers, 0, os.cpu_count() or 1)
     if args.timeout is not None:
         bounded("--timeout", args.timeout, 1, 365 * 24 * 3600)
     if (args.halving or args.asha) and args.timeout is not None:

@@ -53,6 +53,7 @@ class Searcher:
     artifacts: optuna.artifacts.FileSystemArtifactStore
     names: dict[str, str]
     claims: Claims | None = None  # one trial per architecture trains it, across workers
+    data_workers: int = 0  # data-loader processes per proxy run (the batches are the same with any number)
 
     def objective(self, trial: optuna.Trial) -> tuple[float, ...]:
         """Cost first, then (unless over budget or already evaluated) the proxy; failures keep their reason."""
@@ -156,7 +157,14 @@ class Searcher:
         budget = budget or self.budget
         self._score_at_init(trial, spec, budget)
         result = train_proxy(
-            spec, budget, self.train, self.val, seed=self.seed, device=self.device.type, progress=sys.stderr.isatty()
+            spec,
+            budget,
+            self.train,
+            self.val,
+            seed=self.seed,
+            device=self.device.type,
+            progress=sys.stderr.isatty(),
+            workers=self.data_workers,
         )
         attrs: dict[str, Any] = {
             keys.FVCORE_TOTAL: counts.fvcore_total,

@@ -64,6 +64,7 @@ class SearchConfig:
     device: str = "auto"
     data: str | None = None
     val_data: str | None = None
+    data_workers: int = 0  # processes cutting each proxy run's crops ahead (0: in the training thread)
     seed: int = 0
     sampler: str | None = None  # None: the study's
     halving: bool = False
@@ -304,6 +305,7 @@ def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) ->
         config.seed,
         optuna.artifacts.FileSystemArtifactStore(str(store_dir)),
         named_points(definition),
+        data_workers=config.data_workers,
     )
 
 

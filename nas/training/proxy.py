@@ -95,6 +95,7 @@ def fit_proxy(
     at_stop: Callable[[int, nn.Module], None] | None = None,
     on_step: Callable[[int, torch.Tensor], None] | None = None,
     compile_model: bool = False,
+    workers: int = 0,
 ) -> tuple[nn.Module, StepLog]:
     """Train ``spec`` resized to the budget's width/depth; batches are fixed by the seed alone.
 
@@ -102,6 +103,7 @@ def fit_proxy(
     not touch the training state: the result is the same with or without it).  ``compile_model``: train
     through ``torch.compile`` (off by default: ``benchmarks.gpu_check --compile`` measures whether it pays);
     validation and the returned model are the plain module, which shares the trained parameters.
+    ``workers``: data-loader processes cutting the crops ahead (the batches are the same with any number).
     """
     dev = resolve_device(device)
     set_seed(seed)
@@ -112,7 +114,7 @@ def fit_proxy(
     log = StepLog()
     start = 0
     for stop in curve_stops(budget.iterations) if at_stop else [budget.iterations]:
-        train_steps(trained, optimizer, scheduler, sampler, start, stop, dev, log, on_step)
+        train_steps(trained, optimizer, scheduler, sampler, start, stop, dev, log, on_step, workers)
         if at_stop is not None and stop < budget.iterations:
             at_stop(stop, model)
         start = stop
@@ -128,6 +130,7 @@ def train_proxy(
     device: str | None = None,
     progress: bool = False,
     compile_model: bool = False,
+    workers: int = 0,
 ) -> ProxyResult:
     """Train ``spec`` (resized to the budget's width/depth) and validate it against bicubic.
 
@@ -150,7 +153,7 @@ def train_proxy(
 
     try:
         model, log = fit_proxy(
-            spec, budget, train, seed, str(dev.type), validate, step if progress else None, compile_model
+            spec, budget, train, seed, str(dev.type), validate, step if progress else None, compile_model, workers
         )
     finally:
         bar.close()

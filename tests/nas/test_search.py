@@ -11,6 +11,7 @@ import sqlalchemy
 
 from nas.search.__main__ import main
 from nas.study.storage import storage_for
+from nas.training import loop
 from nas.training.zero_cost import ZC_NAMES
 from space import analytic_cost, preset
 from studies import STUDIES, register
@@ -353,3 +354,23 @@ def test_each_training_says_when_it_starts_and_what_it_trains(tmp_path, capsys):
     start = (f"trial 0 standard starts: 0.49 G MACs; proxy {proxy.iterations} iterations at its own width, all its"
              f" blocks, {proxy.patch}x{proxy.patch} LR patches, batch {proxy.batch}, on cpu")  # fmt: skip
     assert start in err and err.index(start) < err.index("[1/1] trial 0 standard: PSNR")
+
+
+def test_data_workers_train_the_same_proxy(tmp_path, monkeypatch):
+    """--data-workers cuts the crops in other processes: the same batches, so the same trained result."""
+    results, asked = [], []
+    real_batches = loop.batches
+
+    def batches(*args, **kwargs):
+        asked.append(args[-1])  # workers, as the training loop passes it
+        return real_batches(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "batches", batches)
+    for workers in ("0", "2"):
+        url = f"sqlite:///{tmp_path}/w{workers}.db"
+        argv = ["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / workers)]
+        assert main([*argv, "--data-workers", workers]) == 0
+        (trial,) = [t for t in optuna.load_study(study_name="tiny", storage=storage_for(url)).trials if t.values]
+        results.append((trial.params, trial.user_attrs["psnr"], trial.user_attrs["loss_curve"]))
+    assert results[0] == results[1]
+    assert set(asked) == {0, 2}
