@@ -28,6 +28,7 @@ from nas.sr.data import PatchSampler, Picture
 from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.naming import trial_arch_name
+from nas.study.optuna_adapter import storage_of
 from nas.study.records import is_result
 from nas.study.versions import library_versions
 from nas.training.counting import measure
@@ -148,8 +149,22 @@ class Searcher:
             if key in earlier.user_attrs:
                 trial.set_user_attr(key, earlier.user_attrs[key])
         trial.set_user_attr(keys.DUPLICATE_OF, earlier.number)
+        self._copy_artifacts(earlier, trial)
         assert earlier.values is not None
         return tuple(earlier.values)
+
+    def _copy_artifacts(self, earlier: optuna.trial.FrozenTrial, trial: optuna.Trial) -> None:
+        """The earlier trial's files (spec, proxy curves) on the repeat too: optuna-dashboard lists a repeat that
+        lies on the front among its best trials, and its page should show what the result came from."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for meta in optuna.artifacts.get_all_artifact_meta(earlier, storage=storage_of(trial.study)):
+                path = Path(tmp) / meta.filename
+                optuna.artifacts.download_artifact(
+                    artifact_store=self.artifacts, artifact_id=meta.artifact_id, file_path=str(path)
+                )
+                optuna.artifacts.upload_artifact(
+                    artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial, mimetype=meta.mimetype
+                )
 
     def evaluate(self, trial: optuna.Trial, spec: ArchSpec, budget: ProxyBudget | None = None) -> tuple[float, ...]:
         """Count, train the proxy (the study's budget unless given) and record everything on the trial."""

@@ -78,10 +78,17 @@ def test_same_command_resumes_and_repeats_are_not_retrained(tiny_study, capsys):
     assert main(["--study", "tiny", "--storage", url, "--n-trials", "3", "--artifacts", str(root / "art")]) == 0
     study = optuna.load_study(study_name="tiny", storage=storage_for(url))
     repeats = [t for t in study.trials if "duplicate_of" in t.user_attrs]
+    assert repeats
     for t in repeats:
         original = study.trials[t.user_attrs["duplicate_of"]]
         assert t.values == original.values and t.user_attrs["spec_hash"] == original.user_attrs["spec_hash"]
         assert "train_seconds" not in t.user_attrs  # a repeat trained nothing
+        # ...and carries the files of the result it repeats (optuna-dashboard shows them on its page)
+        files = optuna.artifacts.get_all_artifact_meta(t, storage=study._storage)
+        assert sorted(m.filename for m in files) == ["proxy.json", "spec.json"]
+        assert {m.artifact_id for m in files}.isdisjoint(
+            m.artifact_id for m in optuna.artifacts.get_all_artifact_meta(original, storage=study._storage)
+        )
     trained = [t for t in study.trials if "train_seconds" in t.user_attrs]
     assert len(trained) == 5 == len({t.user_attrs["spec_hash"] for t in trained}) == len(trained)
     assert len(study.trials) == len(trained) + len(repeats)
