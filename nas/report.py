@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,19 +70,17 @@ def where(out: Path, storage: str, no_dashboard: bool) -> list[str]:
     if not no_dashboard:
         lines += [
             "the same figures, with every trial's attributes and artifacts, in optuna-dashboard:",
-            f"  {dashboard_command()} {public_url(storage)} --artifact-dir {artifact_dir(storage, None)}",
+            f"  {python_command()} -m nas.dashboard --storage {public_url(storage)}"
+            f" --artifacts {artifact_dir(storage, None)}",
             "  then open http://127.0.0.1:8080 (the study's page, below its built-in plots)",
         ]
     return lines
 
 
-def dashboard_command() -> str:
-    """optuna-dashboard beside this Python (.venv/bin/optuna-dashboard after `make setup`), relative when it can be."""
-    found = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
-    if found is None:
-        return "optuna-dashboard"
-    relative = os.path.relpath(found)
-    return relative if not relative.startswith("..") else found
+def python_command() -> str:
+    """This Python (.venv/bin/python after `make setup`), relative when it can be."""
+    relative = os.path.relpath(sys.executable)
+    return relative if not relative.startswith("..") else sys.executable
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -73,6 +73,9 @@ def error_figure(analysis: Analysis) -> go.Figure:
     return fig
 
 
+FIGURE_ORDER = ("analyze-edf", "analyze-edf-normalised", "analyze-error-vs-macs")  # ids without the budget suffix
+
+
 def captions(suffix: str) -> dict[str, str]:
     """What the figures' short titles leave out, by graph-object id."""
     return {

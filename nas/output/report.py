@@ -549,6 +549,19 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
     return Report(f"msnas report: study {study.study_name}", lines, figures, CAPTIONS, cards)
 
 
+FIGURE_ORDER = (  # the page's order, which optuna-dashboard keeps through nas.dashboard
+    "msnas-pareto-macs",
+    "msnas-pareto-params",
+    "msnas-hypervolume",
+    "msnas-front-matrices",
+    "msnas-front-table",
+    "msnas-learning-curves",
+    "msnas-loss-curves",
+    "msnas-regions",
+    "msnas-noise-front",
+)
+
+
 def drawn_points(points: Sequence[ArchRecord], on_front: Sequence[bool]) -> tuple[list[ArchRecord], list[bool]]:
     """The points whose matrices are drawn: the front, and the named variants off it."""
     chosen = [(p, f) for p, f in zip(points, on_front, strict=True) if f or p.preset]

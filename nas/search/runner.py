@@ -441,7 +441,7 @@ def summary(study: optuna.Study, storage: str, store_dir: Path) -> str:
     storage = public_url(storage)
     lines += [
         "next:" if "***" not in storage else "next (with the storage's password in place of ***):",
-        f"  optuna-dashboard {storage} --artifact-dir {store_dir}",
+        f"  python -m nas.dashboard --storage {storage} --artifacts {store_dir}",
         f"  python -m nas.report --study {study.study_name} --storage {storage} --out report.html",
         f"  python -m nas.export --study {study.study_name} --storage {storage} --knee --out export/",
     ]

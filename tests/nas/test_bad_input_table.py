@@ -18,6 +18,7 @@ from PIL import Image
 
 from nas.analyze import main as analyze_main
 from nas.cost import main as cost_main
+from nas.dashboard import main as dashboard_main
 from nas.evaluate import main as evaluate_main
 from nas.export import main as export_main
 from nas.fidelity import main as fidelity_main
@@ -38,6 +39,7 @@ MAINS: dict[str, Main] = {
     "nas.export": export_main,
     "nas.fidelity": fidelity_main,
     "nas.regions": regions_main,
+    "nas.dashboard": dashboard_main,
 }
 T = "--iters 3 --out {d}/run"  # a training command's tail
 S = "--storage sqlite:///{d}/new.db"  # a search on a storage that must not be created
@@ -133,6 +135,8 @@ CASES: list[tuple[str, str, str]] = [
     ("nas.regions", M + " --data {d}/ok --scale 4 --out {d}/afile", "--out: {d}/afile is a file"),
     ("nas.regions", M + " " + R + " --tile 2", "--tile 2: must be at least 8"),
     ("nas.regions", M + " " + R + " --data {d}/ok", "--data: a.png found in more than one folder"),
+    ("nas.dashboard", S, "--storage: sqlite:///{d}/new.db is not a SQLite file (run nas.search first)"),
+    ("nas.dashboard", "--port 70000", "--port: 70000 is not in 1..65535"),
 ]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from nas.output.dashboard import in_page_order
 from nas.report import main as report_main
 from nas.search.__main__ import main as search_main
 from space import analytic_cost, load_spec
@@ -85,11 +85,11 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
 
 @contextmanager
 def running_dashboard(url: str, artifacts: Path, log: Path) -> Iterator[str]:
-    """The optuna-dashboard command on 127.0.0.1 with the artifact folder, its base URL; always terminated."""
-    exe = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
-    assert exe is not None, "optuna-dashboard is not installed beside this Python"
+    """``nas.dashboard`` (optuna-dashboard, figures in page order) on 127.0.0.1 with the artifact folder, its
+    base URL; always terminated."""
     port = free_port()
-    argv = [exe, url, "--host", "127.0.0.1", "--port", str(port), "--artifact-dir", str(artifacts)]
+    argv = [sys.executable, "-m", "nas.dashboard", "--storage", url, "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--artifacts", str(artifacts)]
     with log.open("wb") as sink:
         process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -171,3 +171,21 @@ def test_front_holds_no_pruned_trial(server: str, detail: dict[str, Any]):
 def test_report_figures_are_shown(detail: dict[str, Any]):
     ids = {g["id"] for g in detail["plotly_graph_objects"]}
     assert set(REPORT_FIGURES) <= ids
+
+
+def test_figures_come_in_page_order(detail: dict[str, Any]):
+    """optuna-dashboard itself lists them in a set's order (a new one each start); nas.dashboard sorts them."""
+    ids = [g["id"] for g in detail["plotly_graph_objects"]]
+    assert ids == in_page_order(ids) and ids[: len(REPORT_FIGURES)] == list(REPORT_FIGURES)
+
+
+def test_page_order_of_figure_ids():
+    ids = ["analyze-edf-x3", "other", "msnas-regions", "analyze-error-vs-macs", "analyze-edf", "msnas-pareto-macs"]
+    assert in_page_order(ids) == [
+        "msnas-pareto-macs",
+        "msnas-regions",
+        "analyze-edf",
+        "analyze-error-vs-macs",
+        "analyze-edf-x3",
+        "other",
+    ]

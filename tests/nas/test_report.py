@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import optuna
@@ -313,7 +314,7 @@ def test_learning_curves_are_drawn_from_the_recorded_curves(tmp_path: Path):
 
 def test_loss_curves_are_recorded_by_the_search_and_drawn(tiny_random_url: str):
     """Each proxy run's loss per tenth is a user attribute (placed at the tenth's last iteration), and a figure."""
-    from nas.output.report import build_report, curves_figure
+    from nas.output.report import FIGURE_ORDER, build_report, curves_figure
     from nas.study import keys
     from nas.study.records import arch_records
 
@@ -325,7 +326,9 @@ def test_loss_curves_are_recorded_by_the_search_and_drawn(tiny_random_url: str):
         assert all(p[1] > 0 for p in points)
     fig = curves_figure(arch_records(study), keys.LOSS_CURVE)
     assert fig is not None and len(fig.data) == len(arch_records(study)) and fig.layout.yaxis.type == "log"
-    assert "msnas-loss-curves" in build_report(study, STUDIES["tiny"]).figures
+    figures = list(build_report(study, STUDIES["tiny"]).figures)
+    assert "msnas-loss-curves" in figures
+    assert figures == [g for g in FIGURE_ORDER if g in figures]  # the order nas.dashboard keeps
 
 
 def test_matrices_include_the_dominated_named_variants(storage: str):
@@ -357,8 +360,8 @@ def test_report_ends_by_saying_where_it_is_and_how_to_open_the_dashboard(
     last = capsys.readouterr().out.splitlines()[-4:]
     assert last[0] == f"wrote {out}: open {out.as_uri()} in a browser (it works offline)"
     db = storage.removeprefix("sqlite:///")
-    assert last[2].endswith(f"optuna-dashboard {storage} --artifact-dir {db}.artifacts")
-    assert Path(last[2].split()[0]).name == "optuna-dashboard"  # the one beside this Python when there is one
+    assert last[2].endswith(f" -m nas.dashboard --storage {storage} --artifacts {db}.artifacts")
+    assert Path(last[2].split()[0]).absolute() == Path(sys.executable).absolute()  # this Python, relative if it can
     assert "http://127.0.0.1:8080" in last[3]
     assert main(["--study", "tiny", "--storage", storage, "--out", str(out), "--no-dashboard"]) == 0
     assert "optuna-dashboard" not in capsys.readouterr().out
