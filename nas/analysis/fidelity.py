@@ -19,7 +19,16 @@ from optuna.trial import FrozenTrial
 
 from nas.analysis.fronts import front_mask
 from nas.analysis.noise import NoiseFront, NoisyPoint, noise_aware, pooled_sd, standing
-from nas.analysis.predictors import PredictorScore, predictor_lines, recorded_predictors, ridge_loo, score_predictors
+from nas.analysis.predictors import (
+    LC_SELECT,
+    PredictorScore,
+    lc_errors,
+    lc_select,
+    predictor_lines,
+    recorded_predictors,
+    ridge_loo,
+    score_predictors,
+)
 from nas.analysis.stats import Correlations, paired_summary, seeds_needed
 from nas.errors import InputError
 from nas.study import keys
@@ -98,6 +107,7 @@ class FidelityStats:
     paired_sd: float  # pooled SD of per-seed differences between architectures (common random numbers)
     pairs_resolved: int  # pairs whose paired 95 % interval excludes 0
     pairs: int
+    lc_mae: dict[str, float] = field(default_factory=dict)  # curve predictor -> mean |predicted - long| (dB)
 
     def front_status(self) -> dict[str, str]:
         """Each architecture's standing at the long budget: front, tied (within noise) or dominated (beyond it)."""
@@ -123,6 +133,7 @@ class FidelityStats:
             "paired_sd": self.paired_sd,
             "pairs_resolved": self.pairs_resolved,
             "pairs": self.pairs,
+            "lc_mae": self.lc_mae,
             "archs": [
                 {"trial": a.pick.record.number, "name": a.pick.record.name, "reason": a.pick.reason,
                  "proxy_psnr": a.proxy_psnr, "long": {str(s): v for s, v in a.long.items()}}
@@ -166,7 +177,11 @@ def fidelity_stats(
     combined = ridge_loo(found, target)
     if combined is not None:
         found["ridge_loo"] = combined
-    return FidelityStats(factor, tuple(archs), score_predictors(found, target, rng), *seed_noise(archs))
+    selected = lc_select(found, target)  # after ridge_loo: its choice uses the others' targets
+    if selected is not None:
+        found[LC_SELECT] = selected
+    scores = score_predictors(found, target, rng)
+    return FidelityStats(factor, tuple(archs), scores, *seed_noise(archs), lc_errors(found, target))
 
 
 def seed_noise(archs: Sequence[ArchFidelity]) -> tuple[float, float, int, int]:
@@ -216,6 +231,9 @@ def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -
         lines += [f"  {p.name} (trial {p.number}): {standing(front, i)}" for i, p in enumerate(front.points)]
     lines.append("rank agreement of each predictor with the long-budget PSNR (95 % bootstrap intervals):")
     lines += predictor_lines(stats.predictors)
+    if stats.lc_mae:
+        errors = ", ".join(f"{name} {mae:.3f}" for name, mae in stats.lc_mae.items())
+        lines.append(f"learning-curve extrapolation to {stats.factor:g}x, mean absolute error (dB): {errors}")
     lines.append(
         f"seed noise: SD {stats.seed_sd:.3f} dB per architecture; SD of paired differences {stats.paired_sd:.3f} dB;"
         f" {stats.pairs_resolved} of {stats.pairs} pairs resolved by paired 95 % intervals"

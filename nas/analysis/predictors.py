@@ -6,8 +6,10 @@ long-budget mean, over the architectures that have it:
 
 - ``proxy``: the proxy run's PSNR (seed of the trial); costs the proxy run's ``train_seconds``.
 - ``proxy_2seed``: the mean of seeds 0 and 1 at the proxy budget (``nas.fidelity --budget-x 1 --seeds 2``).
-- ``lc``: the proxy's validation curve extrapolated to the long budget (``nas.analysis.curves``); the
-  same run as ``proxy``, so the same cost.
+- ``lc``, ``lc_pow``: the proxy's validation curve extrapolated to the long budget in the log-linear and
+  the saturating power family (``nas.analysis.curves``); the same run as ``proxy``, so the same cost.
+- ``lc_select``: per held-out architecture, the family with the smaller mean absolute error on the other
+  architectures' long results (leave-one-out: the choice never sees the architecture it predicts).
 - ``zc_<name>``: each zero-cost score at initialisation; its cost is the recorded time of all of them.
 - ``params``, ``macs``: counted, not trained; cost 0.
 - ``ridge_loo``: a ridge regression on every predictor above that covers all architectures (standardised),
@@ -24,13 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from nas.analysis.curves import extrapolate
+from nas.analysis.curves import FAMILIES, extrapolate
 from nas.analysis.stats import Correlations, rank_correlations
 from nas.study import keys
 from nas.study.records import ArchRecord
 
 RIDGE_ALPHA = 1.0  # on standardised inputs: shrinks towards the mean with ~n/10 to n/20 architectures
 RIDGE = "ridge_loo"
+LC_NAMES = {"loglin": "lc", "pow": "lc_pow"}  # curve family -> predictor name
+LC_SELECT = "lc_select"
 
 
 @dataclass(frozen=True)
@@ -81,13 +85,14 @@ def recorded_predictors(
             two[i] = (seeds[0] + seeds[1]) / 2
     if two:
         out["proxy_2seed"] = Predictor(two, 2 * train, "seeds")
-    lc = {}
-    for i, (r, long) in enumerate(zip(records, long_iterations, strict=True)):
-        curve = r.attr(keys.VAL_CURVE)
-        if isinstance(curve, list) and len(curve) >= 2:
-            lc[i] = extrapolate([(int(t), float(p)) for t, p in curve], long).psnr
-    if lc:
-        out["lc"] = Predictor(lc, train, "proxy")
+    for family in FAMILIES:
+        lc = {}
+        for i, (r, long) in enumerate(zip(records, long_iterations, strict=True)):
+            curve = r.attr(keys.VAL_CURVE)
+            if isinstance(curve, list) and len(curve) >= 2:
+                lc[i] = extrapolate([(int(t), float(p)) for t, p in curve], long, family).psnr
+        if lc:
+            out[LC_NAMES[family]] = Predictor(lc, train, "proxy")
     zc_seconds = _median_seconds(records, keys.ZC_SECONDS)
     for key in sorted({k for r in records for k in keys.zc_keys(r.trial.user_attrs)}):
         got = {i: float(r.attr(key)) for i, r in enumerate(records) if isinstance(r.attr(key), int | float)}
@@ -103,7 +108,7 @@ def ridge_loo(predictors: Mapping[str, Predictor], target: Sequence[float]) -> P
     inputs = {
         name: p
         for name, p in predictors.items()
-        if len(p.values) == n and np.ptp(list(p.values.values())) > 0 and name != RIDGE
+        if len(p.values) == n and np.ptp(list(p.values.values())) > 0 and name not in (RIDGE, LC_SELECT)
     }
     if n < 5 or not inputs:
         return None
@@ -119,6 +124,32 @@ def ridge_loo(predictors: Mapping[str, Predictor], target: Sequence[float]) -> P
         out[held] = float(y[keep].mean() + ((x[held] - mean) / sd) @ weights)
     runs = {p.run: p.seconds for p in inputs.values()}
     return Predictor(out, float(sum(s for s in runs.values() if math.isfinite(s))), "combined")
+
+
+def lc_select(predictors: Mapping[str, Predictor], target: Sequence[float]) -> Predictor | None:
+    """For each architecture, the curve family with the smaller mean absolute error on the others; None with
+    fewer than 3 architectures that every family covers."""
+    families = [predictors[name] for name in LC_NAMES.values() if name in predictors]
+    if not families:
+        return None
+    common = sorted(set.intersection(*(set(f.values) for f in families)))
+    if len(common) < 3:
+        return None
+    out = {}
+    for held in common:
+        others = [i for i in common if i != held]
+        errors = [float(np.mean([abs(f.values[i] - target[i]) for i in others])) for f in families]
+        out[held] = families[int(np.argmin(errors))].values[held]
+    return Predictor(out, families[0].seconds, "proxy")
+
+
+def lc_errors(predictors: Mapping[str, Predictor], target: Sequence[float]) -> dict[str, float]:
+    """Each curve predictor's mean absolute error (dB) against the long-budget result."""
+    return {
+        name: float(np.mean([abs(v - target[i]) for i, v in p.values.items()]))
+        for name, p in predictors.items()
+        if (name in LC_NAMES.values() or name == LC_SELECT) and p.values
+    }
 
 
 def _feature(name: str, value: float) -> float:

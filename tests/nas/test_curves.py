@@ -38,3 +38,17 @@ def test_two_points_give_no_sd_and_one_is_refused():
     assert extrapolate([(150, 30.0), (300, 30.1)], 900).sd is None
     with pytest.raises(ValueError, match="2 or more distinct positive iteration counts"):
         extrapolate([(300, 30.0)], 900)
+
+
+def test_a_power_law_curve_is_extrapolated_by_the_pow_family():
+    """c - a t^-b with b on the search grid: every point fitted exactly, the long budget predicted exactly;
+    the log-linear family overshoots a saturating curve."""
+    from nas.analysis.curves import POW_EXPONENTS
+
+    b = float(POW_EXPONENTS[200])
+    curve = [(t, 31.0 - 2.0 * t**-b) for t in (75, 150, 225, 300)]
+    assert extrapolate(curve, 3000, "pow").psnr == pytest.approx(31.0 - 2.0 * 3000**-b, abs=1e-9)
+    assert extrapolate(curve, 3000, "pow").sd is None
+    assert extrapolate(curve, 3000).psnr > 31.0 - 2.0 * 3000**-b
+    with pytest.raises(ValueError, match="unknown curve family 'exp'"):
+        extrapolate(curve, 3000, "exp")

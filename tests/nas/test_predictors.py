@@ -96,3 +96,20 @@ def test_ridge_predicts_each_architecture_without_it():
 def test_too_few_architectures_give_no_combination():
     recs = records(ROWS)
     assert ridge_loo(recorded_predictors(recs, [3000] * 4, {}), [1.0, 2.0, 3.0, 4.0]) is None
+
+
+def test_lc_select_picks_per_held_out_architecture_the_family_better_on_the_others():
+    from nas.analysis.predictors import LC_NAMES, Predictor, lc_errors, lc_select
+
+    target = [30.0, 30.1, 30.2, 30.3]
+    # loglin is off by 0.1 everywhere; pow is exact except on architecture 3, where it is off by 1.0
+    loglin = Predictor({i: t + 0.1 for i, t in enumerate(target)}, 5.0, "proxy")
+    pow_ = Predictor({0: 30.0, 1: 30.1, 2: 30.2, 3: 31.3}, 5.0, "proxy")
+    found = {LC_NAMES["loglin"]: loglin, LC_NAMES["pow"]: pow_}
+    chosen = lc_select(found, target)
+    # holding out 0, 1 or 2, pow's error on the others is 1/3 > 0.1: loglin; holding out 3, pow is exact on the rest
+    assert chosen is not None and chosen.values == pytest.approx({0: 30.1, 1: 30.2, 2: 30.3, 3: 31.3})
+    errors = lc_errors({**found, "lc_select": chosen}, target)
+    assert errors["lc"] == pytest.approx(0.1) and errors["lc_pow"] == pytest.approx(0.25)
+    assert errors["lc_select"] == pytest.approx((0.1 * 3 + 1.0) / 4)
+    assert lc_select({"lc": Predictor({0: 1.0, 1: 2.0}, 0.0, "proxy")}, target) is None  # too few
