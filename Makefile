@@ -8,10 +8,12 @@ TORCH ?= torch==2.13.0
 
 .PHONY: setup run costs test lint pytest bench faults clean
 
+# --no-compile: no .pyc for every installed file up front (torch alone: 43 s -> 15 s here); Python compiles
+# what it imports on first use.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q --no-compile $(TORCH)
+	$(PY) -m pip install -q --no-compile -c constraints.txt -e ".[dev]"
 	touch $@
 
 setup: $(VENV)/.installed
