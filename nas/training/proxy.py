@@ -7,6 +7,7 @@ validation images, so a proxy that teaches nothing is visible as a gain near 0.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -14,13 +15,14 @@ from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from backbones import build_model
 from nas.sr.data import NamedImage, PatchSampler, Picture
-from nas.sr.evaluation import EvalResult, evaluate_images, model_upscaler
+from nas.sr.evaluation import EvalResult, UpscaleFn, evaluate_images, model_upscaler
 from nas.sr.regions import region_psnrs
 from nas.training.loop import (
     Schedule,
@@ -170,7 +172,7 @@ def score_proxy(
     earlier: tuple[tuple[int, float], ...] = (),
 ) -> ProxyResult:
     """Validate a trained proxy model on one validation set (``earlier``: the curve's points before the end)."""
-    upscale = model_upscaler(model, dev)
+    upscale = remembered(model_upscaler(model, dev))  # the region pass degrades the same images: one forward each
     result = evaluate_images(val.images, val.scale, upscale)
     return ProxyResult(
         psnr=result.psnr,
@@ -203,6 +205,20 @@ class ValidationSet:
     @cached_property
     def bicubic(self) -> EvalResult:
         return evaluate_images(self.images, self.scale, None)
+
+
+def remembered(upscale: UpscaleFn) -> UpscaleFn:
+    """``upscale`` that runs once per distinct LR image and returns the same SR array for it again."""
+    done: dict[tuple[tuple[int, ...], bytes], Any] = {}
+
+    def run(lr: Any) -> Any:
+        array = np.ascontiguousarray(lr)
+        key = (array.shape, hashlib.sha256(array.tobytes()).digest())
+        if key not in done:
+            done[key] = upscale(lr)
+        return done[key]
+
+    return run
 
 
 def _tenths(losses: list[float]) -> list[float]:

@@ -81,3 +81,26 @@ def test_the_progress_bar_shows_iterations_and_loss_and_changes_nothing(data, ca
     err = capsys.readouterr().err
     assert "/20 [" in err and "loss=" in err and ("it/s" in err or "s/it" in err)  # tqdm redraws at its own rate
     assert shown.psnr == quiet.psnr and shown.val_curve == quiet.val_curve
+
+
+def test_scoring_runs_the_model_once_per_image_and_matches_separate_passes(data, monkeypatch):
+    """The protocol's PSNR and the per-region PSNRs degrade the same images: one forward each serves both."""
+    from nas.sr import evaluation
+    from nas.sr.regions import region_psnrs
+    from nas.training import proxy
+
+    train, val = data
+    model, log = fit_proxy(preset("ms3", upscale=2), TINY, train, seed=1, device="cpu")
+    calls = []
+    real = evaluation.model_upscaler
+
+    def counted(*args, **kwargs):
+        upscale = real(*args, **kwargs)
+        return lambda lr: calls.append(1) or upscale(lr)
+
+    monkeypatch.setattr(proxy, "model_upscaler", counted)
+    result = score_proxy(model, log, val, torch.device("cpu"), 1, TINY)
+    assert len(calls) == len(val.images)
+    alone = real(model, torch.device("cpu"))
+    assert result.psnr == evaluation.evaluate_images(val.images, val.scale, alone).psnr
+    assert dict(result.per_region) == region_psnrs(val.images, val.scale, alone)
