@@ -99,9 +99,14 @@ def outside_points(definition: StudyDef) -> list[str]:
 
 
 def open_study(
-    definition: StudyDef, storage: optuna.storages.BaseStorage, seed: int, sampler_name: str | None = None
+    definition: StudyDef,
+    storage: optuna.storages.BaseStorage,
+    seed: int,
+    sampler_name: str | None = None,
+    budget: ProxyBudget | None = None,
 ) -> tuple[optuna.Study, bool]:
-    """Create the study (queueing the named variants) or load it: the same command again resumes.
+    """Create the study (queueing the named variants, recording ``budget``) or load it: the same command again
+    resumes.  The initialisation rule is written last: a study that has it is whole (``wait_until_whole``).
 
     A random study queues nothing: its trials must be an unbiased sample of the space.
     """
@@ -119,7 +124,6 @@ def open_study(
     study.set_user_attr(keys.DEFINITION, definition.name)
     study.set_user_attr(keys.DEFINITION_DATA, study_to_data(definition))
     study.set_user_attr(keys.SAMPLER, chosen)
-    study.set_user_attr(keys.INIT_RULE, INIT_RULE)
     if chosen != "random":
         enqueue_named(study, definition)
         outside = outside_points(definition)
@@ -129,6 +133,9 @@ def open_study(
                 " (on the front and in the report; the sampler does not learn from them)",
                 file=sys.stderr,
             )
+    if budget is not None:
+        study.set_user_attr(keys.STUDY_PROXY, budget.as_dict())
+    study.set_user_attr(keys.INIT_RULE, INIT_RULE)  # last: the study is whole
     return study, True
 
 
@@ -309,6 +316,18 @@ def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) ->
     )
 
 
+WHOLE_WAIT_SECONDS = 15.0  # how long a worker waits for a study another worker is still creating
+
+
+def wait_until_whole(study: optuna.Study) -> None:
+    """Another worker may have created the study a moment ago and still be writing its attributes (the
+    initialisation rule comes last): wait for it, so the checks read a whole study.  A study made before
+    the rule was recorded never gets it; the wait ends and ``check_init_rule`` refuses it."""
+    deadline = time.monotonic() + WHOLE_WAIT_SECONDS
+    while keys.INIT_RULE not in study.user_attrs and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def check_init_rule(study: optuna.Study) -> None:
     """Refuse a study trained under another weight-initialisation rule: its PSNRs are not comparable with
     the trials this version would add (BENCHMARKS.md, "Unit initialisation")."""
@@ -348,10 +367,9 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     searcher = searcher_for(config, definition, store_dir)  # bad data fail here, before anything is made
     artifact_folder(config.storage, config.artifacts)
     storage = storage_for(config.storage)
-    study, created = open_study(definition, storage, config.seed, config.sampler)
-    if created:
-        study.set_user_attr(keys.STUDY_PROXY, searcher.budget.as_dict())
-    else:
+    study, created = open_study(definition, storage, config.seed, config.sampler, searcher.budget)
+    if not created:
+        wait_until_whole(study)
         check_is_this_study(study, definition, storage)
         check_budget(study, searcher.budget)
         check_hashes(study)

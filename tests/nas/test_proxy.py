@@ -96,7 +96,12 @@ def test_scoring_runs_the_model_once_per_image_and_matches_separate_passes(data,
 
     def counted(*args, **kwargs):
         upscale = real(*args, **kwargs)
-        return lambda lr: calls.append(1) or upscale(lr)
+
+        def run(lr):
+            calls.append(1)
+            return upscale(lr)
+
+        return run
 
     monkeypatch.setattr(proxy, "model_upscaler", counted)
     result = score_proxy(model, log, val, torch.device("cpu"), 1, TINY)

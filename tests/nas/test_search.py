@@ -381,3 +381,26 @@ def test_data_workers_train_the_same_proxy(tmp_path, monkeypatch):
         results.append((trial.params, trial.user_attrs["psnr"], trial.user_attrs["loss_curve"]))
     assert results[0] == results[1]
     assert set(asked) == {0, 2}
+
+
+def test_a_worker_waits_for_a_study_another_worker_is_still_creating(tmp_path, monkeypatch):
+    """Two workers start at once: the one that loads the study reads its checks only once the creator has
+    written the initialisation rule (last); a study that never gets it (made by an older version) is refused."""
+    import threading
+
+    from nas.errors import InputError
+    from nas.search import runner
+
+    storage = storage_for(f"sqlite:///{tmp_path}/w.db")
+    study = optuna.create_study(study_name="tiny", storage=storage, directions=["maximize", "minimize", "minimize"])
+    threading.Timer(0.5, lambda: study.set_user_attr("init_rule", runner.INIT_RULE)).start()
+    loaded, created = runner.open_study(STUDIES["tiny"], storage, seed=0)
+    assert not created and "init_rule" not in loaded.user_attrs  # the creator has not finished yet
+    runner.wait_until_whole(loaded)
+    runner.check_init_rule(loaded)  # whole now: accepted
+
+    old = optuna.create_study(study_name="old", storage=storage, directions=["maximize"])
+    monkeypatch.setattr(runner, "WHOLE_WAIT_SECONDS", 0.3)
+    runner.wait_until_whole(old)
+    with pytest.raises(InputError, match="an older rule for initialising"):
+        runner.check_init_rule(old)
