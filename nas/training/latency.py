@@ -1,7 +1,8 @@
 """Measured CPU latency of a full-size network (the optional fourth objective).
 
-The objective times the runtime a user deploys (``RUNTIME``: the ONNX file ``nas.export`` writes,
-run by ONNX Runtime); ``eager`` is PyTorch itself, channels-last, kept for comparison.
+``RUNTIME`` is what the objective times: eager PyTorch, channels-last, inference mode, the faster
+runtime on a quiet CPU here; ``onnxruntime`` runs the ONNX file ``nas.export`` writes (faster beside
+other jobs; BENCHMARKS.md, "CPU latency").  ``latency_runtime`` on each trial records which one ran.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from space.arch import ArchSpec
 
 Runtime = Literal["eager", "onnxruntime"]
 RUNTIMES: tuple[Runtime, ...] = ("eager", "onnxruntime")
-RUNTIME: Runtime = "onnxruntime"  # what the latency objective measures
+RUNTIME: Runtime = "eager"  # what the latency objective measures (measured faster on a quiet CPU)
 Forward = Callable[[], object]
 
 

@@ -23,8 +23,8 @@ def test_runtimes_agree_on_the_output(name: str, tmp_path: Path) -> None:
     assert np.abs(eager - deployed).max() < 1e-4
 
 
-def test_objective_times_the_deployed_runtime() -> None:
-    assert RUNTIME == "onnxruntime" and RUNTIME in RUNTIMES
+def test_every_runtime_is_timed() -> None:
+    assert RUNTIME in RUNTIMES
     spec = preset("ms3", upscale=2).resized(16, 1)
     for runtime in RUNTIMES:
         assert 0 < cpu_latency_ms(spec, lr_size=16, repeats=1, runtime=runtime) < 10_000
