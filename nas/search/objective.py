@@ -21,6 +21,7 @@ from typing import Any
 
 import optuna
 import torch
+from optuna.artifacts.exceptions import ArtifactNotFound
 
 from backbones import build_model
 from nas.search.sampling import spec_from_trial
@@ -155,13 +156,17 @@ class Searcher:
 
     def _copy_artifacts(self, earlier: optuna.trial.FrozenTrial, trial: optuna.Trial) -> None:
         """The earlier trial's files (spec, proxy curves) on the repeat too: optuna-dashboard lists a repeat that
-        lies on the front among its best trials, and its page should show what the result came from."""
+        lies on the front among its best trials, and its page should show what the result came from.  Files kept in
+        another artifact folder (an earlier run's ``--artifacts``) are not found here and are left out."""
         with tempfile.TemporaryDirectory() as tmp:
             for meta in optuna.artifacts.get_all_artifact_meta(earlier, storage=storage_of(trial.study)):
                 path = Path(tmp) / meta.filename
-                optuna.artifacts.download_artifact(
-                    artifact_store=self.artifacts, artifact_id=meta.artifact_id, file_path=str(path)
-                )
+                try:
+                    optuna.artifacts.download_artifact(
+                        artifact_store=self.artifacts, artifact_id=meta.artifact_id, file_path=str(path)
+                    )
+                except ArtifactNotFound:  # the earlier trial's files are in another artifact folder: none here
+                    continue
                 optuna.artifacts.upload_artifact(
                     artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial, mimetype=meta.mimetype
                 )
