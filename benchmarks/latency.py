@@ -3,8 +3,8 @@
 ``python -m benchmarks.latency [--lr-size 128] [--rounds 9] [--presets standard ms3 ...]
 [--runtimes eager,onnxruntime] [--loads 0,2]``
 
-Runtimes: ``eager`` (PyTorch, channels-last, inference mode) and ``onnxruntime`` (the file
-``nas.export`` writes, what the search's latency objective times).  Each load level runs
+Runtimes: ``eager`` (PyTorch, channels-last, inference mode: what the search's latency objective
+times) and ``onnxruntime`` (the ONNX file ``nas.export`` writes).  Each load level runs
 ``N`` other CPU jobs beside the measurement (each a single-threaded conv training loop, like
 the proxy's fidelity shards) so the loaded figure is reproducible; rounds interleave the
 models so drift on the machine hits all of them alike.  Ratios are against ``standard`` in
