@@ -35,6 +35,7 @@ RIDGE_ALPHA = 1.0  # on standardised inputs: shrinks towards the mean with ~n/10
 RIDGE = "ridge_loo"
 LC_NAMES = {"loglin": "lc", "pow": "lc_pow"}  # curve family -> predictor name
 LC_SELECT = "lc_select"
+EARLY = "early_"  # + iteration: the curve's PSNR at that point (early_predictors)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def recorded_predictors(
                 lc[i] = extrapolate([(int(t), float(p)) for t, p in curve], long, family).psnr
         if lc:
             out[LC_NAMES[family]] = Predictor(lc, train, "proxy")
+    out.update(early_predictors(records, train))
     zc_seconds = _median_seconds(records, keys.ZC_SECONDS)
     for key in sorted({k for r in records for k in keys.zc_keys(r.trial.user_attrs)}):
         got = {i: float(r.attr(key)) for i, r in enumerate(records) if isinstance(r.attr(key), int | float)}
@@ -102,13 +104,36 @@ def recorded_predictors(
     return out
 
 
+def early_predictors(records: Sequence[ArchRecord], train_seconds: float) -> dict[str, Predictor]:
+    """``early_<t>``: the PSNR a proxy run showed at iteration ``t`` of its curve, before its last point.
+
+    What stopping a run at ``t`` (a rung, or a learning-curve stopper) would rank by; it costs ``t / T`` of a run.
+    """
+    at: dict[int, dict[int, float]] = {}
+    for i, r in enumerate(records):
+        curve = r.attr(keys.VAL_CURVE)
+        if not isinstance(curve, list) or len(curve) < 2:
+            continue
+        points = sorted((int(t), float(psnr)) for t, psnr in curve)
+        for t, psnr in points[:-1]:
+            at.setdefault(t, {})[i] = psnr
+    final = max((int(t) for r in records if isinstance(c := r.attr(keys.VAL_CURVE), list) for t, _ in c), default=0)
+    return {
+        f"{EARLY}{t}": Predictor(_finite(values), train_seconds * t / final, "proxy")
+        for t, values in sorted(at.items())
+    }
+
+
 def ridge_loo(predictors: Mapping[str, Predictor], target: Sequence[float]) -> Predictor | None:
     """Leave-one-out predictions of a ridge regression on every complete, non-constant predictor."""
     n = len(target)
     inputs = {
         name: p
         for name, p in predictors.items()
-        if len(p.values) == n and np.ptp(list(p.values.values())) > 0 and name not in (RIDGE, LC_SELECT)
+        if len(p.values) == n
+        and np.ptp(list(p.values.values())) > 0
+        and name not in (RIDGE, LC_SELECT)
+        and not name.startswith(EARLY)  # the final PSNR's collinear forerunners: they would only add variance
     }
     if n < 5 or not inputs:
         return None

@@ -49,6 +49,10 @@ def test_each_predictor_takes_its_recorded_value_and_cost():
     assert found["lc"].values[1] == pytest.approx(30.2 + 0.3 * math.log2(10))
     assert set(found["lc"].values) == {0, 1}
     assert found["zc_snip"].values == {0: 5.0, 1: 1.0, 2: 3.0} and found["zc_snip"].seconds == 3.0
+    # the curves' points before their last: what a run stopped there shows, at that share of a run's seconds
+    assert found["early_75"].values == {0: 29.0} and found["early_75"].seconds == pytest.approx(81.5 / 4)
+    assert found["early_150"].values == {0: 29.5, 1: 29.9} and found["early_150"].seconds == pytest.approx(81.5 / 2)
+    assert "early_300" not in found
     assert found["macs"].values[3] == 1e9 and found["params"].seconds == 0.0
 
 
