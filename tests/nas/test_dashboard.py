@@ -16,10 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from optuna.study import StudyDirection
+from optuna.trial import create_trial
+from optuna_dashboard._pareto_front import get_pareto_front_trials
 
-from nas.output.dashboard import in_page_order
+from nas.output.dashboard import in_page_order, without_repeats
 from nas.report import main as report_main
 from nas.search.__main__ import main as search_main
+from nas.study import keys
 from space import analytic_cost, load_spec
 from studies import STUDIES, StudyDef, register
 
@@ -166,6 +170,24 @@ def test_front_holds_no_pruned_trial(server: str, detail: dict[str, Any]):
     plot = json.dumps(get_json(server, f"/api/studies/{detail['study_id']}/plot/pareto_front"))
     assert all(f'\\"number\\": {t["number"]},' in plot for t in best)  # optuna's hover text names each point
     assert not any(f'\\"number\\": {n},' in plot for n in pruned)
+
+
+def test_front_lists_each_architecture_once(detail: dict[str, Any]):
+    best = detail["best_trials"]
+    assert not any("duplicate_of" in attrs(t) for t in best)
+    assert len({attrs(t)["spec_hash"] for t in best}) == len(best)
+
+
+def test_best_trials_leave_out_repeats():
+    """A repeat has its original's values: optuna-dashboard's own front lists both, nas.dashboard's the first."""
+    directions = [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
+    trials = [create_trial(values=[30.0, 2.0]), create_trial(values=[29.0, 1.0]), create_trial(values=[30.0, 2.0])]
+    trials[2].set_user_attr(keys.DUPLICATE_OF, 0)
+    for number, t in enumerate(trials):
+        t.number = number
+    assert [t.number for t in get_pareto_front_trials(trials=trials, directions=directions)] == [0, 1, 2]
+    front = without_repeats(get_pareto_front_trials)
+    assert [t.number for t in front(trials=trials, directions=directions)] == [0, 1]
 
 
 def test_report_figures_are_shown(detail: dict[str, Any]):
