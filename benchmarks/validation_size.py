@@ -26,6 +26,7 @@ from benchmarks.machine import describe
 from nas.analysis.paired import PairedDifference, paired_difference, per_image
 from nas.analysis.stats import rank_correlations, seeds_needed
 from nas.study import keys
+from nas.study.experimental import experimental_ok
 from nas.study.records import ArchRecord, arch_records
 from nas.study.storage import open_existing_study
 
@@ -37,7 +38,8 @@ def records_of(text: str) -> list[ArchRecord]:
     name, _, url = text.partition("@")
     if not url:
         raise SystemExit(f"{text!r}: give a study as NAME@URL")
-    return arch_records(open_existing_study(url, name))
+    with experimental_ok():
+        return arch_records(open_existing_study(url, name))
 
 
 def images_of(records: Sequence[ArchRecord]) -> dict[str, dict[str, float]]:
@@ -82,10 +84,17 @@ def check_same(same: Sequence[ArchRecord], images: Mapping[str, Mapping[str, flo
     print(f"same networks: {len(shared)} architectures in both; largest subset PSNR difference {worst:.2e} dB")
 
 
+def wall_seconds(record: ArchRecord) -> float:
+    """The trial's start to finish (training, validations, zero-cost scores): train_seconds leaves validation out."""
+    t = record.trial
+    assert t.datetime_start is not None and t.datetime_complete is not None
+    return (t.datetime_complete - t.datetime_start).total_seconds()
+
+
 def seconds_line(large: Sequence[ArchRecord], same: Sequence[ArchRecord], extra_images: int) -> str:
-    """What validating on the larger set cost per trial, from the two studies' training seconds side by side."""
-    small = {r.spec_hash: float(r.trial.user_attrs[keys.TRAIN_SECONDS]) for r in same}
-    pairs = [(float(r.trial.user_attrs[keys.TRAIN_SECONDS]), small[r.spec_hash]) for r in large if r.spec_hash in small]
+    """What validating on the larger set cost per trial, from the two studies' trial seconds side by side."""
+    small = {r.spec_hash: wall_seconds(r) for r in same}
+    pairs = [(wall_seconds(r), small[r.spec_hash]) for r in large if r.spec_hash in small]
     extra = np.median([a - b for a, b in pairs])
     base = np.median([b for _, b in pairs])
     passes = len(large[0].trial.user_attrs.get(keys.VAL_CURVE, [])) or 1
