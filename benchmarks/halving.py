@@ -12,6 +12,8 @@ Hypervolume is taken over (PSNR, MACs, params) of each run's COMPLETE architectu
 scaled to [0, 1] over the union of all runs (and of ``--reference`` when given, e.g. a study that
 evaluated the whole space), reference point 1.1; the table gives each arm's median and range over the
 repeats, and ``eaf.json`` the empirical attainment function (moocore) of each arm at 25/50/75 %.
+With ``--reference``, the first rung's PSNRs are also ranked against the reference's full-proxy PSNRs
+(Kendall, Spearman, spans): the agreement a rung budget has to rest on.
 Finished runs are recorded in ``results.jsonl`` and skipped when the command is run again.
 """
 
@@ -32,6 +34,7 @@ from optuna.trial import TrialState
 
 from benchmarks.machine import describe
 from nas.analysis.fronts import hypervolume, scaled_losses
+from nas.analysis.stats import rank_correlations
 from nas.errors import MsnasError
 from nas.search.runner import SearchConfig, run_search
 from nas.study import keys
@@ -85,6 +88,39 @@ def arm_settings(arm: str, budget: int, eta: int, rungs: int, seed: int) -> dict
     if arm == "plain":
         return {"n_trials": budget, "seed": seed}
     return {arm: True, "n_trials": candidates, "eta": eta, "rungs": rungs, "seed": seed}
+
+
+def rung_agreement(folder: Path, study: str, runs: list[dict[str, Any]], reference: str | None) -> str | None:
+    """How the first rung's PSNRs rank the architectures against the reference study's full-proxy PSNRs.
+
+    Rung results are deterministic for an architecture (same seed, same data), so repeats that drew it agree
+    and each architecture counts once.  This is the agreement the rung budget rests on.
+    """
+    if not reference:
+        return None
+    name, _, url = reference.partition("@")
+    full = {r.spec_hash: r.psnr for r in arch_records(optuna.load_study(study_name=name, storage=storage_for(url)))}
+    first: dict[str, float] = {}
+    for run in runs:
+        if run["arm"] == "plain":
+            continue
+        loaded = optuna.load_study(
+            study_name=f"{study}-random",
+            storage=storage_for(f"sqlite:///{folder / (run['arm'] + '-' + str(run['seed']) + '.db')}"),
+        )
+        for t in loaded.get_trials(deepcopy=False):
+            if isinstance(rung := t.user_attrs.get(keys.rung_key(0)), dict) and keys.SPEC_HASH in t.user_attrs:
+                first[str(t.user_attrs[keys.SPEC_HASH])] = float(rung["psnr"])
+    common = sorted(set(first) & set(full))
+    if len(common) < 3:
+        return None
+    x, y = [first[h] for h in common], [full[h] for h in common]
+    c = rank_correlations(x, y, rng=np.random.default_rng(0))
+    return (
+        f"rung 0 against the full proxy ({len(common)} architectures of {name}): Kendall {c.kendall_tau:+.2f}"
+        f" [{c.tau_low:+.2f}, {c.tau_high:+.2f}], Spearman {c.spearman_rho:+.2f}; rung 0 PSNRs span {np.ptp(x):.3f} dB,"
+        f" the full proxy's {np.ptp(y):.3f} dB"
+    )
 
 
 def reference_points(text: str | None) -> list[list[float]]:
@@ -166,6 +202,8 @@ def main() -> None:
         print(
             f"  {arm:<8} {np.median(values):.4f} [{min(values):.4f}, {max(values):.4f}]  spend {np.median(spent):.2f}"
         )
+    if (agreement := rung_agreement(folder, args.study, runs, args.reference)) is not None:
+        print(agreement)
     all_points = [tuple(p) for r in runs for p in r["points"]] + [tuple(p) for p in reference]
     eaf = {arm: attainment([r for r in runs if r["arm"] == arm], all_points) for arm in arms}
     (folder / "eaf.json").write_text(json.dumps(eaf))
