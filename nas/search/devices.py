@@ -26,6 +26,7 @@ import optuna
 
 from nas.errors import InputError, MsnasError
 from nas.processes import PARENT_ENV
+from nas.search.progress import LAUNCHER_LINE_SECONDS, PROGRESS_LINES_ENV
 from nas.search.runner import check_budget
 from nas.study.naming import stored_name
 from nas.study.storage import check_storage_path, storage_for
@@ -81,6 +82,8 @@ def worker_env(device: Device, cpu_workers: int) -> dict[str, str]:
     """The environment pinning a worker: its GPU alone visible, or its share of the cores."""
     env = dict(os.environ)
     env[PARENT_ENV] = str(os.getpid())
+    if sys.stderr.isatty():  # the relay passes whole lines: the workers print progress lines, not a bar
+        env.setdefault(PROGRESS_LINES_ENV, str(LAUNCHER_LINE_SECONDS))
     if device.kind == "cuda":
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         index = device.index or 0

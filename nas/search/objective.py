@@ -24,6 +24,7 @@ import torch
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from backbones import build_model
+from nas.search.progress import in_trial_progress
 from nas.search.sampling import spec_from_trial
 from nas.sr.data import PatchSampler, Picture
 from nas.study import keys
@@ -176,6 +177,7 @@ class Searcher:
         counts = measure(spec)
         budget = budget or self.budget
         self._score_at_init(trial, spec, budget)
+        bar, lines = in_trial_progress()
         result = train_proxy(
             spec,
             budget,
@@ -183,8 +185,9 @@ class Searcher:
             self.val,
             seed=self.seed,
             device=self.device.type,
-            progress=sys.stderr.isatty(),
+            progress=bar,
             workers=self.data_workers,
+            progress_lines=lines,
         )
         attrs: dict[str, Any] = {
             keys.FVCORE_TOTAL: counts.fvcore_total,

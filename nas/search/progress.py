@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
+
+# Set by a ``--devices`` launcher on a terminal: its workers print a progress line every this many seconds
+# inside a trial (their stderr is a pipe, so they would show no bar).
+PROGRESS_LINES_ENV = "MSNAS_PROGRESS_LINES"
+LAUNCHER_LINE_SECONDS = 20.0
+
+
+def in_trial_progress() -> tuple[bool, float]:
+    """(a bar, seconds between progress lines): a bar on a terminal, lines when a launcher asks for them."""
+    if sys.stderr.isatty():
+        return True, 0.0
+    try:
+        return False, max(0.0, float(os.environ.get(PROGRESS_LINES_ENV, "0")))
+    except ValueError:
+        return False, 0.0
 
 
 class Progress:

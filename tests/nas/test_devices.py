@@ -19,6 +19,7 @@ import pytest
 
 from nas.search.__main__ import main, without_devices
 from nas.search.devices import parse_devices, worker_env
+from nas.search.progress import PROGRESS_LINES_ENV, in_trial_progress
 from nas.search.runner import fail_dead_local_trials
 from nas.study import keys
 from nas.study.storage import storage_for
@@ -161,6 +162,26 @@ def test_devices_parse_and_pin():
     with pytest.raises(ValueError, match="'gpu0' is not a device"):
         parse_devices("cpu,gpu0")
     assert worker_env(devices[1], 1)["CUDA_VISIBLE_DEVICES"] == "1"
+    assert PROGRESS_LINES_ENV not in worker_env(devices[0], 1)  # pytest's stderr is no terminal
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_workers_of_a_launcher_on_a_terminal_print_progress_lines(monkeypatch):
+    """Their stderr is a pipe, so they would show no bar; the launcher asks for lines, which its relay passes."""
+    monkeypatch.delenv(PROGRESS_LINES_ENV, raising=False)
+    assert in_trial_progress() == (False, 0.0)
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert worker_env(parse_devices("cpu")[0], 1)[PROGRESS_LINES_ENV] == "20.0"
+    assert in_trial_progress() == (True, 0.0)  # a worker on a terminal of its own shows the bar
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setenv(PROGRESS_LINES_ENV, "20.0")
+    assert in_trial_progress() == (False, 20.0)
+    monkeypatch.setenv(PROGRESS_LINES_ENV, "soon")
+    assert in_trial_progress() == (False, 0.0)
     assert without_devices(["--study", "x", "--devices", "cpu,cpu", "--n-trials", "2", "--devices=cpu"]) == [
         "--study",
         "x",

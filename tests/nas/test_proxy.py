@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -80,6 +81,22 @@ def test_the_progress_bar_shows_iterations_and_loss_and_changes_nothing(data, ca
     shown = train_proxy(spec, budget, train, val, seed=5, device="cpu", progress=True)
     err = capsys.readouterr().err
     assert "/20 [" in err and "loss=" in err and ("it/s" in err or "s/it" in err)  # tqdm redraws at its own rate
+    assert shown.psnr == quiet.psnr and shown.val_curve == quiet.val_curve
+
+
+def test_progress_lines_give_iteration_loss_and_eta_and_change_nothing(data, capsys):
+    """What a ``--devices`` worker prints instead of a bar: whole lines the launcher relays."""
+    train, val = data
+    spec = preset("ms3", upscale=2)
+    budget = replace(TINY, iterations=30)
+    quiet = train_proxy(spec, budget, train, val, seed=5, device="cpu")
+    capsys.readouterr()
+    shown = train_proxy(spec, budget, train, val, seed=5, device="cpu", progress_lines=1e-9)
+    lines = capsys.readouterr().err.splitlines()
+    # a line at each loss reading (every 10 iterations) but not at the end: iterations 1, 11, 21
+    assert [line.split(",")[0] for line in lines] == ["iteration 1/30", "iteration 11/30", "iteration 21/30"]
+    assert all(re.fullmatch(r"iteration \d+/30, loss \d+\.\d{4}, \d+\.\d\d s/it, ETA \d+ s", x) for x in lines)
+    assert "\r" not in "".join(lines)
     assert shown.psnr == quiet.psnr and shown.val_curve == quiet.val_curve
 
 
