@@ -7,7 +7,9 @@ Every arm draws architectures with the same seeded uniform sampler (``--sampler 
 repeat) and trains with the same proxy and data seed.  The plain arm trains ``budget`` candidates
 fully; the halving arm (synchronous, MAC groups) and the asha arm (asynchronous, non-dominated rank)
 start ``budget / (rungs + 1) * eta**rungs`` candidates, which costs ``budget`` full proxy runs when every
-rung is full.  Each run's actual spend is counted from its trials (rung iterations over the proxy's).
+rung is full; the stop arm (``nas.search --stop-early``: one run per candidate, stopped at its check
+unless its curve ranks among the first 1/eta) starts ``budget / (f + (1 - f) / eta)`` candidates, f the
+check's share of the run.  Each run's actual spend is counted from its trials (rung iterations over the proxy's).
 Hypervolume is taken over (PSNR, MACs, params) of each run's COMPLETE architectures, every objective
 scaled to [0, 1] over the union of all runs (and of ``--reference`` when given, e.g. a study that
 evaluated the whole space), reference point 1.1; the table gives each arm's median and range over the
@@ -37,6 +39,7 @@ from nas.analysis.fronts import hypervolume, scaled_losses
 from nas.analysis.stats import rank_correlations
 from nas.errors import MsnasError
 from nas.search.runner import SearchConfig, run_search
+from nas.search.stopping import CurveStopper
 from nas.study import keys
 from nas.study.experimental import experimental_ok
 from nas.study.records import arch_records, is_result
@@ -44,7 +47,7 @@ from nas.study.storage import storage_for
 from studies import DIRECTIONS, STUDIES
 
 REFERENCE = 1.1
-ARMS = ("plain", "halving", "asha")
+ARMS = ("plain", "halving", "asha", "stop")
 
 
 def spend(study: optuna.Study, full_iterations: int) -> float:
@@ -62,6 +65,8 @@ def spend(study: optuna.Study, full_iterations: int) -> float:
                 total += 1.0  # synchronous halving records the lower rungs only; its last is the proxy
         elif t.state == TrialState.COMPLETE and is_result(t) and keys.TRAIN_SECONDS in t.user_attrs:
             total += 1.0
+        elif t.state == TrialState.PRUNED and keys.STOPPED_AT in t.user_attrs:
+            total += float(t.user_attrs[keys.STOPPED_AT]) / full_iterations  # stopped from its learning curve
     return total
 
 
@@ -83,10 +88,15 @@ def run_arm(study: str, url: str, extra: dict[str, Any]) -> dict[str, Any]:
     return {"points": [list(r.point) for r in arch_records(loaded)], "seconds": time.perf_counter() - start}
 
 
-def arm_settings(arm: str, budget: int, eta: int, rungs: int, seed: int) -> dict[str, Any]:
-    candidates = math.floor(budget / (rungs + 1)) * eta**rungs
+def arm_settings(arm: str, budget: int, eta: int, rungs: int, seed: int, iterations: int) -> dict[str, Any]:
     if arm == "plain":
         return {"n_trials": budget, "seed": seed}
+    if arm == "stop":  # a run costs the check's share f, and 1 if it goes on (1 in eta): f + (1 - f) / eta
+        check = CurveStopper(eta).check_at(iterations)
+        share = 1.0 if check is None else check / iterations
+        return {"stop_early": True, "n_trials": math.floor(budget / (share + (1 - share) / eta)), "eta": eta,
+                "seed": seed}  # fmt: skip
+    candidates = math.floor(budget / (rungs + 1)) * eta**rungs
     return {arm: True, "n_trials": candidates, "eta": eta, "rungs": rungs, "seed": seed}
 
 
@@ -185,7 +195,9 @@ def main() -> None:
             db = folder / f"{arm}-{seed}.db"
             if db.exists():  # an interrupted run: start it again from nothing
                 db.unlink()
-            result = run_arm(args.study, f"sqlite:///{db}", arm_settings(arm, args.budget, args.eta, args.rungs, seed))
+            iterations = STUDIES[args.study].cpu_proxy.iterations
+            settings = arm_settings(arm, args.budget, args.eta, args.rungs, seed, iterations)
+            result = run_arm(args.study, f"sqlite:///{db}", settings)
             done[(arm, seed)] = {"arm": arm, "seed": seed, **result}
             with log.open("a") as f:
                 f.write(json.dumps(done[(arm, seed)]) + "\n")

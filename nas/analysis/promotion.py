@@ -8,6 +8,10 @@ within a rank broken by crowding distance (NSGA-II's: the more isolated point fi
 extremes, the cheapest and the best, go first), then by the first loss, then by index.  MACs and
 params are exact at every rung, so a cheap architecture competes through them and the front keeps
 its low-cost end without grouping by MACs.
+
+``goes_on`` is the same rule for a run that cannot wait (stopping from the learning curve): at its
+check it goes on if it is among the first ceil(n / eta) of the n runs that reached the check so far,
+itself included, so the first run always goes on and about 1/eta of them do in the long run.
 """
 
 from __future__ import annotations
@@ -52,3 +56,9 @@ def promotable(losses: npt.ArrayLike, promoted: Collection[int], eta: int) -> li
     """The candidates ASHA may promote now: the first floor(n / eta) in promotion order, not yet promoted."""
     order = promotion_order(losses)
     return [i for i in order[: len(order) // eta] if i not in promoted]
+
+
+def goes_on(losses: npt.ArrayLike, index: int, eta: int) -> bool:
+    """Whether run ``index`` continues past the check: among the first ceil(n / eta) in promotion order."""
+    order = promotion_order(losses)
+    return index in order[: -(-len(order) // eta)]

@@ -80,11 +80,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="asynchronous multi-objective halving (MO-ASHA): each worker starts --n-trials candidates and"
         " promotes the top 1/ETA of each rung by non-dominated rank, without waiting; any number of workers",
     )
+    p.add_argument(
+        "--stop-early",
+        action="store_true",
+        help="stop a proxy run at its first validation past 1/ETA of the run unless it ranks among the first 1/ETA"
+        " of the runs that reached it (non-dominated rank on PSNR there, MACs, params); any number of workers",
+    )
     p.add_argument("--eta", type=int, default=3, help="halving: keep 1/ETA per rung (default 3)")
     p.add_argument("--rungs", type=int, default=1, help="halving: rungs below the full proxy (default 1)")
     args = p.parse_args(argv)
-    if args.halving and args.asha:
-        raise UsageError("--halving and --asha: choose one")
+    if args.halving + args.asha + args.stop_early > 1:
+        raise UsageError("--halving, --asha and --stop-early: choose one")
+    if args.stop_early and args.eta < 2:
+        raise UsageError(f"--eta must be >= 2 (got {args.eta})")
     if (args.halving or args.asha) and (args.eta < 2 or args.rungs < 1):
         raise UsageError(f"--eta must be >= 2 and --rungs >= 1 (got {args.eta}, {args.rungs})")
     bounded("--data-workers", args.data_workers, 0, os.cpu_count() or 1)

@@ -31,9 +31,12 @@ GIVE_UP_AFTER = 200  # ...and before a space too large to enumerate is declared 
 
 
 def trained(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether the trial spent a proxy training (a result or a failure), i.e. counts against ``--n-trials``."""
+    """Whether the trial spent a proxy training (a result, a failure or a run stopped from its learning curve),
+    i.e. counts against ``--n-trials``."""
     if trial.state == optuna.trial.TrialState.FAIL:
         return True
+    if trial.state == optuna.trial.TrialState.PRUNED:
+        return keys.STOPPED_AT in trial.user_attrs
     return trial.state == optuna.trial.TrialState.COMPLETE and keys.DUPLICATE_OF not in trial.user_attrs
 
 

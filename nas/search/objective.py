@@ -26,6 +26,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from backbones import build_model
 from nas.search.progress import in_trial_progress
 from nas.search.sampling import spec_from_trial
+from nas.search.stopping import CurveStopper
 from nas.sr.data import PatchSampler, Picture
 from nas.study import keys
 from nas.study.claims import Claims
@@ -36,7 +37,7 @@ from nas.study.versions import library_versions
 from nas.training.counting import measure
 from nas.training.latency import RUNTIME, cpu_latency_ms
 from nas.training.loop import set_seed
-from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
+from nas.training.proxy import ProxyResult, StoppedEarly, ValidationSet, train_proxy
 from nas.training.zero_cost import zero_cost_scores
 from space import analytic_cost, load_spec
 from space.arch import ArchSpec
@@ -57,6 +58,7 @@ class Searcher:
     names: dict[str, str]
     claims: Claims | None = None  # one trial per architecture trains it, across workers
     data_workers: int = 0  # data-loader processes per proxy run (the batches are the same with any number)
+    stopper: CurveStopper | None = None  # --stop-early: a run may end at its check (nas.search.stopping)
 
     def objective(self, trial: optuna.Trial) -> tuple[float, ...]:
         """Cost first, then (unless over budget or already evaluated) the proxy; failures keep their reason."""
@@ -110,6 +112,10 @@ class Searcher:
             trial.set_user_attr(keys.REJECTED, reason)
             raise optuna.TrialPruned(reason)
         earlier = self._evaluated(trial, spec.spec_hash)
+        if earlier is None and (stopped := self._stopped(trial, spec.spec_hash)) is not None:
+            trial.set_user_attr(keys.DUPLICATE_OF, stopped.number)
+            raise optuna.TrialPruned(f"repeat of trial {stopped.number}, stopped at iteration "
+                                     f"{stopped.user_attrs[keys.STOPPED_AT]}")  # fmt: skip
         if earlier is None and spec.spec_hash in pending:
             return spec, None
         if earlier is None and self.claims is not None:
@@ -128,6 +134,14 @@ class Searcher:
     def _evaluated(self, trial: optuna.Trial, spec_hash: str) -> optuna.trial.FrozenTrial | None:
         done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         return next((t for t in done if is_result(t) and t.user_attrs[keys.SPEC_HASH] == spec_hash), None)
+
+    def _stopped(self, trial: optuna.Trial, spec_hash: str) -> optuna.trial.FrozenTrial | None:
+        """An earlier run of this architecture that the curve stopper ended (the same run again would end alike)."""
+        pruned = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
+        return next(
+            (t for t in pruned if keys.STOPPED_AT in t.user_attrs and t.user_attrs.get(keys.SPEC_HASH) == spec_hash),
+            None,
+        )
 
     def _claim_or_wait(self, trial: optuna.Trial, spec_hash: str, claims: Claims) -> optuna.trial.FrozenTrial | None:
         """None when this trial holds the claim and trains; else the holder's result, once it has one.  A
@@ -178,17 +192,25 @@ class Searcher:
         budget = budget or self.budget
         self._score_at_init(trial, spec, budget)
         bar, lines = in_trial_progress()
-        result = train_proxy(
-            spec,
-            budget,
-            self.train,
-            self.val,
-            seed=self.seed,
-            device=self.device.type,
-            progress=bar,
-            workers=self.data_workers,
-            progress_lines=lines,
-        )
+        try:
+            result = train_proxy(
+                spec,
+                budget,
+                self.train,
+                self.val,
+                seed=self.seed,
+                device=self.device.type,
+                progress=bar,
+                workers=self.data_workers,
+                progress_lines=lines,
+                keep_going=None if self.stopper is None else self.stopper.for_trial(trial, budget.iterations),
+            )
+        except StoppedEarly as stop:
+            trial.set_user_attr(keys.STOPPED_AT, stop.iterations)
+            trial.set_user_attr(keys.VAL_CURVE, [list(point) for point in stop.curve])
+            trial.set_user_attr(keys.PROXY, budget.as_dict())
+            trial.set_user_attr(keys.SEED, self.seed)
+            raise optuna.TrialPruned(str(stop)) from None
         attrs: dict[str, Any] = {
             keys.FVCORE_TOTAL: counts.fvcore_total,
             keys.PTFLOPS_TOTAL: counts.ptflops_total,

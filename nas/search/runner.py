@@ -27,6 +27,7 @@ from nas.search.budget import NewArchitectures
 from nas.search.objective import Searcher
 from nas.search.samplers import NSGAIISampler, TPESampler, random_sampler
 from nas.search.sampling import params_for
+from nas.search.stopping import CurveStopper
 from nas.sr.data import PatchSampler, training_pictures, validation_images
 from nas.study import keys
 from nas.study.claims import Claims
@@ -69,6 +70,7 @@ class SearchConfig:
     sampler: str | None = None  # None: the study's
     halving: bool = False
     asha: bool = False
+    stop_early: bool = False  # stop proxy runs from their learning curve (nas.search.stopping)
     eta: int = 3
     rungs: int = 1
 
@@ -407,6 +409,8 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
 
         run_asha(study, searcher, n_trials, Rungs(config.eta, config.rungs))
     else:
+        if config.stop_early:
+            searcher = replace(searcher, stopper=CurveStopper(config.eta))
         counter = NewArchitectures(n_trials, definition, config.seed)
         study.optimize(  # n_trials=None: the counter stops the study after n_trials trainings (repeats are free)
             searcher.objective,

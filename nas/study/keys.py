@@ -28,6 +28,7 @@ PARAMS_NO_BIAS = "params_no_bias"
 REJECTED = "rejected"  # PRUNED before training (over budget, repeat within a halving batch)
 FAIL_REASON = "fail_reason"  # FAIL: the exception's class and message
 STOPPED_AT_RUNG = "stopped_at_rung"  # PRUNED by successive halving after this rung
+STOPPED_AT = "stopped_at"  # PRUNED by the curve stopper: the iteration its run stopped at
 DUPLICATE_OF = "duplicate_of"  # a repeated architecture: the trial whose result it copies
 WORKER_HOST = "worker_host"  # the machine and process that run the trial: a RUNNING trial whose process
 WORKER_PID = "worker_pid"  # on this machine is gone is failed at once by the next run (no heartbeat wait)
@@ -71,6 +72,11 @@ MEASURED = (
     LATENCY_MS,
     LATENCY_RUNTIME,
 )
+
+
+def curve_at_key(iterations: int) -> str:
+    """A running trial's validation PSNR at the curve stopper's check, for every worker to rank against."""
+    return f"curve_at_{iterations}"
 
 
 def rung_key(rung: int) -> str:

@@ -144,6 +144,8 @@ def why_not(trial: FrozenTrial) -> str:
     reason = attrs.get(keys.REJECTED) or attrs.get(keys.FAIL_REASON)
     if reason is None and keys.STOPPED_AT_RUNG in attrs:
         reason = f"stopped by successive halving after rung {attrs[keys.STOPPED_AT_RUNG]}"
+    if reason is None and keys.STOPPED_AT in attrs:
+        reason = f"stopped at iteration {attrs[keys.STOPPED_AT]}: its learning curve ranked out"
     if reason is None and keys.DUPLICATE_OF in attrs:
         reason = f"repeat of trial {attrs[keys.DUPLICATE_OF]}"
     text = str(reason or trial.state.name.lower()).strip()

@@ -135,12 +135,15 @@ def train_proxy(
     compile_model: bool = False,
     workers: int = 0,
     progress_lines: float = 0.0,
+    keep_going: Callable[[int, float], bool] | None = None,
 ) -> ProxyResult:
     """Train ``spec`` (resized to the budget's width/depth) and validate it against bicubic.
 
     ``progress``: a bar on stderr (iteration, loss, s/it, ETA); callers pass whether stderr is a terminal.
     ``progress_lines``: instead, a whole line with the same figures every that many seconds (0: none), for a
     worker whose stderr a launcher relays line by line to a terminal.
+    ``keep_going(iterations, psnr)``: asked after each validation before the last; False stops the run with
+    ``StoppedEarly`` (stopping from the learning curve).
     """
     if val.scale != spec.upscale:
         raise ValueError(f"validation set is for x{val.scale}, the spec upscales x{spec.upscale}")
@@ -149,6 +152,8 @@ def train_proxy(
 
     def validate(iterations: int, model: nn.Module) -> None:
         curve.append((iterations, evaluate_images(val.images, val.scale, model_upscaler(model, dev)).psnr))
+        if keep_going is not None and not keep_going(*curve[-1]):
+            raise StoppedEarly(iterations, tuple(curve))
 
     bar = tqdm(total=budget.iterations, unit="it", leave=False, file=sys.stderr, disable=not progress)
     lines = ProgressLines(budget.iterations, progress_lines) if progress_lines > 0 else None
@@ -169,6 +174,14 @@ def train_proxy(
     finally:
         bar.close()
     return score_proxy(model, log, val, dev, seed, budget, tuple(curve))
+
+
+class StoppedEarly(Exception):
+    """A proxy run stopped at a validation because its curve ranked it out (``train_proxy``'s ``keep_going``)."""
+
+    def __init__(self, iterations: int, curve: tuple[tuple[int, float], ...]) -> None:
+        super().__init__(f"stopped at iteration {iterations}: PSNR {curve[-1][1]:.3f} dB ranked out")
+        self.iterations, self.curve = iterations, curve
 
 
 class ProgressLines:

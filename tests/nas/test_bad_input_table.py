@@ -86,6 +86,8 @@ CASES: list[tuple[str, str, str]] = [
     ("nas.search", "--study tiny --val-data {d}/garbage " + S, "garbage/a.png: cannot read image"),
     ("nas.search", "--study tiny --sampler grid " + S, "argument --sampler: invalid choice: 'grid'"),
     ("nas.search", "--study tiny --halving --eta 1 " + S, "--eta must be >= 2"),
+    ("nas.search", "--study tiny --stop-early --asha " + S, "--halving, --asha and --stop-early: choose one"),
+    ("nas.search", "--study tiny --stop-early --eta 1 " + S, "--eta must be >= 2 (got 1)"),
     ("nas.search", "--study tiny --timeout -5 " + S, "--timeout: -5.0 is not in 1.."),
     ("nas.search", "--study tiny --artifacts {d}/afile " + S, "--artifacts: cannot use {d}/afile as a folder"),
     ("nas.search", "--study tiny --device tpu " + S, "device: 'tpu' (allowed: cpu, cuda)"),

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from nas.analysis.promotion import crowding, promotable, promotion_order
+from nas.analysis.promotion import crowding, goes_on, promotable, promotion_order
 
 # losses: -PSNR, G MACs, M params
 RUNG = [
@@ -41,3 +41,11 @@ def test_asha_promotes_the_top_floor_n_over_eta_not_yet_promoted():
     cheap = [(-31.0, 20.0, 2.0), (-30.0, 21.0, 2.1), (-25.0, 1.0, 0.1)]
     assert promotable(cheap, promoted=(), eta=3) == [0]
     assert promotion_order(cheap) == [0, 2, 1]
+
+
+def test_a_run_goes_on_when_among_the_first_ceil_n_over_eta_so_far():
+    assert goes_on(RUNG[:1], 0, eta=3)  # the first run to reach the check always goes on: ceil(1 / 3) = 1
+    assert goes_on(RUNG[:2], 1, eta=3) and not goes_on(RUNG[:2], 0, eta=3)  # 1 ranks first: ceil(2 / 3) = 1
+    assert [goes_on(RUNG, i, eta=3) for i in range(6)] == [True, True, False, False, False, False]  # 2 of 6
+    assert [goes_on(RUNG[:4], i, eta=3) for i in range(4)] == [True, True, False, False]  # ceil(4 / 3) = 2
+    assert [goes_on(RUNG, i, eta=2) for i in range(6)] == [True, True, True, False, False, False]

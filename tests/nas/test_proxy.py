@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nas.sr.data import PatchSampler
-from nas.training.proxy import ValidationSet, curve_stops, fit_proxy, score_proxy, train_proxy
+from nas.training.proxy import StoppedEarly, ValidationSet, curve_stops, fit_proxy, score_proxy, train_proxy
 from space import preset
 from studies.budget import CPU_PROXY, ProxyBudget
 
@@ -98,6 +98,23 @@ def test_progress_lines_give_iteration_loss_and_eta_and_change_nothing(data, cap
     assert all(re.fullmatch(r"iteration \d+/30, loss \d+\.\d{4}, \d+\.\d\d s/it, ETA \d+ s", x) for x in lines)
     assert "\r" not in "".join(lines)
     assert shown.psnr == quiet.psnr and shown.val_curve == quiet.val_curve
+
+
+def test_keep_going_stops_a_run_at_a_validation_and_changes_nothing_when_it_says_yes(data):
+    train, val = data
+    spec = preset("ms3", upscale=2)
+    plain = train_proxy(spec, TINY, train, val, seed=5, device="cpu")
+    asked: list[int] = []
+
+    def ask(iterations: int, psnr: float) -> bool:
+        asked.append(iterations)
+        return True
+
+    kept = train_proxy(spec, TINY, train, val, seed=5, device="cpu", keep_going=ask)
+    assert asked == [2, 4, 6] and kept.psnr == plain.psnr and kept.val_curve == plain.val_curve  # stops of 8
+    with pytest.raises(StoppedEarly) as stopped:
+        train_proxy(spec, TINY, train, val, seed=5, device="cpu", keep_going=lambda t, p: t < 4)
+    assert stopped.value.iterations == 4 and stopped.value.curve == plain.val_curve[:2]
 
 
 def test_scoring_runs_the_model_once_per_image_and_matches_separate_passes(data, monkeypatch):
