@@ -176,6 +176,9 @@ def main() -> None:
     p.add_argument("--eta", type=int, default=3)
     p.add_argument("--rungs", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5, help="seeds 0..R-1 of the sampler")
+    p.add_argument(
+        "--train-from", type=int, default=0, help="train only seeds from this one on (another process has the rest)"
+    )
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     p.add_argument("--dir", default="runs/halving", help="one SQLite study per arm and repeat, and results.jsonl")
     p.add_argument("--reference", default=None, help="NAME@URL of a study to scale against (e.g. the full space)")
@@ -188,7 +191,7 @@ def main() -> None:
     log = folder / "results.jsonl"
     done = {(r["arm"], r["seed"]): r for r in map(json.loads, log.read_text().splitlines())} if log.exists() else {}
     print(f"machine: {describe()}")
-    for seed in range(args.repeats):
+    for seed in range(args.train_from, args.repeats):
         for arm in arms:
             if (arm, seed) in done:
                 continue
@@ -203,6 +206,9 @@ def main() -> None:
                 f.write(json.dumps(done[(arm, seed)]) + "\n")
             print(f"{arm} seed {seed}: {len(result['points'])} architectures, spend {study_spend(db, args.study):.2f},"
                   f" {result['seconds']:.0f} s", flush=True)  # fmt: skip
+    missing = [f"{a} seed {s}" for a in arms for s in range(args.repeats) if (a, s) not in done]
+    if missing:
+        raise SystemExit(f"not recorded yet (another process trains them): {', '.join(missing)}")
     runs = [done[(a, s)] for a in arms for s in range(args.repeats)]
     reference = reference_points(args.reference)
     hv = dict(zip([(r["arm"], r["seed"]) for r in runs], volumes(runs, reference), strict=True))
