@@ -51,7 +51,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--devices",
         default=None,
-        help="one worker process per device on the storage, e.g. cuda:0,cuda:1 or cpu,cpu (--n-trials is per worker)",
+        help="one worker process per device on the storage, e.g. cuda:0,cuda:1 or cpu,cpu (--n-trials in all, shared)",
     )
     p.add_argument("--data", default=None, help="HR training folder (default: bundled photos)")
     p.add_argument("--val-data", default=None, help="HR validation folder (default: bundled photos)")
@@ -77,7 +77,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--asha",
         action="store_true",
-        help="asynchronous multi-objective halving (MO-ASHA): each worker starts --n-trials candidates and"
+        help="asynchronous multi-objective halving (MO-ASHA): --n-trials candidates (shared by the workers),"
         " promotes the top 1/ETA of each rung by non-dominated rank, without waiting; any number of workers",
     )
     p.add_argument(
@@ -141,27 +141,52 @@ def with_named(definition: StudyDef, named: Sequence[str]) -> StudyDef:
         raise UsageError(str(err)) from None
 
 
-def without_devices(argv: Sequence[str]) -> list[str]:
-    """The command line less its ``--devices`` (each worker gets its own ``--device``)."""
+def without_options(argv: Sequence[str], *names: str) -> list[str]:
+    """The command line less the valued options ``names`` (``--name V`` or ``--name=V``)."""
     out, skip = [], False
     for item in argv:
         if skip:
             skip = False
-        elif item == "--devices":
+        elif item in names:
             skip = True
-        elif not item.startswith("--devices="):
+        elif not item.startswith(tuple(f"{name}=" for name in names)):
             out.append(item)
     return out
 
 
+def shares(total: int, workers: int) -> list[int]:
+    """``total`` trainings over ``workers`` as evenly as possible, the first workers taking the remainder."""
+    return [total // workers + (k < total % workers) for k in range(workers)]
+
+
+def worker_argvs(argv: Sequence[str], n_trials: Sequence[int]) -> list[list[str]]:
+    """Each worker's command line: ours less ``--devices`` (it gets its own ``--device``), with its share."""
+    common = without_options(argv, "--devices", "--n-trials")
+    return [[*common, "--n-trials", str(n)] for n in n_trials]
+
+
 def run_on_devices(args: argparse.Namespace, argv: Sequence[str], own: StudyDef | None) -> str:
-    """Start one worker per ``--devices`` item on the storage, show their lines as one, summarise the study."""
+    """Start one worker per ``--devices`` item on the storage, show their lines as one, summarise the study.
+
+    ``--n-trials`` (default: the study's) counts the trainings of all workers together, so a search costs the
+    same on one device as on eight; a device left without a share is not started."""
     devices = parse_devices(args.devices)
     definition = own or definition_named(args.study)
+    total = args.n_trials if args.n_trials is not None else definition.n_trials
+    if total <= 0:
+        raise UsageError(f"--n-trials: must be positive, got {total}")
+    split = [n for n in shares(total, len(devices)) if n > 0]
+    if len(split) < len(devices):
+        print(f"--n-trials {total}: {len(split)} of the {len(devices)} devices get a training", file=sys.stderr)
+        devices = devices[: len(split)]
     with experimental_ok():
         check_one_budget(definition, devices, args.storage, args.sampler)
-        print(f"{len(devices)} workers on one study: {', '.join(d.label for d in devices)}", file=sys.stderr)
-        failed_workers(devices, run_workers(without_devices(argv), devices))
+        print(
+            f"{len(devices)} workers on one study, {total} trainings in all:"
+            f" {', '.join(f'{d.label} ({n})' for d, n in zip(devices, split, strict=True))}",
+            file=sys.stderr,
+        )
+        failed_workers(devices, run_workers(worker_argvs(argv, split), devices))
         return summarize(config_of(args), own)
 
 

@@ -119,8 +119,8 @@ def term_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_workers(args: Sequence[str], devices: Sequence[Device]) -> list[int]:
-    """Start ``python -m nas.search ARGS --device D`` once per device and wait; their exit codes, in order.
+def run_workers(argvs: Sequence[Sequence[str]], devices: Sequence[Device]) -> list[int]:
+    """Start ``python -m nas.search ARGV --device D`` for each device (its own ARGV) and wait; their exit codes.
 
     Ctrl-C (or SIGTERM) is passed on to every worker as SIGINT; each records its running trial as failed
     and exits, then KeyboardInterrupt is raised here.  Workers run in their own session, so a terminal's
@@ -132,7 +132,7 @@ def run_workers(args: Sequence[str], devices: Sequence[Device]) -> list[int]:
     relays: list[threading.Thread] = []
     with term_as_interrupt():
         try:
-            for d in devices:
+            for d, args in zip(devices, argvs, strict=True):
                 device = "cuda" if d.kind == "cuda" else "cpu"
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "nas.search", *args, "--device", device],

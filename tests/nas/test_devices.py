@@ -17,7 +17,7 @@ from typing import IO
 import optuna
 import pytest
 
-from nas.search.__main__ import main, without_devices
+from nas.search.__main__ import main, shares, worker_argvs
 from nas.search.devices import parse_devices, worker_env
 from nas.search.progress import PROGRESS_LINES_ENV, in_trial_progress
 from nas.search.runner import fail_dead_local_trials
@@ -35,10 +35,10 @@ STOP_AFTER_KILL_SECONDS = 30  # an orphaned worker would finish its trial: minut
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """``--devices cpu,cpu`` with 1 training per worker on a fresh SQLite file: (db, stdout, stderr)."""
+    """``--devices cpu,cpu --n-trials 2`` (one training per worker) on a fresh SQLite file: (db, stdout, stderr)."""
     tmp = tmp_path_factory.mktemp("devices")
     db = tmp / "study.db"
-    cmd = [sys.executable, "-m", "nas.search", "--study", "tiny", "--storage", f"sqlite:///{db}", "--n-trials", "1"]
+    cmd = [sys.executable, "-m", "nas.search", "--study", "tiny", "--storage", f"sqlite:///{db}", "--n-trials", "2"]
     cmd += ["--artifacts", str(tmp / "artifacts"), "--devices", "cpu,cpu"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
@@ -48,7 +48,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
 
 def test_two_cpu_workers_share_one_study_in_one_view(searched):
     db, out, err = searched
-    assert err.startswith("2 workers on one study: w0 cpu, w1 cpu\n")
+    assert err.startswith("2 workers on one study, 2 trainings in all: w0 cpu (1), w1 cpu (1)\n")
     every = optuna.load_study(study_name="tiny", storage=storage_for(f"sqlite:///{db}")).get_trials()
     trials = [t for t in every if t.state != optuna.trial.TrialState.WAITING]  # named variants still queued
     assert trials and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
@@ -182,9 +182,15 @@ def test_workers_of_a_launcher_on_a_terminal_print_progress_lines(monkeypatch):
     assert in_trial_progress() == (False, 20.0)
     monkeypatch.setenv(PROGRESS_LINES_ENV, "soon")
     assert in_trial_progress() == (False, 0.0)
-    assert without_devices(["--study", "x", "--devices", "cpu,cpu", "--n-trials", "2", "--devices=cpu"]) == [
-        "--study",
-        "x",
-        "--n-trials",
-        "2",
+    argv = ["--study", "x", "--devices", "cpu,cpu", "--n-trials", "2", "--devices=cpu", "--n-trials=9", "--seed", "1"]
+    assert worker_argvs(argv, [4, 3]) == [
+        ["--study", "x", "--seed", "1", "--n-trials", "4"],
+        ["--study", "x", "--seed", "1", "--n-trials", "3"],
     ]
+
+
+def test_n_trials_are_shared_by_the_workers():
+    assert shares(7, 2) == [4, 3]
+    assert shares(8, 2) == [4, 4]
+    assert shares(2, 3) == [1, 1, 0]
+    assert sum(shares(40, 3)) == 40
