@@ -14,8 +14,9 @@ Hypervolume is taken over (PSNR, MACs, params) of each run's COMPLETE architectu
 scaled to [0, 1] over the union of all runs (and of ``--reference`` when given, e.g. a study that
 evaluated the whole space), reference point 1.1; the table gives each arm's median and range over the
 repeats, and ``eaf.json`` the empirical attainment function (moocore) of each arm at 25/50/75 %.
-With ``--reference``, the first rung's PSNRs are also ranked against the reference's full-proxy PSNRs
-(Kendall, Spearman, spans): the agreement a rung budget has to rest on.
+Each arm's first look (rung 0, or the stop arm's curve check) is also ranked against the full-proxy PSNRs
+of ``--reference``, or of the recorded plain runs (Kendall, Spearman, spans): the agreement a rung budget
+has to rest on.
 Finished runs are recorded in ``results.jsonl`` and skipped when the command is run again.
 """
 
@@ -100,36 +101,60 @@ def arm_settings(arm: str, budget: int, eta: int, rungs: int, seed: int, iterati
     return {arm: True, "n_trials": candidates, "eta": eta, "rungs": rungs, "seed": seed}
 
 
-def rung_agreement(folder: Path, study: str, runs: list[dict[str, Any]], reference: str | None) -> str | None:
-    """How the first rung's PSNRs rank the architectures against the reference study's full-proxy PSNRs.
+def full_proxy_psnrs(
+    folder: Path, study: str, recorded: list[dict[str, Any]], reference: str | None
+) -> tuple[str, dict[str, float]]:
+    """Full-proxy PSNR per architecture: the reference study's, else the recorded plain runs' (same seed, data)."""
+    if reference:
+        name, _, url = reference.partition("@")
+        loaded = [optuna.load_study(study_name=name, storage=storage_for(url))]
+    else:
+        name = "the plain runs"
+        loaded = [
+            optuna.load_study(study_name=f"{study}-random", storage=storage_for(f"sqlite:///{folder / db}"))
+            for db in (f"plain-{r['seed']}.db" for r in recorded if r["arm"] == "plain")
+        ]
+    return name, {r.spec_hash: r.psnr for s in loaded for r in arch_records(s)}
 
-    Rung results are deterministic for an architecture (same seed, same data), so repeats that drew it agree
-    and each architecture counts once.  This is the agreement the rung budget rests on.
+
+def first_looks(db: Path, study: str, arm: str, iterations: int, eta: int) -> dict[str, float]:
+    """Each architecture's PSNR where the arm first judged it: rung 0, or the stop arm's curve check."""
+    check = CurveStopper(eta).check_at(iterations) if arm == "stop" else None
+    loaded = optuna.load_study(study_name=f"{study}-random", storage=storage_for(f"sqlite:///{db}"))
+    out: dict[str, float] = {}
+    for t in loaded.get_trials(deepcopy=False):
+        if keys.SPEC_HASH not in t.user_attrs:
+            continue
+        found = t.user_attrs.get(keys.curve_at_key(check)) if check else t.user_attrs.get(keys.rung_key(0))
+        if isinstance(found, dict):
+            found = found["psnr"]
+        if isinstance(found, float):
+            out[str(t.user_attrs[keys.SPEC_HASH])] = found
+    return out
+
+
+def rung_agreement(
+    folder: Path, study: str, arm: str, eta: int, runs: list[dict[str, Any]], full: dict[str, float], name: str
+) -> str | None:
+    """How an arm's first look ranks the architectures against their full-proxy PSNRs.
+
+    First looks are deterministic for an architecture (same seed, same data), so repeats that drew it agree
+    and each architecture counts once.  This is the agreement the rung budget (or the check) rests on.
     """
-    if not reference:
-        return None
-    name, _, url = reference.partition("@")
-    full = {r.spec_hash: r.psnr for r in arch_records(optuna.load_study(study_name=name, storage=storage_for(url)))}
+    iterations = STUDIES[study].cpu_proxy.iterations
     first: dict[str, float] = {}
     for run in runs:
-        if run["arm"] == "plain":
-            continue
-        loaded = optuna.load_study(
-            study_name=f"{study}-random",
-            storage=storage_for(f"sqlite:///{folder / (run['arm'] + '-' + str(run['seed']) + '.db')}"),
-        )
-        for t in loaded.get_trials(deepcopy=False):
-            if isinstance(rung := t.user_attrs.get(keys.rung_key(0)), dict) and keys.SPEC_HASH in t.user_attrs:
-                first[str(t.user_attrs[keys.SPEC_HASH])] = float(rung["psnr"])
+        if run["arm"] == arm:
+            first |= first_looks(folder / f"{arm}-{run['seed']}.db", study, arm, iterations, eta)
     common = sorted(set(first) & set(full))
     if len(common) < 3:
         return None
     x, y = [first[h] for h in common], [full[h] for h in common]
     c = rank_correlations(x, y, rng=np.random.default_rng(0))
     return (
-        f"rung 0 against the full proxy ({len(common)} architectures of {name}): Kendall {c.kendall_tau:+.2f}"
-        f" [{c.tau_low:+.2f}, {c.tau_high:+.2f}], Spearman {c.spearman_rho:+.2f}; rung 0 PSNRs span {np.ptp(x):.3f} dB,"
-        f" the full proxy's {np.ptp(y):.3f} dB"
+        f"{arm}: first look against the full proxy ({len(common)} architectures of {name}): Kendall"
+        f" {c.kendall_tau:+.2f} [{c.tau_low:+.2f}, {c.tau_high:+.2f}], Spearman {c.spearman_rho:+.2f};"
+        f" first-look PSNRs span {np.ptp(x):.3f} dB, the full proxy's {np.ptp(y):.3f} dB"
     )
 
 
@@ -220,8 +245,13 @@ def main() -> None:
         print(
             f"  {arm:<8} {np.median(values):.4f} [{min(values):.4f}, {max(values):.4f}]  spend {np.median(spent):.2f}"
         )
-    if (agreement := rung_agreement(folder, args.study, runs, args.reference)) is not None:
-        print(agreement)
+    name, full = full_proxy_psnrs(folder, args.study, list(done.values()), args.reference)
+    for arm in arms:
+        if (
+            arm != "plain"
+            and (agreement := rung_agreement(folder, args.study, arm, args.eta, runs, full, name)) is not None
+        ):
+            print(agreement)
     all_points = [tuple(p) for r in runs for p in r["points"]] + [tuple(p) for p in reference]
     eaf = {arm: attainment([r for r in runs if r["arm"] == arm], all_points) for arm in arms}
     (folder / "eaf.json").write_text(json.dumps(eaf))
