@@ -3,20 +3,21 @@
 ``python -m benchmarks.halving [--study ms3] [--budget 6] [--eta 3] [--rungs 1] [--repeats 5] [--dir runs/halving]
 [--arms plain,halving,asha] [--reference NAME@URL]``
 
-Every arm draws architectures with the same seeded uniform sampler (``--sampler random``, seed = the
-repeat) and trains with the same proxy and data seed.  The plain arm trains ``budget`` candidates
-fully; the halving arm (synchronous, MAC groups) and the asha arm (asynchronous, non-dominated rank)
-start ``budget / (rungs + 1) * eta**rungs`` candidates, which costs ``budget`` full proxy runs when every
-rung is full; the stop arm (``nas.search --stop-early``: one run per candidate, stopped at its check
+Every arm draws architectures with the same seeded uniform sampler (``--sampler random``) and trains with the
+same proxy; the repeat's number is the seed of both the sampler and the training (data order, init), so the
+arms of one repeat are paired and the repeats also vary the training noise. The plain arm trains ``budget``
+candidates fully; the halving arm (synchronous, MAC groups) and the asha arm (asynchronous, non-dominated
+rank) start ``budget / (rungs + 1) * eta**rungs`` candidates, which costs ``budget`` full proxy runs when
+every rung is full; the stop arm (``nas.search --stop-early``: one run per candidate, stopped at its check
 unless its curve ranks among the first 1/eta) starts ``budget / (f + (1 - f) / eta)`` candidates, f the
-check's share of the run.  Each run's actual spend is counted from its trials (rung iterations over the proxy's).
-Hypervolume is taken over (PSNR, MACs, params) of each run's COMPLETE architectures, every objective
-scaled to [0, 1] over the union of all runs (and of ``--reference`` when given, e.g. a study that
-evaluated the whole space), reference point 1.1; the table gives each arm's median and range over the
-repeats, and ``eaf.json`` the empirical attainment function (moocore) of each arm at 25/50/75 %.
-Each arm's first look (rung 0, or the stop arm's curve check) is also ranked against the full-proxy PSNRs
-of ``--reference``, or of the recorded plain runs (Kendall, Spearman, spans): the agreement a rung budget
-has to rest on.
+check's share of the run. Each run's actual spend is counted from its trials (rung iterations over the
+proxy's). Hypervolume is taken over (PSNR, MACs, params) of each run's COMPLETE architectures, every objective
+scaled to [0, 1] over the union of all runs (and of ``--reference`` when given, e.g. a study that evaluated
+the whole space), reference point 1.1; the table gives each arm's median and range over the repeats, and
+``eaf.json`` the empirical attainment function (moocore) of each arm at 25/50/75 %. Each arm's first look
+(rung 0, or the stop arm's curve check) is also ranked against the full-proxy PSNRs of the same architectures
+at the same training seed, from ``--reference`` or else the recorded plain runs (Kendall, Spearman, spans):
+the agreement a rung budget has to rest on.
 Finished runs are recorded in ``results.jsonl`` and skipped when the command is run again.
 """
 
@@ -101,27 +102,34 @@ def arm_settings(arm: str, budget: int, eta: int, rungs: int, seed: int, iterati
     return {arm: True, "n_trials": candidates, "eta": eta, "rungs": rungs, "seed": seed}
 
 
+Keyed = dict[tuple[int, str], float]  # (training seed, spec hash) -> PSNR
+
+
 def full_proxy_psnrs(
     folder: Path, study: str, recorded: list[dict[str, Any]], reference: str | None
-) -> tuple[str, dict[str, float]]:
-    """Full-proxy PSNR per architecture: the reference study's, else the recorded plain runs' (same seed, data)."""
+) -> tuple[str, Keyed]:
+    """Full-proxy PSNR per (training seed, architecture): the reference study's, else the recorded plain runs'."""
     if reference:
         name, _, url = reference.partition("@")
-        loaded = [optuna.load_study(study_name=name, storage=storage_for(url))]
-    else:
-        name = "the plain runs"
-        loaded = [
-            optuna.load_study(study_name=f"{study}-random", storage=storage_for(f"sqlite:///{folder / db}"))
-            for db in (f"plain-{r['seed']}.db" for r in recorded if r["arm"] == "plain")
-        ]
-    return name, {r.spec_hash: r.psnr for s in loaded for r in arch_records(s)}
+        loaded = optuna.load_study(study_name=name, storage=storage_for(url))
+        return name, {(int(r.trial.user_attrs.get(keys.SEED, 0)), r.spec_hash): r.psnr for r in arch_records(loaded)}
+    full: Keyed = {}
+    for seed in (r["seed"] for r in recorded if r["arm"] == "plain"):
+        url = f"sqlite:///{folder / f'plain-{seed}.db'}"
+        full |= {
+            (seed, r.spec_hash): r.psnr
+            for r in arch_records(optuna.load_study(study_name=f"{study}-random", storage=storage_for(url)))
+        }
+    return "the plain runs", full
 
 
-def first_looks(db: Path, study: str, arm: str, iterations: int, eta: int) -> dict[str, float]:
-    """Each architecture's PSNR where the arm first judged it: rung 0, or the stop arm's curve check."""
+def first_looks(folder: Path, study: str, arm: str, seed: int, eta: int) -> Keyed:
+    """Each architecture's PSNR where one run of the arm first judged it: rung 0, or the stop arm's curve check."""
+    iterations = STUDIES[study].cpu_proxy.iterations
+    db = folder / f"{arm}-{seed}.db"
     check = CurveStopper(eta).check_at(iterations) if arm == "stop" else None
     loaded = optuna.load_study(study_name=f"{study}-random", storage=storage_for(f"sqlite:///{db}"))
-    out: dict[str, float] = {}
+    out: Keyed = {}
     for t in loaded.get_trials(deepcopy=False):
         if keys.SPEC_HASH not in t.user_attrs:
             continue
@@ -129,31 +137,44 @@ def first_looks(db: Path, study: str, arm: str, iterations: int, eta: int) -> di
         if isinstance(found, dict):
             found = found["psnr"]
         if isinstance(found, float):
-            out[str(t.user_attrs[keys.SPEC_HASH])] = found
+            out[(seed, str(t.user_attrs[keys.SPEC_HASH]))] = found
     return out
 
 
-def rung_agreement(
-    folder: Path, study: str, arm: str, eta: int, runs: list[dict[str, Any]], full: dict[str, float], name: str
-) -> str | None:
-    """How an arm's first look ranks the architectures against their full-proxy PSNRs.
+def within_repeats(first: Keyed, full: Keyed, common: list[tuple[int, str]]) -> tuple[float, int]:
+    """Kendall's tau over the pairs of architectures judged in the same repeat (the ranking an arm acts on,
+    free of the level shifts between training seeds), and the number of such pairs."""
+    score, pairs = 0.0, 0
+    for a, b in itertools.combinations(common, 2):
+        if a[0] == b[0]:
+            score += float(np.sign(first[a] - first[b]) * np.sign(full[a] - full[b]))
+            pairs += 1
+    return (score / pairs if pairs else float("nan")), pairs
 
-    First looks are deterministic for an architecture (same seed, same data), so repeats that drew it agree
-    and each architecture counts once.  This is the agreement the rung budget (or the check) rests on.
+
+def rung_agreement(
+    folder: Path, study: str, arm: str, eta: int, runs: list[dict[str, Any]], full: Keyed, name: str
+) -> str | None:
+    """How an arm's first look ranks architectures against their full-proxy PSNRs at the same training seed.
+
+    A repeat's seed is its sampler's and its training's, so a first look pairs with the full proxy of the same
+    architecture and seed (another arm's run of that repeat, or the reference's); within a repeat the arms'
+    results are deterministic.  This is the agreement the rung budget (or the check) rests on.
     """
-    iterations = STUDIES[study].cpu_proxy.iterations
-    first: dict[str, float] = {}
+    first: Keyed = {}
     for run in runs:
         if run["arm"] == arm:
-            first |= first_looks(folder / f"{arm}-{run['seed']}.db", study, arm, iterations, eta)
+            first |= first_looks(folder, study, arm, run["seed"], eta)
     common = sorted(set(first) & set(full))
     if len(common) < 3:
         return None
-    x, y = [first[h] for h in common], [full[h] for h in common]
+    x, y = [first[k] for k in common], [full[k] for k in common]
     c = rank_correlations(x, y, rng=np.random.default_rng(0))
+    tau, pairs = within_repeats(first, full, common)
     return (
-        f"{arm}: first look against the full proxy ({len(common)} architectures of {name}): Kendall"
-        f" {c.kendall_tau:+.2f} [{c.tau_low:+.2f}, {c.tau_high:+.2f}], Spearman {c.spearman_rho:+.2f};"
+        f"{arm}: first look against the full proxy of {name}, {len(common)} (seed, architecture) pairs: within"
+        f" repeats Kendall {tau:+.2f} over {pairs} pairs; pooled Kendall {c.kendall_tau:+.2f}"
+        f" [{c.tau_low:+.2f}, {c.tau_high:+.2f}], Spearman {c.spearman_rho:+.2f};"
         f" first-look PSNRs span {np.ptp(x):.3f} dB, the full proxy's {np.ptp(y):.3f} dB"
     )
 
