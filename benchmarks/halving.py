@@ -18,6 +18,8 @@ the whole space), reference point 1.1; the table gives each arm's median and ran
 (rung 0, or the stop arm's curve check) is also ranked against the full-proxy PSNRs of the same architectures
 at the same training seed, from ``--reference`` or else the recorded plain runs (Kendall, Spearman, spans):
 the agreement a rung budget has to rest on.
+Each multi-fidelity arm is also compared with the plain run of its repeat cut to as many finished architectures:
+whether it picks better points count for count, even where it finishes fewer.
 Finished runs are recorded in ``results.jsonl`` and skipped when the command is run again.
 """
 
@@ -200,6 +202,25 @@ def volumes(runs: list[dict[str, Any]], reference: list[list[float]]) -> list[fl
     return out
 
 
+def at_equal_count(runs: list[dict[str, Any]], arm: str, reference: list[list[float]]) -> str | None:
+    """The arm against the plain run of the same repeat cut to as many finished architectures (its first k, in
+    trial order; the same sampler seed draws them first): does the arm pick better points, count for count?"""
+    plain = {r["seed"]: r for r in runs if r["arm"] == "plain"}
+    own = [r for r in runs if r["arm"] == arm and r["seed"] in plain]
+    if not own:
+        return None
+    cut = [{**plain[r["seed"]], "points": plain[r["seed"]]["points"][: len(r["points"])]} for r in own]
+    hv = volumes(runs + cut, reference)  # cut points are plain's: the scaling stays the table's
+    mine = [hv[i] for i, r in enumerate(runs) if r["arm"] == arm and r["seed"] in plain]
+    diff = np.subtract(mine, hv[len(runs) :])
+    count = np.median([len(r["points"]) for r in own])
+    return (
+        f"{arm}: against plain cut to its count of finished architectures (median {count:.0f}): hypervolume"
+        f" difference median {np.median(diff):+.4f} [{diff.min():+.4f}, {diff.max():+.4f}],"
+        f" ahead in {int((diff > 0).sum())} of {len(diff)} repeats, tied in {int((diff == 0).sum())}"
+    )
+
+
 def attainment(runs: list[dict[str, Any]], all_points: list[tuple[float, ...]]) -> dict[str, Any]:
     """moocore's empirical attainment function of one arm's repeats at 25/50/75 % (scaled losses)."""
     lo, hi = np.min(all_points, axis=0), np.max(all_points, axis=0)
@@ -273,6 +294,9 @@ def main() -> None:
             and (agreement := rung_agreement(folder, args.study, arm, args.eta, runs, full, name)) is not None
         ):
             print(agreement)
+    for arm in arms:
+        if arm != "plain" and "plain" in arms and (line := at_equal_count(runs, arm, reference)) is not None:
+            print(line)
     all_points = [tuple(p) for r in runs for p in r["points"]] + [tuple(p) for p in reference]
     eaf = {arm: attainment([r for r in runs if r["arm"] == arm], all_points) for arm in arms}
     (folder / "eaf.json").write_text(json.dumps(eaf))
