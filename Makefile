@@ -18,12 +18,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed
 
-# The main job on the bundled photos: a short search of the paper's ms3 space (its 7 named variants, then sampled
-# points) into runs/msnas.db, then its report; a second `make run` resumes the study. One single-threaded worker
-# per core (RUN_DEVICES) trains more per minute than one two-threaded process: the proxy's tiny convs scale
-# poorly over threads. RUN_TRIALS is per worker.
+# The main job on the bundled photos: a short search of the paper's ms3 space (its 7 named variants; run it again,
+# or with RUN_TRIALS=10, for sampled points) into runs/msnas.db, then its report; a second `make run` resumes the
+# study. One single-threaded worker per core (RUN_DEVICES): 68 s per training against 77 s for one two-threaded
+# process (2026-12-03, BENCHMARKS.md), as the proxy's small convs scale poorly over threads. RUN_TRIALS counts the
+# trainings of all workers.
 RUN_DEVICES ?= cpu,cpu
-RUN_TRIALS ?= 4
+RUN_TRIALS ?= 7
 run: setup
 	$(PY) -m nas.search --study ms3 --devices $(RUN_DEVICES) --n-trials $(RUN_TRIALS)
 	$(PY) -m nas.report --study ms3 --out runs/report.html
