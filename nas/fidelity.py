@@ -17,6 +17,7 @@ Examples::
     python -m nas.fidelity --study ms3-random --storage sqlite:///runs/analysis.db --k 8 --budget-x 2 --seeds 2
     python -m nas.fidelity --study ms3-random --budget-x 1 --seeds 3    # seed repeats at the proxy budget
     python -m nas.fidelity --study ms3 --k 15 --budget-x 10 --seeds 1 --first standard,ms3   # these two first
+    python -m nas.fidelity --study ms3 --k 7 --budget-x 10 --seeds 1 --seed-start 1   # a second seed, later
     python -m nas.fidelity --study ms3 --shard 0/2 & python -m nas.fidelity --study ms3 --shard 1/2   # two workers
 """
 
@@ -43,6 +44,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=10, help="architectures to re-train (default 10)")
     p.add_argument("--budget-x", type=float, default=3.0, help="times the proxy budget (default 3)")
     p.add_argument("--seeds", type=int, default=2, help="seeds 0..S-1 per architecture (default 2)")
+    p.add_argument(
+        "--seed-start", type=int, default=0, help="first seed: seeds START..START+S-1 (default 0), to add seeds later"
+    )
     p.add_argument("--sample-seed", type=int, default=0, help="which random architectures fill up to K")
     p.add_argument("--shard", default="0/1", help="I/N: this worker's share of the work (default 0/1)")
     p.add_argument(
@@ -66,6 +70,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     bounded("--budget-x", args.budget_x, 1e-3, MAX_BUDGET_X)
     bounded("--seeds", args.seeds, 1, 100)
     bounded("--k", args.k, 3, 10_000)
+    bounded("--seed-start", args.seed_start, 0, 10_000)
     try:
         args.deltas = tuple(float(x) for x in args.deltas.split(","))
     except ValueError:

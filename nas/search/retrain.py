@@ -54,6 +54,7 @@ class RetrainConfig:
     k: int = 10
     budget_x: float = 3.0
     seeds: int = 2
+    seed_start: int = 0
     sample_seed: int = 0
     shard: tuple[int, int] = (0, 1)
     first: tuple[str, ...] = ()
@@ -76,9 +77,13 @@ class Work:
         return work_key(self.pick.record.spec_hash, self.budget, self.seed)
 
 
-def plan(picks: Sequence[Pick], factor: float, seeds: int) -> list[Work]:
-    """Every (architecture, seed) pair; seed-major, so a partial run already has every architecture once."""
-    return [Work(p, budget_of(p.record, factor), factor, s) for s in range(seeds) for p in picks]
+def plan(picks: Sequence[Pick], factor: float, seeds: int, seed_start: int = 0) -> list[Work]:
+    """Every (architecture, seed) pair; seed-major, so a partial run already has every architecture once.
+
+    ``seed_start`` adds seeds to a study whose earlier seeds were trained elsewhere (or are to come later).
+    """
+    seed_range = range(seed_start, seed_start + seeds)
+    return [Work(p, budget_of(p.record, factor), factor, s) for s in seed_range for p in picks]
 
 
 def reusable(work: Work) -> bool:
@@ -159,7 +164,7 @@ def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
     fidelity = open_companion(study)
     index, count = config.shard
     done = recorded(fidelity)
-    work = plan(picks, config.budget_x, config.seeds)
+    work = plan(picks, config.budget_x, config.seeds, config.seed_start)
     todo = [w for i, w in enumerate(work) if i % count == index and w.key not in done]
     lines = [f"{len(work)} runs planned ({len(picks)} architectures x {config.seeds} seeds), {len(work) - len(todo)}"
              f" recorded or another shard's; this worker trains {sum(not reusable(w) for w in todo)}"]  # fmt: skip

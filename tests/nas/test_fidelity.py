@@ -143,10 +143,27 @@ def test_shards_split_the_work_disjointly(runs: Runs):
     assert len(rows) == 3 and all(row.endswith("  3") for row in rows)
 
 
+def test_seed_start_trains_only_the_later_seed_and_reports_every_recorded_seed(runs: Runs):
+    out, _ = fidelity(runs.url, "--k", "3", "--budget-x", "1", "--seeds", "1", "--seed-start", "5", "--device", "cpu")
+    assert out.splitlines()[0] == (
+        "3 runs planned (3 architectures x 1 seeds), 0 recorded or another shard's; this worker trains 3"
+    )
+    seed5 = [t for t in records_of(runs.url, 1) if t.user_attrs["seed"] == 5]
+    assert len(seed5) == 3 and all("reused_trial" not in t.user_attrs for t in seed5)
+    stored: dict[str, Any] = load(runs.url).user_attrs["fidelity_x1"]
+    assert all("5" in a["long"] and "0" in a["long"] for a in stored["archs"])  # the earlier seeds still count
+
+
+def test_seed_start_is_checked(capsys: pytest.CaptureFixture[str]):
+    assert main(["--study", NAME, "--storage", "sqlite:///unused.db", "--seed-start", "-1"]) == 2
+    assert "--seed-start: -1 is not in 0..10000" in capsys.readouterr().err
+
+
 def test_plan_is_seed_major_and_sharding_is_by_index(tiny_random_db: Path):
     picks = select(arch_records(load(f"sqlite:///{tiny_random_db}")), 3)
     work = plan(picks, 2, 2)
     assert [(w.pick.record.number, w.seed) for w in work] == [(p.record.number, s) for s in (0, 1) for p in picks]
+    assert [w.seed for w in plan(picks, 2, 2, seed_start=3)] == [3, 3, 3, 4, 4, 4]
     assert all(w.budget.iterations == 2 * STUDIES["tiny"].cpu_proxy.iterations for w in work)
     assert len({w.key for w in work}) == 6
 
