@@ -136,11 +136,18 @@ def store(fidelity: optuna.Study, work: Work, result: ProxyResult | None) -> Non
 def run_work(
     fidelity: optuna.Study, todo: Sequence[Work], config: RetrainConfig, data: tuple[Pictures, ValidationSet]
 ) -> int:
-    """Train what is not yet recorded, one line of progress each; returns how many runs trained."""
+    """Train what is not yet recorded, one line of progress each; returns how many runs trained.
+
+    The storage is asked again before each run, so two workers given opposite ``--first`` orders (no
+    ``--shard``) meet in the middle instead of training the same runs twice.
+    """
     device = resolve_device(config.device)
     train, val = data
     progress, trained = Progress(len(todo)), 0
     for work in todo:
+        if work.key in recorded(fidelity):  # another worker, ordered differently, got there first
+            progress.step(f"{work.pick.record.name} seed {work.seed} x{work.factor:g}: recorded by another worker")
+            continue
         result = None
         if not reusable(work):
             result = train_proxy(work.pick.record.spec, work.budget, train, val, seed=work.seed, device=device.type)

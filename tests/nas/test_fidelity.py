@@ -14,10 +14,13 @@ from optuna.trial import TrialState
 
 from nas.analysis.fidelity import select
 from nas.fidelity import main
-from nas.search.retrain import plan
+from nas.search.retrain import RetrainConfig, plan, run_work, store
+from nas.sr.data import training_pictures, validation_images
+from nas.study.companion import open_companion
 from nas.study.naming import stored_name
 from nas.study.records import ArchRecord, arch_records
 from nas.study.storage import storage_for
+from nas.training.proxy import ValidationSet
 from studies import BASE_OBJECTIVES, STUDIES
 
 NAME = stored_name(STUDIES["tiny"], "random")
@@ -157,6 +160,20 @@ def test_seed_start_trains_only_the_later_seed_and_reports_every_recorded_seed(r
 def test_seed_start_is_checked(capsys: pytest.CaptureFixture[str]):
     assert main(["--study", NAME, "--storage", "sqlite:///unused.db", "--seed-start", "-1"]) == 2
     assert "--seed-start: -1 is not in 0..10000" in capsys.readouterr().err
+
+
+def test_work_another_worker_recorded_meanwhile_is_not_trained_again(runs: Runs, capsys: pytest.CaptureFixture[str]):
+    study = load(runs.url)
+    picks = select(arch_records(study), 3)
+    todo = plan(picks, 1, 1, seed_start=7)
+    fidelity = open_companion(study)
+    store(fidelity, todo[1], None)  # another worker finished the second run after this one had planned
+    upscale = picks[0].record.spec.upscale
+    data = training_pictures(None, None, None, upscale)[0], ValidationSet.of(validation_images(None), upscale)
+    config = RetrainConfig(study=NAME, storage=runs.url, device="cpu")
+    assert run_work(fidelity, todo, config, data) == 2
+    assert f"{picks[1].record.name} seed 7 x1: recorded by another worker" in capsys.readouterr().err
+    assert sum(t.user_attrs["seed"] == 7 for t in records_of(runs.url, 1)) == 3  # no run recorded twice
 
 
 def test_plan_is_seed_major_and_sharding_is_by_index(tiny_random_db: Path):
