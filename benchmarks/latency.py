@@ -144,8 +144,9 @@ def stage_table(names: list[str], lr_size: int, rounds: int) -> list[str]:
     ms, macs = {}, {}
     for name in names:
         torch.manual_seed(0)
-        ms[name] = stage_ms(build_model(preset(name)), x, rounds)
-        macs[name] = stage_macs(preset(name), lr_size)
+        spec = preset(name)
+        ms[name] = stage_ms(build_model(spec), x, rounds)
+        macs[name] = stage_macs(spec, lr_size)
     lines = []
     base = ms["standard"]
     for name in (n for n in names if n != "standard"):

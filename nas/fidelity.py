@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
     p.add_argument("--k", type=int, default=10, help="architectures to re-train (default 10)")
     p.add_argument("--budget-x", type=float, default=3.0, help="times the proxy budget (default 3)")
-    p.add_argument("--seeds", type=int, default=2, help="seeds 0..S-1 per architecture (default 2)")
+    p.add_argument("--seeds", type=int, default=2, help="seeds per architecture, from --seed-start on (default 2)")
     p.add_argument(
         "--seed-start", type=int, default=0, help="first seed: seeds START..START+S-1 (default 0), to add seeds later"
     )
