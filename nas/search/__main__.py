@@ -63,6 +63,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=0, help="data order and init: the same for every trial")
     p.add_argument(
+        "--sampler-seed",
+        type=int,
+        default=None,
+        help="the sampler's draws (default: --seed); workers sharing a study by hand need distinct ones, or they"
+        " draw the same architectures and wait for each other (--devices gives worker K this plus K)",
+    )
+    p.add_argument(
         "--sampler",
         choices=("nsga2", "tpe", "random"),
         default=None,
@@ -159,10 +166,11 @@ def shares(total: int, workers: int) -> list[int]:
     return [total // workers + (k < total % workers) for k in range(workers)]
 
 
-def worker_argvs(argv: Sequence[str], n_trials: Sequence[int]) -> list[list[str]]:
-    """Each worker's command line: ours less ``--devices`` (it gets its own ``--device``), with its share."""
-    common = without_options(argv, "--devices", "--n-trials")
-    return [[*common, "--n-trials", str(n)] for n in n_trials]
+def worker_argvs(argv: Sequence[str], n_trials: Sequence[int], sampler_seed: int) -> list[list[str]]:
+    """Each worker's command line: ours less ``--devices`` (it gets its own ``--device``), with its share and its
+    own sampler seed (``sampler_seed + k``): with one seed every worker would draw the same architectures."""
+    common = without_options(argv, "--devices", "--n-trials", "--sampler-seed")
+    return [[*common, "--n-trials", str(n), "--sampler-seed", str(sampler_seed + k)] for k, n in enumerate(n_trials)]
 
 
 def run_on_devices(args: argparse.Namespace, argv: Sequence[str], own: StudyDef | None) -> str:
@@ -186,7 +194,8 @@ def run_on_devices(args: argparse.Namespace, argv: Sequence[str], own: StudyDef 
             f" {', '.join(f'{d.label} ({n})' for d, n in zip(devices, split, strict=True))}",
             file=sys.stderr,
         )
-        failed_workers(devices, run_workers(worker_argvs(argv, split), devices))
+        drawing = args.seed if args.sampler_seed is None else args.sampler_seed
+        failed_workers(devices, run_workers(worker_argvs(argv, split, drawing), devices))
         return summarize(config_of(args), own)
 
 

@@ -67,6 +67,7 @@ class SearchConfig:
     val_data: str | None = None
     data_workers: int = 0  # processes cutting each proxy run's crops ahead (0: in the training thread)
     seed: int = 0
+    sampler_seed: int | None = None  # None: --seed; workers sharing a study need distinct ones
     sampler: str | None = None  # None: the study's
     halving: bool = False
     asha: bool = False
@@ -369,7 +370,8 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     searcher = searcher_for(config, definition, store_dir)  # bad data fail here, before anything is made
     artifact_folder(config.storage, config.artifacts)
     storage = storage_for(config.storage)
-    study, created = open_study(definition, storage, config.seed, config.sampler, searcher.budget)
+    drawing = config.seed if config.sampler_seed is None else config.sampler_seed
+    study, created = open_study(definition, storage, drawing, config.sampler, searcher.budget)
     if not created:
         wait_until_whole(study)
         check_is_this_study(study, definition, storage)

@@ -183,10 +183,11 @@ def test_workers_of_a_launcher_on_a_terminal_print_progress_lines(monkeypatch):
     monkeypatch.setenv(PROGRESS_LINES_ENV, "soon")
     assert in_trial_progress() == (False, 0.0)
     argv = ["--study", "x", "--devices", "cpu,cpu", "--n-trials", "2", "--devices=cpu", "--n-trials=9", "--seed", "1"]
-    assert worker_argvs(argv, [4, 3]) == [
-        ["--study", "x", "--seed", "1", "--n-trials", "4"],
-        ["--study", "x", "--seed", "1", "--n-trials", "3"],
+    assert worker_argvs(argv, [4, 3], 1) == [  # one training seed, a sampler seed each
+        ["--study", "x", "--seed", "1", "--n-trials", "4", "--sampler-seed", "1"],
+        ["--study", "x", "--seed", "1", "--n-trials", "3", "--sampler-seed", "2"],
     ]
+    assert worker_argvs([*argv, "--sampler-seed", "7"], [1, 1], 7)[1][-2:] == ["--sampler-seed", "8"]
 
 
 def test_n_trials_are_shared_by_the_workers():
