@@ -129,8 +129,8 @@ class FidelityStats:
             "proxy": vars(self.proxy),
             "predictors": {name: p.as_dict() for name, p in self.predictors.items()},
             "front": self.front_status(),
-            "seed_sd": self.seed_sd,
-            "paired_sd": self.paired_sd,
+            "seed_sd": self.seed_sd if np.isfinite(self.seed_sd) else None,  # JSON has no NaN
+            "paired_sd": self.paired_sd if np.isfinite(self.paired_sd) else None,
             "pairs_resolved": self.pairs_resolved,
             "pairs": self.pairs,
             "lc_mae": self.lc_mae,
@@ -234,6 +234,9 @@ def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -
     if stats.lc_mae:
         errors = ", ".join(f"{name} {mae:.3f}" for name, mae in stats.lc_mae.items())
         lines.append(f"learning-curve extrapolation to {stats.factor:g}x, mean absolute error (dB): {errors}")
+    if not np.isfinite(stats.seed_sd):
+        lines.append("seed noise: not measured (one seed per architecture; --seeds 2 or more measures it)")
+        return lines
     lines.append(
         f"seed noise: SD {stats.seed_sd:.3f} dB per architecture; SD of paired differences {stats.paired_sd:.3f} dB;"
         f" {stats.pairs_resolved} of {stats.pairs} pairs resolved by paired 95 % intervals"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,3 +260,12 @@ def test_seed_counts_are_given_for_the_chosen_deltas(runs: Runs):
     out, _ = fidelity(runs.url, *RUN, "--report-only", "--deltas", "0.05,0.5")
     resolve = [line for line in out.splitlines() if line.startswith("  to resolve")]
     assert [line.split()[2] for line in resolve] == ["0.05", "0.5"]
+
+
+def test_one_seed_says_the_seed_noise_is_not_measured(runs: Runs, tmp_path: Path):
+    one_seed = ["--k", "3", "--budget-x", "2", "--seeds", "1", "--device", "cpu"]
+    out, _ = fidelity(runs.url, *one_seed, "--out", str(tmp_path))
+    assert "seed noise: not measured (one seed per architecture; --seeds 2 or more measures it)" in out.splitlines()
+    assert not any(line.startswith("  to resolve") for line in out.splitlines())
+    recorded = json.loads((tmp_path / "fidelity.json").read_text())  # strict JSON: no NaN
+    assert recorded["seed_sd"] is None and recorded["paired_sd"] is None
