@@ -31,6 +31,7 @@ from nas.analysis.predictors import (
 )
 from nas.analysis.stats import Correlations, paired_summary, seeds_needed
 from nas.errors import InputError
+from nas.jsonvalues import finite_or_none
 from nas.study import keys
 from nas.study.companion import work_key
 from nas.study.records import ArchRecord
@@ -129,8 +130,8 @@ class FidelityStats:
             "proxy": vars(self.proxy),
             "predictors": {name: p.as_dict() for name, p in self.predictors.items()},
             "front": self.front_status(),
-            "seed_sd": self.seed_sd if np.isfinite(self.seed_sd) else None,  # JSON has no NaN
-            "paired_sd": self.paired_sd if np.isfinite(self.paired_sd) else None,
+            "seed_sd": finite_or_none(self.seed_sd),
+            "paired_sd": finite_or_none(self.paired_sd),
             "pairs_resolved": self.pairs_resolved,
             "pairs": self.pairs,
             "lc_mae": self.lc_mae,

@@ -8,7 +8,6 @@ is not trained again: the repeat copies the first trial's measurements and says 
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import sys
@@ -24,6 +23,7 @@ import torch
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from backbones import build_model
+from nas.jsonvalues import finite_or_none
 from nas.search.progress import in_trial_progress
 from nas.search.sampling import spec_from_trial
 from nas.search.stopping import CurveStopper
@@ -251,7 +251,7 @@ class Searcher:
         sampler = PatchSampler.from_images(self.train, spec.upscale, budget.patch, budget.batch, self.seed)
         lr, hr = sampler.batch_at(0, self.device)
         for name, value in zero_cost_scores(model, lr, hr).items():
-            trial.set_user_attr(keys.zc_key(name), value if math.isfinite(value) else None)
+            trial.set_user_attr(keys.zc_key(name), finite_or_none(value))
         trial.set_user_attr(keys.ZC_SECONDS, time.perf_counter() - began)
 
     def _upload(self, trial: optuna.Trial, spec: ArchSpec, result: ProxyResult) -> None:
@@ -277,7 +277,7 @@ WAIT_POLL_SECONDS = 2.0
 
 def region_attrs(result: ProxyResult) -> dict[str, float | None]:
     """The user attributes of a proxy run's per-region validation PSNRs (None where a region was reproduced exactly)."""
-    return {keys.region_key(region): psnr if math.isfinite(psnr) else None for region, psnr in result.per_region}
+    return {keys.region_key(region): finite_or_none(psnr) for region, psnr in result.per_region}
 
 
 def _wait_for(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:

@@ -10,7 +10,6 @@ measured exactly as a grey one.  ``python -m nas.evaluate`` is the command line.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from nas.errors import InputError, one_line
+from nas.jsonvalues import finite_or_none
 from nas.sr.images import ImageError, list_images, load_image, to_float
 from nas.sr.imresize import imresize_np
 from nas.sr.metrics import LUMA, SSIM_WINDOW, modcrop, sr_metrics
@@ -58,11 +58,6 @@ class EvalResult:
             "n_images": self.n_images,
             "per_image": [{"name": s.name, "psnr": finite_or_none(s.psnr), "ssim": s.ssim} for s in self.per_image],
         }
-
-
-def finite_or_none(x: float) -> float | None:
-    """``x``, or None where JSON has no number for it (inf, nan)."""
-    return x if math.isfinite(x) else None
 
 
 def bicubic_upscaler(scale: int) -> UpscaleFn:

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage, stats
 
+from nas.jsonvalues import finite_or_none
 from nas.sr.evaluation import UpscaleFn, prepare_hr
 from nas.sr.imresize import imresize_np
 from nas.sr.metrics import PEAK, SSIM_WINDOW, crop_border, quantize, ssim_map, y_levels
@@ -471,18 +472,13 @@ def analyse(measured: Measured, pairs: Sequence[tuple[str, str]], n_boot: int = 
     return Analysis(measured, per_class(measured), pair_differences(measured, pairs, n_boot))
 
 
-def finite(x: float) -> float | None:
-    """``x``, or None where JSON has no number for it."""
-    return x if math.isfinite(x) else None
-
-
 def per_class_json(analysis: Analysis) -> dict[str, dict[str, dict[str, float | int | None]]]:
     return {
         region: {
             u: {
-                "psnr": finite(s.psnr),
-                "ssim": finite(s.ssim),
-                "gmsd": finite(s.gmsd),
+                "psnr": finite_or_none(s.psnr),
+                "ssim": finite_or_none(s.ssim),
+                "gmsd": finite_or_none(s.gmsd),
                 "share": s.share,
                 "tiles": s.tiles,
             }
@@ -494,7 +490,13 @@ def per_class_json(analysis: Analysis) -> dict[str, dict[str, dict[str, float | 
 
 def pairs_json(analysis: Analysis) -> list[dict[str, object]]:
     return [
-        {"a": d.a, "b": d.b, "class": d.region, "diff": finite(d.diff), "ci": None if d.ci is None else list(d.ci)}
+        {
+            "a": d.a,
+            "b": d.b,
+            "class": d.region,
+            "diff": finite_or_none(d.diff),
+            "ci": None if d.ci is None else list(d.ci),
+        }
         for d in analysis.pairs
     ]
 
