@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from backbones.features import Branches, add_, cat, pixel_shuffle, relu_
+from backbones.features import Branches, add_, cat, pixel_shuffle, plus_bicubic, relu_
 from backbones.unit import conv_unit
 from space.arch import ArchSpec
 from space.layout import CARN_UNITS_PER_BLOCK
@@ -76,4 +75,4 @@ class CARN(nn.Module):
         for up, factor in zip(self.up, self.shuffles, strict=True):
             feat = pixel_shuffle(relu_(up(feat)), factor)
         out = self.exit(relu_(self.conv_hr(feat)))[0]
-        return out + F.interpolate(x, scale_factor=float(self.upscale), mode="bicubic", align_corners=False)
+        return plus_bicubic(out, x, self.upscale)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from backbones.features import Branches, add_, leaky_relu_, pixel_shuffle, relu_
+from backbones.features import Branches, add_, leaky_relu_, pixel_shuffle, plus_bicubic, relu_
 from backbones.unit import conv_unit
 from space.arch import ArchSpec
 
@@ -50,4 +49,4 @@ class SRResNet(nn.Module):
         for up, factor in zip(self.up, self.shuffles, strict=True):
             feat = leaky_relu_(pixel_shuffle(up(feat), factor))
         out = self.conv_last(leaky_relu_(self.conv_hr(feat)))[0]
-        return out + F.interpolate(x, scale_factor=float(self.upscale), mode="bicubic", align_corners=False)
+        return plus_bicubic(out, x, self.upscale)

@@ -33,6 +33,7 @@ import torch
 from PIL import Image
 
 from backbones import build_model
+from nas.allocator import keep_freed_memory
 from nas.sr.data import PatchSampler, forget_decoded, training_pictures
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
 from nas.training.proxy import ValidationSet, train_proxy
@@ -289,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="also a proxy trial through torch.compile")
     parser.add_argument("--smoke", action="store_true", help="toy sizes: checks the script, measures nothing")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as every nas command does
     device = resolve_device(args.device)
     sizes = SMOKE if args.smoke else PAPER
     if args.iters is not None:

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from backbones import build_model
+from nas.allocator import keep_freed_memory
 from nas.training.latency import RUNTIMES, Forward, Runtime, forward_of, time_ms
 from space import PRESETS, analytic_cost, preset
 from space.arch import ArchSpec
@@ -184,6 +185,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    keep_freed_memory()  # as every nas command does
     from benchmarks.machine import describe
 
     names = ["standard", *[n for n in args.presets if n != "standard"]]

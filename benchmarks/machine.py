@@ -16,10 +16,20 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def openmp_waiting() -> str:
+    """How idle OpenMP threads wait (libgomp reads OMP_WAIT_POLICY once, when torch loads it)."""
+    policy = os.environ.get("OMP_WAIT_POLICY")
+    return f"OMP_WAIT_POLICY={policy}" if policy else "OpenMP threads spin briefly (libgomp default)"
+
+
 def describe() -> str:
+    """The machine line, with how OpenMP threads wait and whether freed memory is kept (nas.allocator)."""
     import torch
 
+    from nas.allocator import memory_kept
+
+    allocator = "freed memory kept" if memory_kept() else "freed memory returned to the system (glibc default)"
     return (
         f"{cpu_name()}, {os.cpu_count()} cores visible, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}, {openmp_waiting()}, {allocator}"
     )

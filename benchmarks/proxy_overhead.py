@@ -19,6 +19,7 @@ from torch import nn
 
 from backbones import build_model
 from benchmarks.gpu_check import texture_images
+from nas.allocator import keep_freed_memory
 from nas.sr.data import PatchSampler
 from nas.training.loop import StepLog, make_optimizer, prepare_model, resolve_device, train_steps
 from nas.training.proxy import schedule_of
@@ -70,6 +71,8 @@ def main() -> None:
     parser.add_argument("--preset", default="ms3")
     args = parser.parse_args()
     from benchmarks.machine import describe
+
+    keep_freed_memory()  # as every nas command does
 
     device = resolve_device(args.device)
     budget = GPU_PROXY if device.type == "cuda" else CPU_PROXY

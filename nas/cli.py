@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from nas.allocator import keep_freed_memory
 from nas.errors import InputError, MsnasError, one_line
 
 
@@ -56,8 +57,11 @@ def run_cli(
     """Print what ``run`` returns (exit 0); a usage, spec, msnas or listed error is one stderr line and exit 2.
 
     With ``interrupted``, Ctrl-C prints that advice (what was saved, how to go on) and exits 130.
+    Freed memory is kept in the process first (:mod:`nas.allocator`): commands run forwards and training steps.
     """
     from space import SpecError
+
+    keep_freed_memory()
 
     handled: tuple[type[Exception], ...] = (MsnasError, SpecError, *errors)
     try:

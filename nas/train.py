@@ -24,6 +24,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from nas.allocator import keep_freed_memory
 from nas.cli import Parser
 from nas.errors import MsnasError
 from nas.training.distributed import leave
@@ -64,6 +65,7 @@ def config_of(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_freed_memory()
     main_rank = os.environ.get("RANK", "0") == "0"  # every rank checks the same input: rank 0 says what is wrong
     try:
         args = config_of(parse_args(argv))

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backbones import MSConvUnit, conv_unit, resample
-from space import ConvSite, Edge, UnitSpec, ms3_unit
+from backbones import MSConvUnit, SingleConv, conv_unit, resample
+from space import STANDARD_UNIT, ConvSite, Edge, UnitSpec, ms3_unit
 
 SITE = ConvSite("probe", 64, 64, 3)
 
@@ -114,3 +114,50 @@ def test_fused_entries_compute_what_separate_convs_compute():
 
     torch.testing.assert_close(y_h, entry(0, 0, x_h) + resample(entry(1, 0, x_l), "nearest", 1))
     torch.testing.assert_close(y_l, entry(1, 1, x_l) + entry(0, 1, resample(x_h, "avgpool", 1)))
+
+
+@pytest.mark.parametrize("kernel", [3, 1])
+def test_a_conv_to_three_channels_folded_into_two_by_two_blocks_is_the_same_conv(kernel):
+    """In inference mode the CPU runs conv_last as a stride-2 conv computing 2x2 output pixels per position."""
+    torch.manual_seed(6)
+    conv = conv_unit(STANDARD_UNIT, ConvSite("conv_last", 16, 3, kernel))
+    assert isinstance(conv, SingleConv)
+    x = torch.randn(2, 16, 10, 14).contiguous(memory_format=torch.channels_last)
+    plain = conv((x,))[0]
+    with torch.inference_mode():
+        assert conv._folds(x)
+        folded = conv((x,))[0]
+    torch.testing.assert_close(folded, plain, rtol=0, atol=1e-12)
+
+
+def test_the_folded_weights_follow_the_conv_weights():
+    """After an optimiser step (an in-place change of the weights) the folded conv uses the new weights."""
+    torch.manual_seed(7)
+    conv = conv_unit(STANDARD_UNIT, ConvSite("conv_last", 8, 3, 3))
+    assert isinstance(conv, SingleConv)
+    x = torch.randn(1, 8, 6, 6).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        before = conv((x,))[0]
+    with torch.no_grad():
+        conv.conv.weight.mul_(2)
+    with torch.inference_mode():
+        after = conv((x,))[0]
+    torch.testing.assert_close(after, conv((x,))[0], rtol=0, atol=1e-12)
+    assert not torch.allclose(after, before)
+
+
+def test_odd_sides_wide_outputs_nchw_and_counting_use_the_plain_conv():
+    conv3 = conv_unit(STANDARD_UNIT, ConvSite("conv_last", 8, 3, 3))
+    conv16 = conv_unit(STANDARD_UNIT, ConvSite("probe", 8, 16, 3))
+    assert isinstance(conv3, SingleConv) and isinstance(conv16, SingleConv)
+
+    def channels_last(h: int, w: int) -> torch.Tensor:
+        return torch.randn(1, 8, h, w).contiguous(memory_format=torch.channels_last)
+
+    with torch.inference_mode():
+        assert conv3._folds(channels_last(6, 6))
+        assert not conv3._folds(channels_last(7, 6))
+        assert not conv3._folds(torch.randn(1, 8, 6, 6))  # NCHW
+        assert not conv16._folds(channels_last(6, 6))
+    with torch.no_grad():  # what fvcore, ptflops and the memory count run under
+        assert not conv3._folds(channels_last(6, 6))

@@ -1,0 +1,60 @@
+"""Freed memory stays in the process: a forward's 64 MiB feature map costs no page faults the next time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nas.allocator import KEEP_MEMORY_ENV
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's (Linux only)")
+
+FAULTS_PER_FORWARD = """
+import resource, sys, torch
+from nas.allocator import keep_freed_memory
+print(keep_freed_memory() if sys.argv[1] == "keep" else False)
+conv, x = torch.nn.Conv2d(3, 64, 3, padding=1), torch.rand(1, 3, 512, 512)
+with torch.inference_mode():
+    for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        conv(x).relu_().sum()  # a 64 MiB feature map, freed after the call
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def page_faults(mode: str, **env: str) -> tuple[str, list[int]]:
+    """Whether memory was kept, and the page faults of each of three forwards in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", FAULTS_PER_FORWARD, mode], env={**os.environ, **env},
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    kept, *faults = done.stdout.split()
+    return kept, [int(f) for f in faults]
+
+
+def test_glibc_maps_every_large_tensor_afresh() -> None:
+    kept, faults = page_faults("default")
+    assert kept == "False"
+    assert min(faults) > 16_384  # at least the feature map's 16 384 pages of 4 KiB, faulted in each time
+
+
+def test_kept_memory_is_reused_without_page_faults() -> None:
+    kept, faults = page_faults("keep")
+    assert kept == "True"
+    assert faults[0] > 16_384  # the first forward's memory is new
+    assert max(faults[1:]) < 100  # later ones reuse it
+
+
+def test_the_environment_opts_out() -> None:
+    kept, faults = page_faults("keep", **{KEEP_MEMORY_ENV: "0"})
+    assert kept == "False"
+    assert min(faults) > 16_384
+
+
+def test_every_command_keeps_memory() -> None:
+    code = (
+        "from nas.allocator import memory_kept\nfrom nas.cli import run_cli\nrun_cli('t', lambda: str(memory_kept()))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
