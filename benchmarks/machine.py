@@ -17,9 +17,9 @@ def cpu_name() -> str:
 
 
 def openmp_waiting() -> str:
-    """How idle OpenMP threads wait (libgomp reads OMP_WAIT_POLICY once, when torch loads it)."""
-    policy = os.environ.get("OMP_WAIT_POLICY")
-    return f"OMP_WAIT_POLICY={policy}" if policy else "OpenMP threads spin briefly (libgomp default)"
+    """How idle OpenMP threads wait (libgomp reads both variables once, when torch loads it)."""
+    settings = [f"{name}={os.environ[name]}" for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if name in os.environ]
+    return ", ".join(settings) or "libgomp's default OpenMP waiting"
 
 
 def describe() -> str:
