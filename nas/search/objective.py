@@ -35,7 +35,7 @@ from nas.study.optuna_adapter import storage_of
 from nas.study.records import is_result
 from nas.study.versions import library_versions
 from nas.training.counting import measure
-from nas.training.latency import RUNTIME, cpu_latency_ms
+from nas.training.latency import RUNTIME, cpu_latency_ms, latency_setup
 from nas.training.loop import set_seed
 from nas.training.proxy import ProxyResult, StoppedEarly, ValidationSet, train_proxy
 from nas.training.zero_cost import zero_cost_scores
@@ -232,6 +232,7 @@ class Searcher:
         if self.definition.latency:
             attrs[keys.LATENCY_MS] = cpu_latency_ms(spec, runtime=RUNTIME)
             attrs[keys.LATENCY_RUNTIME] = RUNTIME
+            attrs[keys.LATENCY_SETUP] = latency_setup()
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         self._upload(trial, spec, result)

@@ -51,6 +51,7 @@ FVCORE_TOTAL = "fvcore_total"
 PTFLOPS_TOTAL = "ptflops_total"
 LATENCY_MS = LATENCY.name
 LATENCY_RUNTIME = "latency_runtime"  # what latency_ms timed: onnxruntime (the exported file) or eager PyTorch
+LATENCY_SETUP = "latency_setup"  # how: threads, OpenMP spin count and wait policy, whether freed memory was kept
 ZC_SECONDS = "zc_seconds"  # the time all zero-cost scores took (each score is zc_key(name))
 
 # A repeat copies these from the trial it repeats (its own spec, cost and name are recorded anew; it trained
@@ -71,6 +72,7 @@ MEASURED = (
     VERSIONS,
     LATENCY_MS,
     LATENCY_RUNTIME,
+    LATENCY_SETUP,
 )
 
 

@@ -7,6 +7,7 @@ other jobs; BENCHMARKS.md, "CPU latency").  ``latency_runtime`` on each trial re
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from backbones import build_model
+from nas.allocator import memory_kept
 from nas.training.deploy import export_onnx, onnx_session, run_session
 from space.arch import ArchSpec
 
@@ -51,6 +53,17 @@ def forward_of(model: nn.Module, x: torch.Tensor, runtime: Runtime, folder: Path
     if runtime == "eager":
         return eager_forward(model, x)
     return onnxruntime_forward(model, x, folder)
+
+
+def latency_setup() -> dict[str, object]:
+    """What besides the runtime sets a latency here (each moved MS3's or standard's time by 10-35 %, BENCHMARKS.md
+    "Kept memory, a folded conv_last"); the OpenMP variables as this process's environment holds them."""
+    return {
+        "threads": torch.get_num_threads(),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "memory_kept": memory_kept(),
+    }
 
 
 def time_ms(forward: Forward) -> float:

@@ -152,6 +152,8 @@ def test_latency_is_an_optional_fourth_objective(tmp_path):
     (trial,) = [t for t in study.trials if t.state.is_finished()]
     assert trial.values is not None and len(trial.values) == 4 and trial.values[3] == trial.user_attrs["latency_ms"] > 0
     assert trial.user_attrs["latency_runtime"] == "eager"  # recorded with the value it timed
+    setup = trial.user_attrs["latency_setup"]  # and how: the search's command keeps memory, nas sets the spin count
+    assert setup["memory_kept"] is True and setup["gomp_spincount"] == "100000" and setup["threads"] >= 1
 
 
 def test_a_failure_that_recurs_stops_the_study_with_one_line(tmp_path, capsys):
