@@ -239,10 +239,10 @@ class SingleConv(nn.Module):
 
     def _folds(self, x: Tensor) -> bool:
         return (
-            torch.is_inference_mode_enabled()
+            self.conv.out_channels <= FOLD_MAX_OUT
+            and torch.is_inference_mode_enabled()
             and x.device.type == "cpu"
             and x.is_contiguous(memory_format=torch.channels_last)  # folded NCHW is slower (69 ms against 55)
-            and self.conv.out_channels <= FOLD_MAX_OUT
             and x.shape[-2] % FOLD == 0
             and x.shape[-1] % FOLD == 0
             and not torch.jit.is_tracing()

@@ -17,8 +17,10 @@ def cpu_name() -> str:
 
 
 def openmp_waiting() -> str:
-    """How idle OpenMP threads wait (libgomp reads both variables once, when torch loads it)."""
-    settings = [f"{name}={os.environ[name]}" for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if name in os.environ]
+    """How idle OpenMP threads wait: the variables the latency objective records too."""
+    from nas.training.latency import OPENMP_WAITING
+
+    settings = [f"{name}={os.environ[name]}" for name in OPENMP_WAITING.values() if name in os.environ]
     return ", ".join(settings) or "libgomp's default OpenMP waiting"
 
 

@@ -10,6 +10,7 @@ thread of the same op needs: beside two busy jobs MS3 ran 1.36x-1.53x faster tha
 
 import os
 
+SPIN_COUNT_ENV = "GOMP_SPINCOUNT"
 OPENMP_SPIN_COUNT = "100000"
 
-os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT)
+os.environ.setdefault(SPIN_COUNT_ENV, OPENMP_SPIN_COUNT)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from backbones import build_model
+from nas import SPIN_COUNT_ENV
 from nas.allocator import memory_kept
 from nas.training.deploy import export_onnx, onnx_session, run_session
 from space.arch import ArchSpec
@@ -26,6 +27,8 @@ Runtime = Literal["eager", "onnxruntime"]
 RUNTIMES: tuple[Runtime, ...] = ("eager", "onnxruntime")
 RUNTIME: Runtime = "eager"  # what the latency objective measures (measured faster on a quiet CPU)
 Forward = Callable[[], object]
+# How idle OpenMP threads wait (libgomp reads these once, when torch loads it): latency_setup's key -> variable
+OPENMP_WAITING = {"gomp_spincount": SPIN_COUNT_ENV, "omp_wait_policy": "OMP_WAIT_POLICY"}
 
 
 def eager_forward(model: nn.Module, x: torch.Tensor) -> Forward:
@@ -58,12 +61,8 @@ def forward_of(model: nn.Module, x: torch.Tensor, runtime: Runtime, folder: Path
 def latency_setup() -> dict[str, object]:
     """What besides the runtime sets a latency here (each moved MS3's or standard's time by 10-35 %, BENCHMARKS.md
     "Kept memory, a folded conv_last"); the OpenMP variables as this process's environment holds them."""
-    return {
-        "threads": torch.get_num_threads(),
-        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "memory_kept": memory_kept(),
-    }
+    openmp = {key: os.environ.get(variable) for key, variable in OPENMP_WAITING.items()}
+    return {"threads": torch.get_num_threads(), **openmp, "memory_kept": memory_kept()}
 
 
 def time_ms(forward: Forward) -> float:
