@@ -16,18 +16,19 @@ FAULTS_PER_FORWARD = """
 import resource, sys, torch
 from nas.allocator import keep_freed_memory
 print(keep_freed_memory() if sys.argv[1] == "keep" else False)
+FORWARDS = int(sys.argv[2])
 conv, x = torch.nn.Conv2d(3, 64, 3, padding=1), torch.rand(1, 3, 512, 512)
 with torch.inference_mode():
-    for _ in range(3):
+    for _ in range(FORWARDS):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         conv(x).relu_().sum()  # a 64 MiB feature map, freed after the call
         print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def page_faults(mode: str, **env: str) -> tuple[str, list[int]]:
-    """Whether memory was kept, and the page faults of each of three forwards in a fresh process."""
-    done = subprocess.run([sys.executable, "-c", FAULTS_PER_FORWARD, mode], env={**os.environ, **env},
+def page_faults(mode: str, forwards: int = 3, **env: str) -> tuple[str, list[int]]:
+    """Whether memory was kept, and the page faults of each forward in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", FAULTS_PER_FORWARD, mode, str(forwards)], env={**os.environ, **env},
                           capture_output=True, text=True, check=True)  # fmt: skip
     kept, *faults = done.stdout.split()
     return kept, [int(f) for f in faults]
@@ -40,10 +41,17 @@ def test_glibc_maps_every_large_tensor_afresh() -> None:
 
 
 def test_kept_memory_is_reused_without_page_faults() -> None:
-    kept, faults = page_faults("keep")
+    """The steady state reuses the kept memory; how soon it is reached depends on the machine.
+
+    Where the heap is laid out so that the second forward still grows it once (seen on a fresh machine of
+    ours: 33 013, 16 385, 0, 0, 0 faults), the third and later forwards fault nothing; here the second does
+    not fault either.  glibc's default faults every forward in (the test above).
+    """
+    kept, faults = page_faults("keep", forwards=6)
     assert kept == "True"
     assert faults[0] > 16_384  # the first forward's memory is new
-    assert max(faults[1:]) < 100  # later ones reuse it
+    assert max(faults[2:]) < 100  # the steady state reuses it
+    assert sum(faults[1:]) < faults[0]  # five later forwards together map less than the first one did
 
 
 def test_the_environment_opts_out() -> None:
