@@ -26,9 +26,9 @@ with torch.inference_mode():
 """
 
 
-def page_faults(mode: str, forwards: int = 3, **env: str) -> tuple[str, list[int]]:
+def page_faults(mode: str, forwards: int = 3, env: dict[str, str] | None = None) -> tuple[str, list[int]]:
     """Whether memory was kept, and the page faults of each forward in a fresh process."""
-    done = subprocess.run([sys.executable, "-c", FAULTS_PER_FORWARD, mode, str(forwards)], env={**os.environ, **env},
+    done = subprocess.run([sys.executable, "-c", FAULTS_PER_FORWARD, mode, str(forwards)], env={**os.environ, **(env or {})},
                           capture_output=True, text=True, check=True)  # fmt: skip
     kept, *faults = done.stdout.split()
     return kept, [int(f) for f in faults]
@@ -55,7 +55,7 @@ def test_kept_memory_is_reused_without_page_faults() -> None:
 
 
 def test_the_environment_opts_out() -> None:
-    kept, faults = page_faults("keep", **{KEEP_MEMORY_ENV: "0"})
+    kept, faults = page_faults("keep", env={KEEP_MEMORY_ENV: "0"})
     assert kept == "False"
     assert min(faults) > 16_384
 
