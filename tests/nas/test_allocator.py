@@ -28,8 +28,8 @@ with torch.inference_mode():
 
 def page_faults(mode: str, forwards: int = 3, env: dict[str, str] | None = None) -> tuple[str, list[int]]:
     """Whether memory was kept, and the page faults of each forward in a fresh process."""
-    done = subprocess.run([sys.executable, "-c", FAULTS_PER_FORWARD, mode, str(forwards)], env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    command = [sys.executable, "-c", FAULTS_PER_FORWARD, mode, str(forwards)]
+    done = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=True)
     kept, *faults = done.stdout.split()
     return kept, [int(f) for f in faults]
 
