@@ -131,7 +131,8 @@ def pipeline_per_core(sizes: Sizes) -> float:
     torch.set_num_threads(1)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            hr, _ = training_pictures(sub_images(Path(tmp), 16, sizes.image_size), None)
+            folder = sub_images(Path(tmp), 16, sizes.image_size)
+            hr, _ = training_pictures((folder,), in_memory_bytes=0)  # read on demand, as DIV2K's sub-images are
             sampler = PatchSampler(hr, 4, sizes.hr_patch // 4, sizes.batch, seed=0)
 
             def decoded(i: int) -> object:

@@ -52,8 +52,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(f"machine: {describe()}")
     space = STUDIES["layerwise"].space
-    train, _ = training_pictures(None, None, None, space.upscale)
-    val = ValidationSet.of(validation_images(None), space.upscale)
+    train, _ = training_pictures((), None, None, space.upscale)
+    val = ValidationSet.of(validation_images(()), space.upscale)
     full = replace(CPU_PROXY, blocks=None)  # the spec's own 16 blocks
     rows = []
     for i, spec in enumerate(draw(args.k, args.seed)):

@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        hr, _ = training_pictures(sub_images(Path(tmp), args.files), None)
+        folder = sub_images(Path(tmp), args.files)
+        hr, _ = training_pictures((folder,), in_memory_bytes=0)  # read on demand, as DIV2K's sub-images are
         sampler = PatchSampler(hr, SCALE, HR_PATCH // SCALE, BATCH, seed=0)
 
         def decoded(i: int) -> object:

@@ -66,8 +66,8 @@ def main() -> None:
     # a run is known by its budget, not its label: "base" changes when a study's proxy does
     done = {(r["study"], r["variant"], _budget_key(r.get("budget")), r["seed"]) for r in map(json.loads, _lines(out))}
     print(f"machine: {describe()}")
-    train, _ = training_pictures(None, None, None, study.space.upscale)
-    val = ValidationSet.of(validation_images(None), study.space.upscale)
+    train, _ = training_pictures((), None, None, study.space.upscale)
+    val = ValidationSet.of(validation_images(()), study.space.upscale)
     print(f"bicubic {val.bicubic.psnr:.3f} dB on the default validation images")
     for name, spec in chosen.items():
         for text, budget in recipes.items():

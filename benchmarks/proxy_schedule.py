@@ -38,9 +38,9 @@ def main() -> None:
     from benchmarks.machine import describe
 
     train = training_images(None)
-    sets = {"bundled val": ValidationSet.of(validation_images(None), 4)}
+    sets = {"bundled val": ValidationSet.of(validation_images(()), 4)}
     if args.bench:
-        sets[args.bench.rstrip("/").split("/")[-1]] = ValidationSet.of(validation_images(args.bench), 4)
+        sets[args.bench.rstrip("/").split("/")[-1]] = ValidationSet.of(validation_images((args.bench,)), 4)
     print(f"machine: {describe()}")
     print(
         f"x4, width {CPU_PROXY.width}, {CPU_PROXY.blocks} blocks, batch {CPU_PROXY.batch}, LR patch "

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     study = STUDIES[args.study]
     device = resolve_device(args.device)
     budget = study.proxy_for(device.type).scaled(args.budget_x)
-    train, _ = training_pictures(None, None, None, study.space.upscale)
+    train, _ = training_pictures((), None, None, study.space.upscale)
     print(f"machine: {describe()}\nbudget: {json.dumps(budget.as_dict())}", flush=True)
     for name, spec in variants(study, [v for v in args.variants.split(",") if v]).items():
         folder = Path(args.out) / name

@@ -35,7 +35,7 @@ def scores(records: list[ArchRecord], study_name: str, seed: int) -> tuple[dict[
     """spec_hash -> score name -> value, and the mean seconds per architecture for the computed ones."""
     definition = STUDIES[study_name.removesuffix("-random")]
     budget = definition.proxy_for("cpu")
-    train, _ = training_pictures(None, None, None, definition.space.upscale)
+    train, _ = training_pictures((), None, None, definition.space.upscale)
     lr, hr = PatchSampler.from_images(train, definition.space.upscale, budget.patch, budget.batch, seed).batch_at(0)
     out: dict[str, dict[str, float]] = {}
     seconds = []

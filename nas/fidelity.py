@@ -62,8 +62,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"PSNR differences (dB) to give seed counts for (default {','.join(map(str, DELTAS))})",
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--data", default=None, help="HR training folder (default: bundled photos, as the search)")
-    p.add_argument("--val-data", default=None, help="HR validation folder (default: bundled photos)")
+    p.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        help="HR training folder; repeatable: the union (default: bundled photos, as the search)",
+    )
+    p.add_argument(
+        "--val-data",
+        action="append",
+        default=[],
+        help="HR validation folder; repeatable, image names unique across folders (default: bundled photos)",
+    )
     args = p.parse_args(argv)
     if args.k < 3:
         raise UsageError(f"--k: at least 3 architectures are needed for a rank correlation, got {args.k}")
@@ -79,6 +89,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         raise UsageError("--deltas: differences must be positive")
     args.shard = shard_of(args.shard)
     args.first = tuple(x for x in args.first.split(",") if x)
+    args.data, args.val_data = tuple(args.data), tuple(args.val_data)
     return args
 
 

@@ -36,9 +36,18 @@ from space import SpecError
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = Parser(prog="python -m nas.train", description="Train an architecture spec fully (paper recipe).")
     p.add_argument("--arch", required=True, help="architecture spec JSON (e.g. from nas.cost --dump-spec)")
-    p.add_argument("--data", default=None, help="folder of HR training images (default: bundled photos)")
-    p.add_argument("--lr-data", default=None, help="folder of pre-made LR images matching --data (e.g. DIV2K X4)")
-    p.add_argument("--val-data", default=None, help="folder of HR validation images (default: bundled photos)")
+    p.add_argument(
+        "--data", action="append", default=[], help="folder of HR training images; repeatable (default: bundled photos)"
+    )
+    p.add_argument(
+        "--lr-data", default=None, help="folder of pre-made LR images matching a single --data (e.g. DIV2K X4)"
+    )
+    p.add_argument(
+        "--val-data",
+        action="append",
+        default=[],
+        help="folder of HR validation images; repeatable, names unique across folders (default: bundled photos)",
+    )
     p.add_argument("--bench-data", action="append", default=[], help="benchmark folder to evaluate at the end")
     p.add_argument("--out", default="runs/train", help="output folder (checkpoints, log, final model)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -61,7 +70,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def config_of(args: argparse.Namespace) -> TrainConfig:
     """The command line as a run's plain-data configuration."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{**values, "bench_data": tuple(args.bench_data)})
+    folders = {name: tuple(getattr(args, name)) for name in ("data", "val_data", "bench_data")}
+    return TrainConfig(**{**values, **folders})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,8 +53,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="one worker process per device on the storage, e.g. cuda:0,cuda:1 or cpu,cpu (--n-trials in all, shared)",
     )
-    p.add_argument("--data", default=None, help="HR training folder (default: bundled photos)")
-    p.add_argument("--val-data", default=None, help="HR validation folder (default: bundled photos)")
+    p.add_argument(
+        "--data", action="append", default=[], help="HR training folder; repeatable, for the union (default: bundled)"
+    )
+    p.add_argument(
+        "--val-data",
+        action="append",
+        default=[],
+        help="HR validation folder; repeatable, image names unique across folders (default: bundled photos)",
+    )
     p.add_argument(
         "--data-workers",
         type=int,
@@ -112,6 +119,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.devices is not None and args.halving:
         raise UsageError("--devices: --halving runs in one process (--asha shares its rungs between workers)")
     args.device = args.device or "auto"
+    args.data, args.val_data = tuple(args.data), tuple(args.val_data)
     return args
 
 

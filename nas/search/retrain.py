@@ -32,7 +32,7 @@ from nas.errors import InputError
 from nas.search.objective import region_attrs
 from nas.search.progress import Progress
 from nas.search.runner import check_init_rule
-from nas.sr.data import Picture, training_pictures, validation_images
+from nas.sr.data import Picture, check_unseen, training_pictures, validation_images
 from nas.study import keys
 from nas.study.companion import is_companion, open_companion, recorded, work_key
 from nas.study.records import arch_records
@@ -61,8 +61,8 @@ class RetrainConfig:
     report_only: bool = False
     deltas: tuple[float, ...] = DELTAS
     device: str = "auto"
-    data: str | None = None
-    val_data: str | None = None
+    data: tuple[str, ...] = ()  # HR training folders, taken together (none: the bundled photos, as the search)
+    val_data: tuple[str, ...] = ()  # HR validation folders (none: the bundled photos)
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,7 @@ def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
             training_pictures(config.data, None, None, upscale)[0],
             ValidationSet.of(validation_images(config.val_data), upscale),
         )
+        check_unseen(data[0], config.val_data)
         print(lines[0], file=sys.stderr, flush=True)
         run_work(fidelity, todo, config, data)
         done = recorded(fidelity)

@@ -28,7 +28,7 @@ from nas.search.objective import Searcher
 from nas.search.samplers import NSGAIISampler, TPESampler, random_sampler
 from nas.search.sampling import params_for
 from nas.search.stopping import CurveStopper
-from nas.sr.data import PatchSampler, training_pictures, validation_images
+from nas.sr.data import PatchSampler, check_unseen, training_pictures, validation_images
 from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.naming import join_names, named_points, plural, stored_name, trial_arch_name
@@ -63,8 +63,8 @@ class SearchConfig:
     n_trials: int | None = None  # None: the study's
     timeout: float | None = None
     device: str = "auto"
-    data: str | None = None
-    val_data: str | None = None
+    data: tuple[str, ...] = ()  # HR training folders, taken together (none: the bundled photos)
+    val_data: tuple[str, ...] = ()  # HR validation folders (none: the bundled photos)
     data_workers: int = 0  # processes cutting each proxy run's crops ahead (0: in the training thread)
     seed: int = 0
     sampler_seed: int | None = None  # None: --seed; workers sharing a study need distinct ones
@@ -303,6 +303,7 @@ def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) ->
     upscale = definition.space.upscale
     train, _ = training_pictures(config.data, None, None, upscale)
     val = ValidationSet.of(validation_images(config.val_data), upscale)
+    check_unseen(train, config.val_data)
     device = resolve_device(config.device)
     budget = definition.proxy_for(device.type)
     PatchSampler.from_images(train, upscale, budget.patch, budget.batch, config.seed)  # every image fits a patch

@@ -1,4 +1,4 @@
-"""Training data for SR: HR images from a folder (or the bundled default), sub-images, random patches.
+"""Training data for SR: HR images from folders (or the bundled default), sub-images, random patches.
 
 Batches are a pure function of ``(seed, iteration)``: every architecture trained
 with one seed sees the same crops, flips and order (common random numbers, so
@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -21,11 +21,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from nas.errors import InputError
 from nas.processes import remove_stale_staging
 from nas.sr.images import ImageError, list_images, load_image, target_mode
 from nas.sr.imresize import imresize_torch
 
 NamedImage = tuple[str, np.ndarray]  # (name, uint8 H x W x 3)
+Folders = Sequence[str | Path]  # image folders, taken together in order; none: the bundled photos
 
 # scikit-image's bundled photos (no download). Validation images share no scene with training ones.
 EMBEDDED_TRAIN = (
@@ -44,6 +46,9 @@ EMBEDDED_TRAIN = (
 )
 EMBEDDED_VAL = ("chelsea", "coffee")
 SUBIMAGE_SIZE, SUBIMAGE_STRIDE = 480, 240
+# Training sets whose decoded pixels fit in this are decoded once into memory: read lazily through the
+# 128-image cache of ``_read_rgb``, a set of a few hundred images (T91 + BSD200) is decoded anew every batch.
+IN_MEMORY_BYTES = 2 * 2**30
 
 
 def as_rgb(img: np.ndarray) -> np.ndarray:
@@ -130,7 +135,7 @@ class Picture:
         return cls(name, img.shape[0], img.shape[1], as_rgb(img))
 
     @classmethod
-    def of_file(cls, path: Path) -> Picture:
+    def of_file(cls, path: Path, name: str | None = None) -> Picture:
         """Size (and a usable mode) from the header only; pixels are decoded when a batch needs them."""
         try:
             with Image.open(path) as im:
@@ -140,13 +145,25 @@ class Picture:
             if isinstance(err, ImageError):
                 raise
             raise ImageError(f"{path}: cannot read image ({err.__class__.__name__})") from None
-        return cls(path.stem, height, width, None, path)
+        return cls(name or path.stem, height, width, None, path)
 
     def pixels(self) -> np.ndarray:
         if self.array is not None:
             return self.array
         assert self.path is not None  # a Picture holds pixels or a file
         return _read_rgb(self.path)
+
+    def decoded(self) -> np.ndarray:
+        """The pixels, read past the cache of lazily read files (a one-off read must not evict a batch's)."""
+        if self.array is not None:
+            return self.array
+        assert self.path is not None
+        return as_rgb(load_image(self.path))
+
+    @property
+    def where(self) -> str:
+        """The file, or the bundled photo's name: what an error names."""
+        return str(self.path) if self.path is not None else f"the bundled photo {self.name}"
 
 
 def as_pictures(images: Sequence[NamedImage] | Sequence[Picture]) -> tuple[Picture, ...]:
@@ -297,35 +314,125 @@ def training_images(data: str | Path | None) -> list[NamedImage]:
     return folder_images(data)
 
 
+def file_pictures(folders: Folders, labels: Sequence[str] | None = None) -> tuple[Picture, ...]:
+    """Header-only pictures of every image of ``folders``, in order.  With several folders each name is prefixed
+    by its folder's label (default: the folder's name): two images of one name are both kept for training."""
+    labels = [Path(f).name for f in folders] if labels is None else labels
+    several = len(folders) > 1
+    return tuple(
+        Picture.of_file(p, f"{label}/{p.stem}" if several else p.stem)
+        for folder, label in zip(folders, labels, strict=True)
+        for p in list_images(folder)
+    )
+
+
+def source_pictures(folders: Folders) -> tuple[Picture, ...]:
+    """The training images themselves (not sub-images): the folders' files, or the bundled photos for none."""
+    if not folders:
+        return tuple(Picture.of_array(n, i) for n, i in embedded_images(EMBEDDED_TRAIN))
+    return file_pictures(folders)
+
+
 def training_pictures(
-    data: str | Path | None, cache_root: str | Path | None = None, lr_data: str | Path | None = None, scale: int = 4
+    folders: Folders,
+    cache_root: str | Path | None = None,
+    lr_data: str | Path | None = None,
+    scale: int = 4,
+    in_memory_bytes: int = IN_MEMORY_BYTES,
 ) -> tuple[tuple[Picture, ...], tuple[Picture, ...] | None]:
-    """HR pictures read on demand (cut into sub-images when a cache is given), and pre-made LR ones if any.
+    """HR pictures of every folder (cut into sub-images when a cache is given), and pre-made LR ones if any.
 
-    With ``lr_data``, each HR image ``NAME`` pairs with ``NAME`` or ``NAMExSCALE`` (DIV2K's naming) there,
-    and whole images are used (sub-images would need cutting the LR alike).
+    Sets whose decoded pixels fit in ``in_memory_bytes`` are decoded once into memory; larger ones (DIV2K)
+    are read on demand.  With ``lr_data`` (one HR folder only), each HR image ``NAME`` pairs with ``NAME``
+    or ``NAMExSCALE`` (DIV2K's naming) there, and whole images are used (sub-images would need cutting the
+    LR alike).
     """
-    if data is None:
-        return tuple(Picture.of_array(n, i) for n, i in embedded_images(EMBEDDED_TRAIN)), None
+    if not folders:
+        return source_pictures(folders), None
+    lr: tuple[Picture, ...] | None = None
     if lr_data is not None:
-        hr_paths = list_images(data)
-        lr_by_stem = {p.stem: p for p in list_images(lr_data)}
-        lr_paths = []
-        for p in hr_paths:
-            match = lr_by_stem.get(p.stem) or lr_by_stem.get(f"{p.stem}x{scale}")
-            if match is None:
-                raise ImageError(f"{p}: no LR image {p.stem} or {p.stem}x{scale} in {lr_data}")
-            lr_paths.append(match)
-        return tuple(Picture.of_file(p) for p in hr_paths), tuple(Picture.of_file(p) for p in lr_paths)
-    folder = prepare_subimages(data, cache_root) if cache_root is not None else data
-    return tuple(Picture.of_file(p) for p in list_images(folder)), None
+        hr, lr = _paired_with_lr(folders, lr_data, scale)
+    elif cache_root is not None:
+        hr = file_pictures([prepare_subimages(f, cache_root) for f in folders], [Path(f).name for f in folders])
+    else:
+        hr = file_pictures(folders)
+    if decoded_bytes((*hr, *(lr or ()))) <= in_memory_bytes:
+        hr, lr = into_memory(hr), None if lr is None else into_memory(lr)
+    return hr, lr
 
 
-def validation_images(data: str | Path | None) -> list[NamedImage]:
-    """HR validation images (kept grey if grey): a folder, or the bundled validation photos."""
-    if data is None:
+def _paired_with_lr(
+    folders: Folders, lr_data: str | Path, scale: int
+) -> tuple[tuple[Picture, ...], tuple[Picture, ...]]:
+    if len(folders) != 1:
+        raise InputError(f"LR images ({lr_data}) pair with one HR folder, not {len(folders)}: give one HR folder")
+    hr_paths = list_images(folders[0])
+    lr_by_stem = {p.stem: p for p in list_images(lr_data)}
+    lr_paths = []
+    for p in hr_paths:
+        match = lr_by_stem.get(p.stem) or lr_by_stem.get(f"{p.stem}x{scale}")
+        if match is None:
+            raise ImageError(f"{p}: no LR image {p.stem} or {p.stem}x{scale} in {lr_data}")
+        lr_paths.append(match)
+    return tuple(Picture.of_file(p) for p in hr_paths), tuple(Picture.of_file(p) for p in lr_paths)
+
+
+def decoded_bytes(pictures: Sequence[Picture]) -> int:
+    """What the pictures take decoded as RGB uint8 (known from their headers)."""
+    return sum(p.height * p.width * 3 for p in pictures)
+
+
+def into_memory(pictures: Sequence[Picture]) -> tuple[Picture, ...]:
+    """The pictures with their pixels decoded once (each file read now, not again per batch)."""
+    return tuple(replace(p, array=p.decoded()) for p in pictures)
+
+
+def validation_files(folders: Folders) -> list[Path]:
+    """Every image of the validation folders; two of one name are refused (per-image PSNRs are keyed by name)."""
+    seen: dict[str, Path] = {}
+    paths = [p for folder in folders for p in list_images(folder)]
+    for p in paths:
+        if p.stem in seen:
+            raise ImageError(
+                f"validation images {seen[p.stem]} and {p} share the name {p.stem!r} (per-image PSNRs are"
+                " recorded by image name): rename one"
+            )
+        seen[p.stem] = p
+    return paths
+
+
+def validation_images(folders: Folders) -> list[NamedImage]:
+    """HR validation images (kept grey if grey) of every folder, or the bundled validation photos for none."""
+    if not folders:
         return embedded_images(EMBEDDED_VAL)
-    return [(p.stem, load_image(p)) for p in list_images(data)]
+    return [(p.stem, load_image(p)) for p in validation_files(folders)]
+
+
+def check_unseen(train: Sequence[Picture], val: Folders, bench: Folders = ()) -> None:
+    """Refuse a training image whose decoded pixels are a validation or benchmark image's (InputError naming
+    both): a benchmark that trains measures memory.  Only images of one size are decoded and hashed, so a
+    large training set read on demand costs its headers."""
+    bundled = () if val else tuple(Picture.of_array(n, i) for n, i in embedded_images(EMBEDDED_VAL))
+    held_out = (*bundled, *file_pictures([*val, *bench]))
+    sizes = {(p.height, p.width) for p in held_out} & {(p.height, p.width) for p in train}
+    if not sizes:
+        return
+    seen = {_pixel_digest(p): p for p in held_out if (p.height, p.width) in sizes}
+    for pic in train:
+        twin = seen.get(_pixel_digest(pic)) if (pic.height, pic.width) in sizes else None
+        if twin is not None:
+            raise InputError(
+                f"training image {pic.where} has the same pixels as the validation or benchmark image {twin.where}:"
+                " a benchmark must not be trained on; remove it from the training folder"
+            )
+
+
+def _array_digest(img: np.ndarray) -> bytes:
+    return hashlib.sha256(f"{img.shape}".encode() + np.ascontiguousarray(img).tobytes()).digest()
+
+
+def _pixel_digest(pic: Picture) -> bytes:
+    return _array_digest(pic.decoded())
 
 
 class CropSet(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor | None]]):

@@ -26,7 +26,14 @@ from torch import nn
 
 from backbones import build_model
 from nas.errors import InputError, one_line
-from nas.sr.data import NamedImage, PatchSampler, training_pictures, validation_images
+from nas.sr.data import (
+    NamedImage,
+    PatchSampler,
+    check_unseen,
+    source_pictures,
+    training_pictures,
+    validation_images,
+)
 from nas.sr.evaluation import EvalResult, check_images, evaluate_folder, evaluate_images, model_upscaler
 from nas.training.distributed import Ranks, join, launch_ranks, unwrap, wrap
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
@@ -44,9 +51,9 @@ class TrainConfig:
     """A full training run as plain data (the command line's flags, one field each)."""
 
     arch: str
-    data: str | None = None
-    lr_data: str | None = None
-    val_data: str | None = None
+    data: tuple[str, ...] = ()  # HR training folders, taken together (none: the bundled photos)
+    lr_data: str | None = None  # pre-made LR images of the one --data folder
+    val_data: tuple[str, ...] = ()  # HR validation folders (none: the bundled photos)
     bench_data: tuple[str, ...] = ()
     out: str = "runs/train"
     resume: bool = False
@@ -100,8 +107,10 @@ def setup(args: TrainConfig) -> Run:
         raise InputError(f"--batch: {args.batch} does not split evenly over {world} ranks")
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise InputError(f"--lr: {args.lr} is not a positive number")
-    if args.lr_data is not None and args.data is None:
-        raise InputError("--lr-data: needs --data, the HR images its LR images match")
+    if args.lr_data is not None and len(args.data) != 1:
+        raise InputError(
+            f"--lr-data: needs --data, one folder: the HR images its LR images match (got {len(args.data)})"
+        )
     check_out(Path(args.out), args.resume, args.overwrite)
     if args.resume and not (Path(args.out) / CHECKPOINT).exists():
         raise InputError(f"--resume: no {CHECKPOINT} in {args.out} to continue from (leave out --resume to start)")
@@ -115,7 +124,7 @@ def setup(args: TrainConfig) -> Run:
     model = prepare_model(build_model(spec), device)
     schedule = Schedule("step", args.lr, 0, args.iters, step_every=args.halve_every)
     optimizer, scheduler = make_optimizer(model, schedule)
-    whole = args.no_subimages or args.data is None or args.lr_data is not None
+    whole = args.no_subimages or not args.data or args.lr_data is not None
     cache = None if whole else Path(args.cache) if args.cache else default_cache()
     if cache is not None and cache.exists() and not cache.is_dir():
         raise InputError(f"--cache: {cache} is a file, not a folder")
@@ -125,6 +134,7 @@ def setup(args: TrainConfig) -> Run:
     val = validation_images(args.val_data)  # bad validation or benchmark images fail now, not after training
     for folder in args.bench_data:
         check_images(folder, spec.upscale)
+    check_unseen(hr if cache is None else source_pictures(args.data), args.val_data, args.bench_data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     run = Run(spec, model, optimizer, scheduler, sampler, device, out, [], val, ranks=ranks, workers=args.workers)

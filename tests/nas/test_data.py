@@ -7,16 +7,19 @@ import pytest
 import torch
 from PIL import Image
 
+from nas.errors import InputError
 from nas.sr.data import (
     EMBEDDED_TRAIN,
     EMBEDDED_VAL,
     PatchSampler,
     augment,
+    check_unseen,
     embedded_images,
     folder_images,
     prepare_subimages,
     subimage_boxes,
     training_pictures,
+    validation_images,
 )
 from nas.sr.images import ImageError
 
@@ -149,7 +152,7 @@ def test_folder_pictures_are_read_on_demand_and_pair_with_premade_lr(tmp_path):
         hr = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
         save(tmp_path / "hr", f"{k:04d}", hr)
         save(tmp_path / "lr", f"{k:04d}x4", block_mean(hr, 4))
-    hr_pics, lr_pics = training_pictures(tmp_path / "hr", lr_data=tmp_path / "lr", scale=4)
+    hr_pics, lr_pics = training_pictures([tmp_path / "hr"], lr_data=tmp_path / "lr", scale=4, in_memory_bytes=0)
     assert lr_pics is not None and all(p.array is None for p in hr_pics)
     assert [(p.height, p.width) for p in lr_pics] == [(12, 10)] * 2
     sampler = PatchSampler(hr_pics, 4, 4, 3, seed=0, lr_pictures=lr_pics)
@@ -163,9 +166,9 @@ def test_lr_pairs_are_checked(tmp_path):
     save(tmp_path / "hr", "a", np.zeros((48, 40, 3), np.uint8))
     save(tmp_path / "lr", "b", np.zeros((12, 10, 3), np.uint8))
     with pytest.raises(ImageError, match=r"no LR image a or ax4"):
-        training_pictures(tmp_path / "hr", lr_data=tmp_path / "lr", scale=4)
+        training_pictures([tmp_path / "hr"], lr_data=tmp_path / "lr", scale=4)
     save(tmp_path / "lr", "a", np.zeros((11, 10, 3), np.uint8))
-    hr, lr = training_pictures(tmp_path / "hr", lr_data=tmp_path / "lr", scale=4)
+    hr, lr = training_pictures([tmp_path / "hr"], lr_data=tmp_path / "lr", scale=4)
     with pytest.raises(ImageError, match=r"a: LR 10x11 does not match HR a 40x48 at x4"):
         PatchSampler(hr, 4, 4, 1, 0, lr_pictures=lr)
 
@@ -174,4 +177,69 @@ def test_corrupt_file_is_named_when_listed(tmp_path):
     (tmp_path / "hr").mkdir()
     (tmp_path / "hr" / "broken.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(ImageError, match=r"broken\.png"):
-        training_pictures(tmp_path / "hr")
+        training_pictures([tmp_path / "hr"])
+
+
+# ---- several folders, in memory, benchmarks kept out ----
+
+
+def test_several_folders_train_on_their_union_and_keep_images_of_one_name(tmp_path):
+    save(tmp_path / "dark", "x", np.zeros((40, 40, 3), np.uint8))
+    save(tmp_path / "light", "x", np.full((40, 40, 3), 255, np.uint8))
+    save(tmp_path / "light", "y", np.full((40, 40, 3), 255, np.uint8))
+    pictures, _ = training_pictures([tmp_path / "dark", tmp_path / "light"])
+    assert [p.name for p in pictures] == ["dark/x", "light/x", "light/y"]
+    sampler = PatchSampler(pictures, 2, 4, 8, seed=0)
+    means = {int(crop.mean()) for i in range(4) for crop in sampler.hr_batch(i)}
+    assert means == {0, 255}  # crops from both folders
+
+
+def test_small_sets_are_decoded_into_memory_and_large_ones_read_on_demand(tmp_path):
+    save(tmp_path / "hr", "a", np.full((40, 30, 3), 7, np.uint8))
+    in_memory, _ = training_pictures([tmp_path / "hr"])
+    assert in_memory[0].array is not None and in_memory[0].path == tmp_path / "hr" / "a.png"
+    on_demand, _ = training_pictures([tmp_path / "hr"], in_memory_bytes=40 * 30 * 3 - 1)
+    assert on_demand[0].array is None
+    assert np.array_equal(in_memory[0].pixels(), on_demand[0].pixels())
+
+
+def test_lr_images_pair_with_one_hr_folder_only(tmp_path):
+    save(tmp_path / "hr", "a", np.zeros((48, 40, 3), np.uint8))
+    save(tmp_path / "lr", "a", np.zeros((12, 10, 3), np.uint8))
+    with pytest.raises(InputError, match=r"pair with one HR folder, not 2"):
+        training_pictures([tmp_path / "hr", tmp_path / "hr"], lr_data=tmp_path / "lr", scale=4)
+
+
+def test_validation_images_of_one_name_in_two_folders_are_refused(tmp_path):
+    save(tmp_path / "a", "bird", np.zeros((24, 24, 3), np.uint8))
+    save(tmp_path / "b", "bird", np.ones((24, 24, 3), np.uint8))
+    save(tmp_path / "b", "head", np.ones((24, 24, 3), np.uint8))
+    with pytest.raises(ImageError, match=r"a/bird\.png and .*b/bird\.png share the name 'bird'"):
+        validation_images([tmp_path / "a", tmp_path / "b"])
+    assert [n for n, _ in validation_images([tmp_path / "b"])] == ["bird", "head"]
+
+
+def test_a_training_image_with_a_validation_images_pixels_is_refused(tmp_path):
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 256, (24, 20), dtype=np.uint8)
+    save(tmp_path / "val", "bridge", grey)  # grey, as Set14's bridge.png
+    save(tmp_path / "bench", "other", rng.integers(0, 256, (24, 20, 3), dtype=np.uint8))
+    save(tmp_path / "train", "fine", rng.integers(0, 256, (24, 20, 3), dtype=np.uint8))
+    train, _ = training_pictures([tmp_path / "train"])
+    check_unseen(train, [tmp_path / "val"], [tmp_path / "bench"])  # same size, other pixels: accepted
+    save(tmp_path / "train", "copy", np.repeat(grey[..., None], 3, axis=2))  # the grey image as RGB
+    train, _ = training_pictures([tmp_path / "train"], in_memory_bytes=0)
+    with pytest.raises(InputError, match=r"train/copy\.png has the same pixels as .* image \S*val/bridge\.png"):
+        check_unseen(train, [tmp_path / "val"])
+    Image.open(tmp_path / "bench" / "other.png").save(tmp_path / "train" / "copy.png")  # a benchmark image now
+    train, _ = training_pictures([tmp_path / "train"])
+    with pytest.raises(InputError, match=r"copy\.png has the same pixels as .*bench/other\.png"):
+        check_unseen(train, [tmp_path / "val"], [tmp_path / "bench"])
+    check_unseen(train, [tmp_path / "val"])  # not among the held-out images of this run
+
+
+def test_a_bundled_validation_photo_in_a_training_folder_is_refused(tmp_path):
+    name, img = embedded_images(EMBEDDED_VAL[:1])[0]
+    save(tmp_path / "train", "cat", img)
+    with pytest.raises(InputError, match=rf"cat\.png has the same pixels as .*the bundled photo {name}"):
+        check_unseen(training_pictures([tmp_path / "train"])[0], [])

@@ -170,7 +170,7 @@ def test_work_another_worker_recorded_meanwhile_is_not_trained_again(runs: Runs,
     fidelity = open_companion(study)
     store(fidelity, todo[1], None)  # another worker finished the second run after this one had planned
     upscale = picks[0].record.spec.upscale
-    data = training_pictures(None, None, None, upscale)[0], ValidationSet.of(validation_images(None), upscale)
+    data = training_pictures((), None, None, upscale)[0], ValidationSet.of(validation_images(()), upscale)
     config = RetrainConfig(study=NAME, storage=runs.url, device="cpu")
     assert run_work(fidelity, todo, config, data) == 2
     assert f"{picks[1].record.name} seed 7 x1: recorded by another worker" in capsys.readouterr().err

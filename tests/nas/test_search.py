@@ -406,3 +406,56 @@ def test_a_worker_waits_for_a_study_another_worker_is_still_creating(tmp_path, m
     runner.wait_until_whole(old)
     with pytest.raises(InputError, match="an older rule for initialising"):
         runner.check_init_rule(old)
+
+
+# ---- the data: several folders, benchmarks kept out ----
+
+
+def write_images(folder: Path, *names: str, value: int | None = None) -> Path:
+    """48x48 PNGs (random, or all ``value``): large enough for the tiny study's patches and its x2 validation."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(list(folder.iterdir())) + 17 * len(folder.name))
+    for name in names:
+        img = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8) if value is None else np.full((48, 48, 3), value)
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"{name}.png")
+    return folder
+
+
+def test_repeated_data_flags_give_the_search_the_union_of_the_folders(tmp_path):
+    from nas.search.__main__ import config_of, parse_args
+    from nas.search.runner import searcher_for
+
+    a = write_images(tmp_path / "a", "x", value=0)
+    b = write_images(tmp_path / "b", "x", "y", value=255)
+    val = write_images(tmp_path / "val", "v")
+    argv = ["--study", "tiny", "--data", str(a), "--data", str(b), "--val-data", str(val)]
+    config = config_of(parse_args(argv))
+    assert config.data == (str(a), str(b)) and config.val_data == (str(val),)
+    searcher = searcher_for(config, STUDIES["tiny"], tmp_path / "art")
+    assert [p.name for p in searcher.train] == ["a/x", "b/x", "b/y"]
+
+
+def test_a_training_image_equal_to_a_validation_image_fails_before_the_study_is_made(tmp_path, capsys):
+    import shutil
+
+    val = write_images(tmp_path / "val", "bird", "head")
+    train = write_images(tmp_path / "train", "t1", "t2")
+    shutil.copyfile(val / "head.png", train / "t3.png")
+    url = f"sqlite:///{tmp_path}/leak.db"
+    argv = ["--study", "tiny", "--storage", url, "--data", str(train), "--val-data", str(val)]
+    assert main([*argv, "--artifacts", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{train / 't3.png'} has the same pixels as" in err and str(val / "head.png") in err
+    assert not (tmp_path / "leak.db").exists()
+
+
+def test_validation_images_of_one_name_in_two_folders_fail_before_the_study_is_made(tmp_path, capsys):
+    first, second = write_images(tmp_path / "one", "bird"), write_images(tmp_path / "two", "bird")
+    url = f"sqlite:///{tmp_path}/names.db"
+    argv = ["--study", "tiny", "--storage", url, "--val-data", str(first), "--val-data", str(second)]
+    assert main([*argv, "--artifacts", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{first / 'bird.png'} and {second / 'bird.png'} share the name 'bird'" in err

@@ -142,3 +142,34 @@ def test_a_corrupt_checkpoint_on_resume_is_one_line_and_kept(setup_files, tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--resume: {out / CHECKPOINT} is not" in err and "it is kept" in err
     assert (out / CHECKPOINT).read_bytes() == kept
+
+
+def test_several_data_folders_train_together(setup_files, tmp_path):
+    from nas.train import config_of, parse_args
+    from nas.training.full import setup
+
+    more = tmp_path / "more"
+    more.mkdir()
+    Image.fromarray(np.full((48, 40, 3), 200, np.uint8)).save(more / "0.png")  # a name the first folder has too
+    config = config_of(parse_args(argv(setup_files, tmp_path / "out", "--data", str(more))))
+    assert config.data == (str(setup_files["train"]), str(more)) and config.val_data == (str(setup_files["val"]),)
+    run = setup(config)
+    assert [p.name for p in run.sampler.pictures] == ["train/0", "train/1", "more/0"]
+    assert all(p.array is not None for p in run.sampler.pictures)  # a small set: decoded once, in memory
+
+
+@pytest.mark.parametrize("case", ["lr-data with two folders", "a benchmark image trains"])
+def test_data_that_cannot_train_is_one_line(setup_files, tmp_path, capsys, case):
+    import shutil
+
+    extra = ["--data", str(setup_files["train"]), "--lr-data", str(setup_files["val"])]
+    said = "--lr-data: needs --data, one folder: the HR images its LR images match (got 2)"
+    if case == "a benchmark image trains":
+        bench = tmp_path / "bench"
+        bench.mkdir()
+        shutil.copyfile(setup_files["train"] / "1.png", bench / "1.png")
+        extra, said = ["--bench-data", str(bench)], f"{setup_files['train'] / '1.png'} has the same pixels as"
+    assert main(argv(setup_files, tmp_path / "out", *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err
+    assert not (tmp_path / "out" / "model.pt").exists()
