@@ -143,15 +143,18 @@ class FidelityStats:
         }  # fmt: skip
 
 
-def gather(picks: Sequence[Pick], factor: float, done: dict[str, FrozenTrial]) -> list[ArchFidelity]:
-    """Each picked architecture with the re-training results recorded for it at ``factor``."""
+def gather(
+    picks: Sequence[Pick], factor: float, done: dict[str, FrozenTrial], data: Mapping[str, Any] | None = None
+) -> list[ArchFidelity]:
+    """Each picked architecture with the re-training results recorded for it at ``factor`` on ``data`` (a data
+    identity; None: the bundled photos)."""
     out = []
     for p in picks:
         budget = budget_of(p.record, factor)
         long, images = {}, {}
         for t in done.values():
             seed = int(t.user_attrs[keys.SEED])
-            if t.user_attrs[keys.WORK_KEY] == work_key(p.record.spec_hash, budget, seed):
+            if t.user_attrs[keys.WORK_KEY] == work_key(p.record.spec_hash, budget, seed, data):
                 long[seed] = float(t.user_attrs[keys.PSNR_KEY])
                 if isinstance(per := t.user_attrs.get(keys.PER_IMAGE_PSNR), dict):
                     images[seed] = {str(k): float(v) for k, v in per.items()}

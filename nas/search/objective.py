@@ -13,7 +13,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Container
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ class Searcher:
     claims: Claims | None = None  # one trial per architecture trains it, across workers
     data_workers: int = 0  # data-loader processes per proxy run (the batches are the same with any number)
     stopper: CurveStopper | None = None  # --stop-early: a run may end at its check (nas.search.stopping)
+    data: Mapping[str, Any] | None = None  # which data train and validate (nas.sr.data.data_identity), recorded
 
     def objective(self, trial: optuna.Trial) -> tuple[float, ...]:
         """Cost first, then (unless over budget or already evaluated) the proxy; failures keep their reason."""
@@ -210,6 +211,7 @@ class Searcher:
             trial.set_user_attr(keys.VAL_CURVE, [list(point) for point in stop.curve])
             trial.set_user_attr(keys.PROXY, budget.as_dict())
             trial.set_user_attr(keys.SEED, self.seed)
+            self._record_data(trial)
             raise optuna.TrialPruned(str(stop)) from None
         attrs: dict[str, Any] = {
             keys.FVCORE_TOTAL: counts.fvcore_total,
@@ -235,6 +237,7 @@ class Searcher:
             attrs[keys.LATENCY_SETUP] = latency_setup()
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
+        self._record_data(trial)
         self._upload(trial, spec, result)
         measured = {
             PSNR.name: result.psnr,
@@ -243,6 +246,10 @@ class Searcher:
             LATENCY.name: attrs.get(keys.LATENCY_MS),
         }
         return tuple(float(measured[o.name]) for o in self.definition.objectives)
+
+    def _record_data(self, trial: optuna.Trial) -> None:
+        if self.data is not None:
+            trial.set_user_attr(keys.DATA, dict(self.data))
 
     def _score_at_init(self, trial: optuna.Trial, spec: ArchSpec, budget: ProxyBudget) -> None:
         """The zero-cost scores of the full-size, untrained network on the proxy's first batch."""

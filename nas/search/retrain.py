@@ -9,7 +9,7 @@ and ``shard = (I, N)`` splits the work between processes.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +32,9 @@ from nas.errors import InputError
 from nas.search.objective import region_attrs
 from nas.search.progress import Progress
 from nas.search.runner import check_init_rule
-from nas.sr.data import Picture, check_unseen, training_pictures, validation_images
+from nas.sr.data import Picture, check_unseen, data_identity, training_pictures, validation_images
 from nas.study import keys
-from nas.study.companion import is_companion, open_companion, recorded, work_key
+from nas.study.companion import data_key, is_companion, open_companion, recorded, work_key
 from nas.study.records import arch_records
 from nas.study.storage import DEFAULT_STORAGE, open_existing_study
 from nas.study.versions import library_versions
@@ -71,25 +71,30 @@ class Work:
     budget: ProxyBudget
     factor: float
     seed: int
+    data: Mapping[str, Any] | None = None  # the data identity it trains and validates on (nas.sr.data)
 
     @property
     def key(self) -> str:
-        return work_key(self.pick.record.spec_hash, self.budget, self.seed)
+        return work_key(self.pick.record.spec_hash, self.budget, self.seed, self.data)
 
 
-def plan(picks: Sequence[Pick], factor: float, seeds: int, seed_start: int = 0) -> list[Work]:
+def plan(
+    picks: Sequence[Pick], factor: float, seeds: int, seed_start: int = 0, data: Mapping[str, Any] | None = None
+) -> list[Work]:
     """Every (architecture, seed) pair; seed-major, so a partial run already has every architecture once.
 
     ``seed_start`` adds seeds to a study whose earlier seeds were trained elsewhere (or are to come later).
     """
     seed_range = range(seed_start, seed_start + seeds)
-    return [Work(p, budget_of(p.record, factor), factor, s) for s in seed_range for p in picks]
+    return [Work(p, budget_of(p.record, factor), factor, s, data) for s in seed_range for p in picks]
 
 
 def reusable(work: Work) -> bool:
-    """The proxy run itself: same seed at 1x on a CPU (deterministic there), so it need not run again."""
+    """The proxy run itself: same seed at 1x on a CPU (deterministic there) and on the same data, so it need not
+    run again."""
     r = work.pick.record
-    return work.factor == 1 and work.seed == r.seed and r.attr(keys.DEVICE) == "cpu"
+    same_data = data_key(r.attr(keys.DATA)) == data_key(work.data)
+    return work.factor == 1 and work.seed == r.seed and r.attr(keys.DEVICE) == "cpu" and same_data
 
 
 def store(fidelity: optuna.Study, work: Work, result: ProxyResult | None) -> None:
@@ -113,6 +118,8 @@ def store(fidelity: optuna.Study, work: Work, result: ProxyResult | None) -> Non
     }
     if r.preset:
         attrs[keys.PRESET] = r.preset
+    if work.data is not None:
+        attrs[keys.DATA] = dict(work.data)
     if result is None:
         attrs[keys.REUSED_TRIAL] = r.number
         if keys.PER_IMAGE_PSNR in r.trial.user_attrs:
@@ -171,7 +178,8 @@ def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
     fidelity = open_companion(study)
     index, count = config.shard
     done = recorded(fidelity)
-    work = plan(picks, config.budget_x, config.seeds, config.seed_start)
+    identity = data_identity(config.data, config.val_data)  # runs on other data never answer for these
+    work = plan(picks, config.budget_x, config.seeds, config.seed_start, identity)
     todo = [w for i, w in enumerate(work) if i % count == index and w.key not in done]
     lines = [f"{len(work)} runs planned ({len(picks)} architectures x {config.seeds} seeds), {len(work) - len(todo)}"
              f" recorded or another shard's; this worker trains {sum(not reusable(w) for w in todo)}"]  # fmt: skip
@@ -185,11 +193,11 @@ def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
         print(lines[0], file=sys.stderr, flush=True)
         run_work(fidelity, todo, config, data)
         done = recorded(fidelity)
-    archs = gather(picks, config.budget_x, done)
+    archs = gather(picks, config.budget_x, done, identity)
     if len(archs) < 3 and not config.report_only:  # another shard holds the rest
         lines.append(f"{len(archs)} architectures recorded so far: run --report-only when every shard is done")
         return lines, None
-    proxy_seeds = {a.pick.record.spec_hash: a.long for a in gather(picks, 1.0, done)}
+    proxy_seeds = {a.pick.record.spec_hash: a.long for a in gather(picks, 1.0, done, identity)}
     stats = fidelity_stats(archs, config.budget_x, np.random.default_rng(0), proxy_seeds)
     study.set_user_attr(keys.fidelity_summary_key(config.budget_x), stats.as_dict())
     lines += summary(stats, config.study, config.deltas)

@@ -28,9 +28,17 @@ from nas.search.objective import Searcher
 from nas.search.samplers import NSGAIISampler, TPESampler, random_sampler
 from nas.search.sampling import params_for
 from nas.search.stopping import CurveStopper
-from nas.sr.data import PatchSampler, check_unseen, training_pictures, validation_images
+from nas.sr.data import (
+    PatchSampler,
+    check_unseen,
+    data_identity,
+    describe_data,
+    training_pictures,
+    validation_images,
+)
 from nas.study import keys
 from nas.study.claims import Claims
+from nas.study.companion import data_key
 from nas.study.naming import join_names, named_points, plural, stored_name, trial_arch_name
 from nas.study.objectives import names as objective_names
 from nas.study.optuna_adapter import engine_of, trial_id
@@ -107,9 +115,11 @@ def open_study(
     seed: int,
     sampler_name: str | None = None,
     budget: ProxyBudget | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> tuple[optuna.Study, bool]:
-    """Create the study (queueing the named variants, recording ``budget``) or load it: the same command again
-    resumes.  The initialisation rule is written last: a study that has it is whole (``wait_until_whole``).
+    """Create the study (queueing the named variants, recording ``budget`` and the ``data`` identity) or load it:
+    the same command again resumes.  The initialisation rule is written last: a study that has it is whole
+    (``wait_until_whole``).
 
     A random study queues nothing: its trials must be an unbiased sample of the space.
     """
@@ -138,6 +148,8 @@ def open_study(
             )
     if budget is not None:
         study.set_user_attr(keys.STUDY_PROXY, budget.as_dict())
+    if data is not None:
+        study.set_user_attr(keys.STUDY_DATA, dict(data))
     study.set_user_attr(keys.INIT_RULE, INIT_RULE)  # last: the study is whole
     return study, True
 
@@ -264,6 +276,20 @@ def check_budget(study: optuna.Study, budget: ProxyBudget) -> None:
         )
 
 
+def check_data(study: optuna.Study, data: Mapping[str, Any]) -> None:
+    """Refuse to add trials trained or validated on other data than the study's (recorded at creation; studies
+    made before: the bundled photos): their PSNRs are not comparable, and a repeat would be answered with the
+    other data's result."""
+    stored = study.user_attrs.get(keys.STUDY_DATA)
+    if data_key(stored) != data_key(data):
+        made = describe_data(stored) if stored else "the bundled photos: it was made before data were recorded"
+        raise InputError(
+            f"--study: {study.study_name!r} was made with other data ({made}; here {describe_data(data)}): its"
+            " PSNRs are not comparable with this worker's; give the same --data and --val-data (in the same order),"
+            " or use another storage or study name"
+        )
+
+
 def make_sampler(definition: StudyDef, seed: int, name: str | None = None) -> optuna.samplers.BaseSampler:
     name = name or definition.sampler
     if name == "random":
@@ -317,6 +343,7 @@ def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) ->
         optuna.artifacts.FileSystemArtifactStore(str(store_dir)),
         named_points(definition),
         data_workers=config.data_workers,
+        data=data_identity(config.data, config.val_data),
     )
 
 
@@ -372,11 +399,13 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     artifact_folder(config.storage, config.artifacts)
     storage = storage_for(config.storage)
     drawing = config.seed if config.sampler_seed is None else config.sampler_seed
-    study, created = open_study(definition, storage, drawing, config.sampler, searcher.budget)
+    study, created = open_study(definition, storage, drawing, config.sampler, searcher.budget, searcher.data)
     if not created:
         wait_until_whole(study)
         check_is_this_study(study, definition, storage)
         check_budget(study, searcher.budget)
+        assert searcher.data is not None  # searcher_for records it
+        check_data(study, searcher.data)
         check_hashes(study)
         check_init_rule(study)
         dead = fail_dead_local_trials(study, storage)

@@ -12,10 +12,11 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ EMBEDDED_TRAIN = (
     "coins",
 )
 EMBEDDED_VAL = ("chelsea", "coffee")
+BUNDLED = "bundled"  # the bundled photos' folder name in a data identity
 SUBIMAGE_SIZE, SUBIMAGE_STRIDE = 480, 240
 # Training sets whose decoded pixels fit in this are decoded once into memory: read lazily through the
 # 128-image cache of ``_read_rgb``, a set of a few hundred images (T91 + BSD200) is decoded anew every batch.
@@ -425,6 +427,42 @@ def check_unseen(train: Sequence[Picture], val: Folders, bench: Folders = ()) ->
                 f"training image {pic.where} has the same pixels as the validation or benchmark image {twin.where}:"
                 " a benchmark must not be trained on; remove it from the training folder"
             )
+
+
+DATA_HASH_CHARS = 12
+
+
+def data_identity(train: Folders, val: Folders) -> dict[str, Any]:
+    """Which data trained and validated a run, for the record: each side's folder names, image count and a short
+    content hash (sha256 over the image files' bytes in the order they are read; the bundled photos' decoded
+    pixels), and ``sha256`` over both sides.  ``bundled`` is true when both sides are the bundled photos; the
+    study layer tells runs on other data apart by these two fields (``nas.study.companion.data_key``)."""
+    sides = {"train": _side_identity(train, EMBEDDED_TRAIN), "val": _side_identity(val, EMBEDDED_VAL)}
+    both = hashlib.sha256("|".join(side["sha256"] for side in sides.values()).encode()).hexdigest()
+    return {**sides, "bundled": not train and not val, "sha256": both[:DATA_HASH_CHARS]}
+
+
+def _side_identity(folders: Folders, bundled: Sequence[str]) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    if folders:
+        files = [p for folder in folders for p in list_images(folder)]
+        for path in files:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        names, count = [Path(f).name for f in folders], len(files)
+    else:
+        images = embedded_images(bundled)
+        for _, img in images:
+            digest.update(_array_digest(img))
+        names, count = [BUNDLED], len(images)
+    return {"folders": names, "images": count, "sha256": digest.hexdigest()[:DATA_HASH_CHARS]}
+
+
+def describe_data(identity: Mapping[str, Any]) -> str:
+    """A data identity in a few words: ``train T91+BSD200 (291 images, 1a2b3c4d5e6f), val Set5 (...)``."""
+    return ", ".join(
+        f"{side} {'+'.join(identity[side]['folders'])} ({identity[side]['images']} images, {identity[side]['sha256']})"
+        for side in ("train", "val")
+    )
 
 
 def _array_digest(img: np.ndarray) -> bytes:

@@ -7,6 +7,8 @@ as a COMPLETE trial of a second study in the same storage.  This module alone op
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -55,6 +57,17 @@ def recorded(fidelity: optuna.Study) -> dict[str, FrozenTrial]:
     }
 
 
-def work_key(spec_hash: str, budget: ProxyBudget, seed: int) -> str:
-    """What identifies one re-training: the architecture, the exact budget and the seed."""
-    return f"{spec_hash}|{seed}|{json.dumps(budget.as_dict(), sort_keys=True)}"
+def data_key(data: Mapping[str, Any] | None) -> str | None:
+    """What tells runs on other data apart: the content hash of a data identity (``nas.sr.data.data_identity``);
+    None for the bundled photos and for records made before data were recorded (they trained on those)."""
+    if data is None or data.get("bundled"):
+        return None
+    return str(data["sha256"])
+
+
+def work_key(spec_hash: str, budget: ProxyBudget, seed: int, data: Mapping[str, Any] | None = None) -> str:
+    """What identifies one re-training: the architecture, the exact budget, the seed and the data (the key of
+    the bundled photos is the one made before data were recorded, so older records still answer for them)."""
+    key = f"{spec_hash}|{seed}|{json.dumps(budget.as_dict(), sort_keys=True)}"
+    content = data_key(data)
+    return key if content is None else f"{key}|data={content}"

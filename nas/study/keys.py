@@ -46,6 +46,7 @@ TRAIN_SECONDS = "train_seconds"
 SAMPLES_PER_SECOND = "samples_per_second"
 DEVICE = "device"
 SEED = "seed"
+DATA = "data"  # which data trained and validated it (nas.sr.data.data_identity): folders, image counts, content hash
 VERSIONS = "versions"
 FVCORE_TOTAL = "fvcore_total"
 PTFLOPS_TOTAL = "ptflops_total"
@@ -69,6 +70,7 @@ MEASURED = (
     PROXY,
     DEVICE,
     SEED,
+    DATA,
     VERSIONS,
     LATENCY_MS,
     LATENCY_RUNTIME,
@@ -103,6 +105,7 @@ SOURCE_STUDY = "source_study"  # on a companion study: the study it belongs to
 STUDY_PROXY = "proxy_budget"  # the proxy budget the study trains with (ProxyBudget.as_dict()): one per study
 CREATION = "creation"  # a random token set when the study is made: claims of a deleted namesake are not its claims
 INIT_RULE = "init_rule"  # backbones.INIT_RULE at creation: trials trained under another rule are not comparable
+STUDY_DATA = "study_data"  # the data identity the study trains on (as DATA); none: made before, on the bundled photos
 
 
 ZC_PREFIX = "zc_"

@@ -9,11 +9,13 @@ from PIL import Image
 
 from nas.errors import InputError
 from nas.sr.data import (
+    BUNDLED,
     EMBEDDED_TRAIN,
     EMBEDDED_VAL,
     PatchSampler,
     augment,
     check_unseen,
+    data_identity,
     embedded_images,
     folder_images,
     prepare_subimages,
@@ -180,7 +182,7 @@ def test_corrupt_file_is_named_when_listed(tmp_path):
         training_pictures([tmp_path / "hr"])
 
 
-# ---- several folders, in memory, benchmarks kept out ----
+# ---- several folders, in memory, benchmarks kept out, the data's identity ----
 
 
 def test_several_folders_train_on_their_union_and_keep_images_of_one_name(tmp_path):
@@ -243,3 +245,22 @@ def test_a_bundled_validation_photo_in_a_training_folder_is_refused(tmp_path):
     save(tmp_path / "train", "cat", img)
     with pytest.raises(InputError, match=rf"cat\.png has the same pixels as .*the bundled photo {name}"):
         check_unseen(training_pictures([tmp_path / "train"])[0], [])
+
+
+def test_the_data_identity_names_the_folders_and_follows_their_content(tmp_path):
+    save(tmp_path / "T91", "a", np.zeros((24, 24, 3), np.uint8))
+    save(tmp_path / "BSD", "b", np.zeros((24, 24, 3), np.uint8))
+    save(tmp_path / "Set5", "c", np.zeros((24, 24, 3), np.uint8))
+    train, val = [tmp_path / "T91", tmp_path / "BSD"], [tmp_path / "Set5"]
+    first = data_identity(train, val)
+    assert first["train"]["folders"] == ["T91", "BSD"] and first["train"]["images"] == 2
+    assert first["val"]["folders"] == ["Set5"] and first["val"]["images"] == 1
+    assert not first["bundled"] and data_identity(train, val) == first
+    save(tmp_path / "BSD", "b", np.ones((24, 24, 3), np.uint8))  # one file changes
+    second = data_identity(train, val)
+    assert second["train"]["sha256"] != first["train"]["sha256"] and second["sha256"] != first["sha256"]
+    assert second["val"] == first["val"]
+    bundled = data_identity([], [])
+    assert bundled["bundled"] and bundled["train"]["folders"] == bundled["val"]["folders"] == [BUNDLED]
+    assert bundled["train"]["images"] == len(EMBEDDED_TRAIN) and bundled == data_identity([], [])
+    assert not data_identity([], val)["bundled"]

@@ -269,3 +269,39 @@ def test_one_seed_says_the_seed_noise_is_not_measured(runs: Runs, tmp_path: Path
     assert not any(line.startswith("  to resolve") for line in out.splitlines())
     recorded = json.loads((tmp_path / "fidelity.json").read_text())  # strict JSON: no NaN
     assert recorded["seed_sd"] is None and recorded["paired_sd"] is None
+
+
+# ---- the data a re-training ran on ----
+
+
+def test_records_say_which_data_they_ran_on(runs: Runs):
+    from nas.study import keys
+
+    made = [t for t in records_of(runs.url, 1) if t.user_attrs[keys.SEED] in (0, 1)]  # by the command (RUN)
+    assert len(made) == 6 and all(t.user_attrs[keys.DATA]["bundled"] for t in made)
+
+
+def test_work_keys_differ_by_data_and_are_unchanged_for_the_bundled_photos(tiny_random_db: Path, tmp_path: Path):
+    import numpy as np
+    from PIL import Image
+
+    from nas.fidelity import config_of, parse_args
+    from nas.search.retrain import reusable
+    from nas.sr.data import data_identity
+    from nas.study.companion import work_key
+
+    folder = tmp_path / "T91"
+    folder.mkdir()
+    Image.fromarray(np.zeros((24, 24, 3), np.uint8)).save(folder / "a.png")
+    config = config_of(parse_args(["--study", NAME, "--data", str(folder), "--data", str(tmp_path), "--val-data", "v"]))
+    assert config.data == (str(folder), str(tmp_path)) and config.val_data == ("v",)
+    budget = STUDIES["tiny"].cpu_proxy
+    before = work_key("abc", budget, 0)  # the key of records made before data were recorded
+    first = data_identity([folder], [])
+    Image.fromarray(np.ones((24, 24, 3), np.uint8)).save(folder / "a.png")
+    second = data_identity([folder], [])
+    assert work_key("abc", budget, 0, data_identity([], [])) == before
+    assert len({before, work_key("abc", budget, 0, first), work_key("abc", budget, 0, second)}) == 3
+    picks = select(arch_records(load(f"sqlite:///{tiny_random_db}")), 3)
+    assert all(reusable(w) for w in plan(picks, 1, 1))  # the proxy runs themselves, on the bundled photos
+    assert not any(reusable(w) for w in plan(picks, 1, 1, data=first))  # not on other data

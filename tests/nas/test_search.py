@@ -408,7 +408,7 @@ def test_a_worker_waits_for_a_study_another_worker_is_still_creating(tmp_path, m
         runner.check_init_rule(old)
 
 
-# ---- the data: several folders, benchmarks kept out ----
+# ---- the data: several folders, benchmarks kept out, one data identity per study ----
 
 
 def write_images(folder: Path, *names: str, value: int | None = None) -> Path:
@@ -424,6 +424,15 @@ def write_images(folder: Path, *names: str, value: int | None = None) -> Path:
     return folder
 
 
+def test_trials_and_the_study_record_their_data(tiny_study):
+    from nas.study import keys
+
+    _, study, _ = tiny_study
+    recorded = study.user_attrs[keys.STUDY_DATA]
+    assert recorded["bundled"] and recorded["train"]["folders"] == ["bundled"]
+    assert all(t.user_attrs[keys.DATA] == recorded for t in study.trials)  # repeats copy it
+
+
 def test_repeated_data_flags_give_the_search_the_union_of_the_folders(tmp_path):
     from nas.search.__main__ import config_of, parse_args
     from nas.search.runner import searcher_for
@@ -436,6 +445,8 @@ def test_repeated_data_flags_give_the_search_the_union_of_the_folders(tmp_path):
     assert config.data == (str(a), str(b)) and config.val_data == (str(val),)
     searcher = searcher_for(config, STUDIES["tiny"], tmp_path / "art")
     assert [p.name for p in searcher.train] == ["a/x", "b/x", "b/y"]
+    assert searcher.data is not None and searcher.data["train"]["folders"] == ["a", "b"]
+    assert searcher.data["train"]["images"] == 3 and searcher.data["val"]["folders"] == ["val"]
 
 
 def test_a_training_image_equal_to_a_validation_image_fails_before_the_study_is_made(tmp_path, capsys):
@@ -459,3 +470,23 @@ def test_validation_images_of_one_name_in_two_folders_fail_before_the_study_is_m
     assert main([*argv, "--artifacts", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{first / 'bird.png'} and {second / 'bird.png'} share the name 'bird'" in err
+
+
+@pytest.mark.parametrize("made_with", ["folders", "nothing recorded"])
+def test_a_study_resumed_with_other_data_is_refused(tmp_path, capsys, made_with):
+    """A study keeps the data it was made with (recorded at creation; older studies: the bundled photos)."""
+    from nas.search.runner import open_study
+    from nas.sr.data import data_identity
+
+    folder = write_images(tmp_path / "T91", "t1", "t2")
+    url = f"sqlite:///{tmp_path}/data.db"
+    recorded = data_identity([folder], []) if made_with == "folders" else None
+    study, _ = open_study(STUDIES["tiny"], storage_for(url), seed=0, data=recorded)
+    argv = ["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]
+    if made_with == "nothing recorded":
+        argv += ["--data", str(folder)]  # the bundled photos trained it; not this folder
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    made = "train T91 (2 images" if made_with == "folders" else "the bundled photos: it was made before"
+    assert err.count("\n") == 1 and "was made with other data" in err and made in err
+    assert optuna.load_study(study_name="tiny", storage=storage_for(url)).trials == study.trials  # nothing ran
