@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 from nas.analysis.fronts import MARGIN, front_mask, hypervolume_history, pareto_mask
 from nas.analysis.noise import STATUS_LABELS, NoiseFront, noise_aware, noise_lines, noisy_points, seed_results
 from nas.errors import InputError
+from nas.output import verdict_page
 from nas.output.page import Report
 from nas.study import keys
 from nas.study.naming import expected_variants, join_names, plural
@@ -545,8 +546,12 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
     if noisy is not None:
         lines += noise_lines(noisy)
         figures["msnas-noise-front"] = noise_figure(noisy)
+    verdict = study.user_attrs.get(keys.VERDICT)
+    if isinstance(verdict, dict):  # nas.verdict's decisions: its section of the page
+        lines += verdict_page.summary_lines(verdict)
+        figures |= verdict_page.verdict_figures(verdict)
     cards = {"msnas-front-matrices": matrices_figure(*drawn_points(points, on_front), most=CARD_MATRICES)}
-    return Report(f"msnas report: study {study.study_name}", lines, figures, CAPTIONS, cards)
+    return Report(f"msnas report: study {study.study_name}", lines, figures, CAPTIONS | verdict_page.CAPTIONS, cards)
 
 
 FIGURE_ORDER = (  # the page's order, which optuna-dashboard keeps through nas.dashboard
@@ -559,6 +564,7 @@ FIGURE_ORDER = (  # the page's order, which optuna-dashboard keeps through nas.d
     "msnas-loss-curves",
     "msnas-regions",
     "msnas-noise-front",
+    *verdict_page.FIGURE_ORDER,
 )
 
 

@@ -95,6 +95,7 @@ PICK_REASON = "reason"  # why it was picked: named, front or random
 BUDGET_X = "budget_x"
 PROXY_PSNR = "proxy_psnr"  # the source trial's proxy PSNR
 REUSED_TRIAL = "reused_trial"  # the 1x seed-0 CPU record that is the proxy run itself
+CLAIMED_WORK = "claimed_key"  # a race's RUNNING trial: the work key it claimed and trains (WORK_KEY once COMPLETE)
 
 # ---- study attributes ----
 STUDY_DEFINITION = "study_definition"  # the definition's description
@@ -105,6 +106,7 @@ SOURCE_STUDY = "source_study"  # on a companion study: the study it belongs to
 STUDY_PROXY = "proxy_budget"  # the proxy budget the study trains with (ProxyBudget.as_dict()): one per study
 CREATION = "creation"  # a random token set when the study is made: claims of a deleted namesake are not its claims
 INIT_RULE = "init_rule"  # backbones.INIT_RULE at creation: trials trained under another rule are not comparable
+VERDICT = "verdict"  # the last nas.verdict's decisions (verdict.json's data): nas.report shows them
 STUDY_DATA = "study_data"  # the data identity the study trains on (as DATA); none: made before, on the bundled photos
 
 

@@ -25,6 +25,11 @@ def trial_id(trial: optuna.trial.FrozenTrial) -> int:
     return int(trial._trial_id)
 
 
+def asked_trial_id(trial: optuna.Trial) -> int:
+    """The storage's id of a trial this process asked (``study.ask()``): a race records its heartbeat by it."""
+    return int(trial._trial_id)
+
+
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     """The storage a study was created or loaded with."""
     storage = study._storage

@@ -1,0 +1,413 @@
+"""Running a race (``python -m nas.verdict``): train what decides most, record it, until the verdict stands.
+
+The planner (``nas.analysis.race``) says which trainings decide most next; a worker claims one (the claims
+table of ``nas.study.claims``: however many workers race one study, each training runs once), trains it
+and records it as a COMPLETE trial of the companion study ``NAME.fidelity``, keyed like ``nas.fidelity``'s
+re-trainings (architecture, exact budget, seed, data), so each command reuses what the other trained and
+a killed race resumes from what was recorded.  A claimed training shows as a RUNNING trial with a heartbeat;
+a worker that died leaves it to be taken over (at once on its own machine, after the grace period elsewhere).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from nas.analysis.fronts import front_mask
+from nas.analysis.race import Agreement, Candidate, Policy, RaceState, Work, agreement, plan_race
+from nas.analysis.verdict import DEFAULT_ALPHA, DEFAULT_ROPE, ImageModel, Margin, Run
+from nas.errors import InputError
+from nas.processes import process_alive
+from nas.search.objective import region_attrs
+from nas.search.progress import in_trial_progress
+from nas.search.runner import check_init_rule, definition_named, open_study
+from nas.sr.data import check_unseen, data_identity, training_pictures, validation_images
+from nas.study import keys
+from nas.study.claims import Claims
+from nas.study.companion import data_key, open_companion, recorded, work_key
+from nas.study.naming import named_points
+from nas.study.optuna_adapter import asked_trial_id, engine_of, storage_of, trial_id
+from nas.study.records import ArchRecord, arch_records
+from nas.study.storage import DEFAULT_STORAGE, storage_for
+from nas.study.versions import library_versions
+from nas.training.loop import resolve_device
+from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
+from space import analytic_cost, load_spec
+from space.arch import ArchSpec
+from studies import MACS, PARAMS, StudyDef
+from studies.budget import ProxyBudget
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RaceConfig:
+    """A race as plain data (the command line's flags)."""
+
+    study: str
+    storage: str = DEFAULT_STORAGE
+    candidates: tuple[str, ...] = ("named",)  # named, front, all, or names / spec-hash prefixes
+    rope: float = DEFAULT_ROPE
+    alpha: float = DEFAULT_ALPHA
+    images: ImageModel = "random"
+    budgets: tuple[float, ...] = (1.0, 3.0, 10.0)
+    min_seeds: int = 1
+    max_seeds: int = 8
+    max_trainings: int | None = None
+    pairs: tuple[tuple[str, str], ...] = ()  # names or hash prefixes, decided whatever their costs
+    data: tuple[str, ...] = ()
+    val_data: tuple[str, ...] = ()
+    device: str = "auto"
+    report_only: bool = False
+    poll_seconds: float = 15.0
+
+    def policy(self, names: Mapping[str, str]) -> Policy:
+        """The planner's policy: alpha spent over the looks a pair can get at one budget."""
+        looks = self.max_seeds - self.min_seeds + 1
+        margin = Margin(self.rope, self.alpha, self.images, "tost", looks)
+        pairs = tuple((resolve_one(a, names), resolve_one(b, names)) for a, b in self.pairs)
+        return Policy(margin, self.budgets, self.min_seeds, self.max_seeds, self.max_trainings, pairs)
+
+
+@dataclass(frozen=True)
+class Entrant:
+    """A candidate with what it takes to train it."""
+
+    candidate: Candidate
+    spec: ArchSpec
+    preset: str | None
+
+
+def entrant(spec: ArchSpec, name: str | None) -> Entrant:
+    cost = analytic_cost(spec)
+    costs = {MACS.name: float(cost.macs), PARAMS.name: float(cost.params)}
+    return Entrant(Candidate(spec.spec_hash, name or spec.spec_hash[:8], costs), spec, name)
+
+
+def named_entrants(definition: StudyDef) -> list[Entrant]:
+    """The study's named variants that lie in its space, then its own named points (in the order searched)."""
+    names = named_points(definition)
+    found: dict[str, Entrant] = {}
+    for _, spec in definition.space.uniform_points():
+        name = names.get(spec.spec_hash)
+        if name is not None and spec.spec_hash not in found:
+            found[spec.spec_hash] = entrant(spec, name)
+    for name, text in definition.named.items():
+        spec = load_spec(text)
+        found.setdefault(spec.spec_hash, entrant(spec, name))
+    return list(found.values())
+
+
+def choose(wanted: Sequence[str], definition: StudyDef, records: Sequence[ArchRecord]) -> list[Entrant]:
+    """The candidates: ``named``, ``front`` (the study's evaluated front), ``all`` (every evaluated and named
+    architecture), or names and spec-hash prefixes; each once, in the order asked."""
+    named = named_entrants(definition)
+    recorded_ones = [entrant(r.spec, r.preset) for r in records]
+    pool = {e.candidate.arch: e for e in [*named, *recorded_ones]}
+    out: dict[str, Entrant] = {}
+    for token in wanted:
+        if token == "named":
+            picked = named
+        elif token == "front":
+            picked = [e for e, f in zip(recorded_ones, front_mask(records), strict=True) if f] if records else []
+        elif token == "all":
+            picked = list(pool.values())
+        else:
+            picked = [pool[resolve_one(token, {h: e.candidate.name for h, e in pool.items()})]]
+        for e in picked:
+            out.setdefault(e.candidate.arch, e)
+    if len(out) < 2:
+        raise InputError(f"--candidates: {', '.join(wanted)} gives {len(out)} architecture(s); a race needs 2 or more")
+    return list(out.values())
+
+
+def resolve_one(token: str, names: Mapping[str, str]) -> str:
+    """The spec hash a name or a hash prefix stands for (``names``: spec hash -> name)."""
+    found = sorted({h for h, n in names.items() if token in (n, h) or h.startswith(token)})
+    if len(found) != 1:
+        listed = ", ".join(sorted(names.values()))
+        what = "matches none" if not found else f"matches {len(found)}"
+        raise InputError(f"{token!r} {what} of the candidates ({listed})")
+    return found[0]
+
+
+# ---- runs already recorded ----
+
+
+def run_of(trial: optuna.trial.FrozenTrial, budget: float) -> Run | None:
+    images = trial.user_attrs.get(keys.PER_IMAGE_PSNR)
+    if not isinstance(images, dict) or not images:
+        return None
+    seconds = float(trial.user_attrs.get(keys.TRAIN_SECONDS, 0.0) or 0.0)
+    return Run(str(trial.user_attrs[keys.SPEC_HASH]), budget, int(trial.user_attrs.get(keys.SEED, 0)),
+               {str(k): float(v) for k, v in images.items()}, seconds)  # fmt: skip
+
+
+@dataclass
+class Race:
+    """One worker's race: the study, its companion, the candidates, the data and the claims."""
+
+    config: RaceConfig
+    study: optuna.Study
+    companion: optuna.Study
+    entrants: list[Entrant]
+    base: ProxyBudget
+    data: dict[str, Any]
+    claims: Claims | None
+    train: Any = None  # the training pictures and validation set, read on first use
+    val: ValidationSet | None = None
+    trained: int = 0
+    keys_by_work: dict[tuple[str, float, int], str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {e.candidate.arch: e.candidate.name for e in self.entrants}
+
+    def key(self, arch: str, budget: float, seed: int) -> str:
+        found = self.keys_by_work.get((arch, budget, seed))
+        if found is None:
+            found = work_key(arch, self.base.scaled(budget), seed, self.data)
+            self.keys_by_work[(arch, budget, seed)] = found
+        return found
+
+    def runs(self) -> list[Run]:
+        """Every recorded run of a candidate at a budget of the race, on the race's data (each once)."""
+        done = recorded(self.companion)
+        out: dict[tuple[str, float, int], Run] = {}
+        for e in self.entrants:
+            for budget in self.config.budgets:
+                for seed in range(self.config.max_seeds):
+                    trial = done.get(self.key(e.candidate.arch, budget, seed))
+                    run = run_of(trial, budget) if trial is not None else None
+                    if run is not None:
+                        out[(run.arch, budget, seed)] = run
+        for run in self.search_runs():
+            out.setdefault((run.arch, run.budget, run.seed), run)
+        return list(out.values())
+
+    def search_runs(self) -> list[Run]:
+        """The study's own proxy runs are 1x runs of the race where the budget, data and device match."""
+        if 1.0 not in self.config.budgets:
+            return []
+        arches = {e.candidate.arch for e in self.entrants}
+        out = []
+        for r in arch_records(self.study):
+            same = r.attr(keys.PROXY) == self.base.as_dict() and r.attr(keys.DEVICE) == "cpu"
+            if same and r.spec_hash in arches and data_key(r.attr(keys.DATA)) == data_key(self.data):
+                run = run_of(r.trial, 1.0)
+                if run is not None:
+                    out.append(run)
+        return out
+
+    def agreements(self, runs: Sequence[Run]) -> dict[float, Agreement]:
+        target = self.config.budgets[-1]
+        return {b: agreement(runs, b, target) for b in self.config.budgets[:-1]}
+
+    def plan(self) -> tuple[RaceState, list[Run]]:
+        runs = self.runs()
+        names = self.names
+        return plan_race([e.candidate for e in self.entrants], runs, self.config.policy(names),
+                         self.agreements(runs)), runs  # fmt: skip
+
+    # ---- claiming and training ----
+
+    def claim_name(self, work: Work) -> str:
+        return hashlib.sha256(self.key(work.arch, work.budget, work.seed).encode()).hexdigest()
+
+    def holder_state(self, number: int) -> optuna.trial.FrozenTrial | None:
+        return next((t for t in self.companion.get_trials(deepcopy=False) if t.number == number), None)
+
+    def free(self, work: Work) -> bool:
+        """Whether no live worker holds the training (a holder that failed or whose worker died does not)."""
+        if self.claims is None:
+            return True
+        holder = self.claims.holder(self.claim_name(work))
+        if holder is None:
+            return True
+        trial = self.holder_state(holder)
+        if trial is None or trial.state == TrialState.FAIL:
+            return True
+        if trial.state != TrialState.RUNNING:
+            return False  # COMPLETE: recorded (the next plan drops it)
+        pid = trial.user_attrs.get(keys.WORKER_PID)
+        if trial.user_attrs.get(keys.WORKER_HOST) == socket.gethostname() and isinstance(pid, int):
+            if not process_alive(pid):
+                self.fail(trial.number, f"worker process {pid} on this machine ended while it trained")
+                return True
+            return False
+        optuna.storages.fail_stale_trials(self.companion)  # another machine's: its heartbeat decides
+        again = self.holder_state(holder)
+        return again is not None and again.state == TrialState.FAIL
+
+    def fail(self, number: int, reason: str) -> None:
+        with contextlib.suppress(RuntimeError, ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            trial = self.holder_state(number)
+            if trial is not None:
+                storage_of(self.companion).set_trial_user_attr(trial_id(trial), keys.FAIL_REASON, reason)
+            with own_heartbeat():
+                self.companion.tell(number, state=TrialState.FAIL)
+
+    def take(self, work: Work) -> optuna.trial.Trial | None:
+        """A RUNNING trial that holds the claim on ``work``, or None when another worker got it first."""
+        with own_heartbeat():
+            trial = self.companion.ask()
+        trial.set_user_attr(keys.CLAIMED_WORK, self.key(work.arch, work.budget, work.seed))
+        trial.set_user_attr(keys.WORKER_HOST, socket.gethostname())
+        trial.set_user_attr(keys.WORKER_PID, os.getpid())
+        if self.claims is None:
+            return trial
+        name = self.claim_name(work)
+        holder = self.claims.claim(name, trial.number)
+        if holder == trial.number or self.claims.take_over(name, holder, trial.number):
+            return trial
+        self.fail(trial.number, f"another worker (trial {holder}) claimed the same training")
+        return None
+
+    def train_one(self, work: Work, state: RaceState) -> bool:
+        """Claim and train ``work``; False when another worker holds it."""
+        if not self.free(work):
+            return False
+        trial = self.take(work)
+        if trial is None:
+            return False
+        log.info("[%d runs recorded] %s seed %d at %gx: %s", state.spent, self.names[work.arch], work.seed,
+                 work.budget, work.why)  # fmt: skip
+        e = next(x for x in self.entrants if x.candidate.arch == work.arch)
+        train, val = self.inputs()
+        bar, lines = in_trial_progress()
+        try:
+            with heartbeat(storage_of(self.companion), asked_trial_id(trial)):
+                result = train_proxy(e.spec, self.base.scaled(work.budget), train, val, seed=work.seed,
+                                     device=self.config.device, progress=bar, progress_lines=lines)  # fmt: skip
+        except BaseException as err:
+            self.fail(trial.number, f"{err.__class__.__name__}: {err}")
+            raise
+        for k, v in self.attrs(e, work, result).items():
+            trial.set_user_attr(k, v)
+        with own_heartbeat():
+            self.companion.tell(trial, [result.psnr, e.candidate.costs[MACS.name], e.candidate.costs[PARAMS.name]])
+        self.trained += 1
+        return True
+
+    def inputs(self) -> tuple[Any, ValidationSet]:
+        if self.val is None:
+            self.train, self.val = read_data(self.config, self.entrants[0].spec.upscale)
+        return self.train, self.val
+
+    def attrs(self, e: Entrant, work: Work, result: ProxyResult) -> dict[str, Any]:
+        attrs: dict[str, Any] = {
+            keys.WORK_KEY: self.key(work.arch, work.budget, work.seed),
+            keys.SPEC_HASH: e.candidate.arch,
+            keys.SPEC: e.spec.canonical_json,
+            keys.MACS_KEY: e.candidate.costs[MACS.name],
+            keys.PARAMS_KEY: e.candidate.costs[PARAMS.name],
+            keys.PICK_REASON: "race",
+            keys.BUDGET_X: work.budget,
+            keys.PROXY: self.base.scaled(work.budget).as_dict(),
+            keys.SEED: work.seed,
+            keys.PSNR_KEY: result.psnr,
+            keys.SSIM: result.ssim,
+            keys.BICUBIC_PSNR: result.bicubic_psnr,
+            keys.GAIN: result.gain,
+            keys.TRAIN_SECONDS: result.train_seconds,
+            keys.DEVICE: result.device,
+            keys.PER_IMAGE_PSNR: {name: value for name, value, _ in result.per_image},
+            keys.VAL_CURVE: [list(point) for point in result.val_curve],
+            keys.DATA: self.data,
+            keys.VERSIONS: library_versions(),
+            **region_attrs(result),
+        }
+        if e.preset:
+            attrs[keys.PRESET] = e.preset
+        return attrs
+
+
+@contextlib.contextmanager
+def own_heartbeat() -> Iterator[None]:
+    """Optuna notes that heartbeats are meant for ``optimize``; a race records its own (``heartbeat``)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        yield
+
+
+@contextlib.contextmanager
+def heartbeat(storage: optuna.storages.BaseStorage, trial: int) -> Iterator[None]:
+    """Record the trial's heartbeat while it trains, so a worker that dies on another machine is noticed."""
+    if not isinstance(storage, optuna.storages.RDBStorage) or storage.get_heartbeat_interval() is None:
+        yield
+        return
+    interval = float(storage.get_heartbeat_interval() or 60)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            storage.record_heartbeat(trial)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def read_data(config: RaceConfig, upscale: int) -> tuple[Any, ValidationSet]:
+    """The training pictures and the validation set (bad or overlapping images refused here, before training)."""
+    train, _ = training_pictures(config.data, None, None, upscale)
+    check_unseen(train, config.val_data)
+    return train, ValidationSet.of(validation_images(config.val_data), upscale)
+
+
+# ---- setting up ----
+
+
+def open_race(config: RaceConfig) -> Race:
+    """The study (made from its definition when the storage has none), its companion, candidates and claims."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = storage_for(config.storage)
+    data = data_identity(config.data, config.val_data)
+    if config.study in optuna.get_all_study_names(storage):
+        study = optuna.load_study(study_name=config.study, storage=storage)
+        check_init_rule(study)
+        definition = definition_named(study.user_attrs.get(keys.DEFINITION, config.study))
+    else:
+        definition = definition_named(config.study)
+        budget = definition.proxy_for(resolve_device(config.device).type)
+        study, _ = open_study(definition, storage, 0, None, budget, data)
+    stored = study.user_attrs.get(keys.STUDY_PROXY)
+    base = ProxyBudget(**stored) if isinstance(stored, dict) else definition.proxy_for("cpu")
+    entrants = choose(config.candidates, definition, arch_records(study))
+    engine = engine_of(storage)
+    companion = open_companion(study)
+    claims = None if engine is None else Claims(engine, f"{companion.study_name}#race")
+    return Race(config, study, companion, entrants, base, data, claims)
+
+
+def race(config: RaceConfig, stop_after: int | None = None) -> tuple[Race, RaceState, list[Run]]:
+    """Train until the planner stops (or ``stop_after`` trainings of this worker); the final state and runs."""
+    return race_until(open_race(config), stop_after)
+
+
+def race_until(r: Race, stop_after: int | None) -> tuple[Race, RaceState, list[Run]]:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    while True:
+        state, runs = r.plan()
+        if state.done or r.config.report_only or (stop_after is not None and r.trained >= stop_after):
+            return r, state, runs
+        if not any(r.train_one(w, state) for w in state.work):
+            log.info("every next training is held by another worker; waiting %.0f s", r.config.poll_seconds)
+            time.sleep(r.config.poll_seconds)
