@@ -36,6 +36,7 @@ from nas.study.naming import definition_of
 from nas.study.records import arch_records
 from nas.study.storage import DEFAULT_STORAGE, open_existing_study
 from space.features import FEATURE_DOCS, Predicate, compile_predicate, parse_subspaces
+from studies import DEFAULT_ROPE
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -123,7 +124,8 @@ def write_paired(study: optuna.Study, folder: Path) -> list[str]:
     if not diffs:
         return []
     (folder / "paired.json").write_text(json.dumps([d.as_dict() for d in diffs], indent=1))
-    return paired_lines(diffs)
+    definition = definition_of(study)
+    return paired_lines(diffs, definition.rope if definition is not None else DEFAULT_ROPE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

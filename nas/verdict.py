@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nas.analysis.race_report import race_report, report_data, report_lines
-from nas.analysis.verdict import DEFAULT_ALPHA, DEFAULT_ROPE
+from nas.analysis.verdict import DEFAULT_ALPHA
 from nas.cli import Parser, UsageError, bounded, output_folder, run_cli
 from nas.output.page import save_to_dashboard, write_atomically, write_html
 from nas.output.verdict_page import verdict_report
@@ -32,6 +32,7 @@ from nas.search.race import RaceConfig, race
 from nas.study import keys
 from nas.study.experimental import experimental_ok
 from nas.study.storage import DEFAULT_STORAGE, public_url
+from studies import DEFAULT_ROPE
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -40,8 +41,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
     p.add_argument("--candidates", default="named",
                    help="comma-separated: named, front, all, names or spec-hash prefixes (default named)")  # fmt: skip
-    p.add_argument("--rope", type=float, default=DEFAULT_ROPE,
-                   help=f"region of practical equivalence, dB (default {DEFAULT_ROPE})")  # fmt: skip
+    rope_help = f"region of practical equivalence, dB (default: the study's; built-in studies {DEFAULT_ROPE})"
+    p.add_argument("--rope", type=float, default=None, help=rope_help)
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                    help=f"error rate per decision, spent over a pair's looks (default {DEFAULT_ALPHA})")  # fmt: skip
     p.add_argument(
@@ -70,7 +71,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     args = p.parse_args(argv)
     args.budgets = budgets_of(args.budgets)
-    bounded("--rope", args.rope, 1e-6, 100.0)
+    if args.rope is not None:
+        bounded("--rope", args.rope, 1e-6, 100.0)
     bounded("--alpha", args.alpha, 1e-6, 0.49)
     bounded("--min-seeds", args.min_seeds, 1, 1000)
     bounded("--max-seeds", args.max_seeds, args.min_seeds, 1000)
@@ -120,7 +122,7 @@ def run(args: argparse.Namespace) -> str:
     config = config_of(args)
     with experimental_ok():
         r, state, runs = race(config)
-    report = race_report([e.candidate for e in r.entrants], runs, r.config.policy(r.names), state,
+    report = race_report([e.candidate for e in r.entrants], runs, r.policy(), state,
                          r.agreements(runs), r.trained)  # fmt: skip
     lines = report_lines(report, f"verdict on {r.study.study_name} in {public_url(config.storage)}")
     data = report_data(report, {"study": r.study.study_name, "data": r.data})

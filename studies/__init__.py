@@ -8,6 +8,7 @@ from __future__ import annotations
 from studies.budget import CPU_PROXY, GPU_PROXY, ProxyBudget
 from studies.definitions import (
     BASE_OBJECTIVES,
+    DEFAULT_ROPE,
     DIRECTIONS,
     LATENCY,
     MACS,
@@ -23,6 +24,7 @@ from studies.definitions import (
 __all__ = [
     "BASE_OBJECTIVES",
     "CPU_PROXY",
+    "DEFAULT_ROPE",
     "DIRECTIONS",
     "GPU_PROXY",
     "LATENCY",

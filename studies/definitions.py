@@ -34,6 +34,9 @@ OBJECTIVES = tuple(o.name for o in BASE_OBJECTIVES)
 DIRECTIONS = tuple(o.direction for o in BASE_OBJECTIVES)
 
 
+DEFAULT_ROPE = 0.05  # dB: below the proxy's seed SD (0.074), above 10x's (0.023); the paper's gaps are 0.01-0.17
+
+
 @dataclass(frozen=True)
 class StudyDef:
     """What to search, under which budget, with which sampler."""
@@ -49,6 +52,7 @@ class StudyDef:
     n_trials: int = 40
     latency: bool = False  # add measured CPU latency as a fourth objective
     subspaces: dict[str, str] = field(default_factory=dict)  # name -> predicate, for nas.analyze
+    rope: float = DEFAULT_ROPE  # dB: PSNR differences within this are practically equivalent (verdicts, fronts)
     named: dict[str, str] = field(default_factory=dict)  # a researcher's own named points: name -> spec JSON
 
     @property

@@ -88,6 +88,8 @@ def _check(study: StudyDef) -> None:
         raise StudyFileError(f"name: {study.name!r} must be letters, digits, '-', '_' or '.' (not ending .fidelity)")
     if study.n_trials < 1:
         raise StudyFileError(f"n_trials: {study.n_trials} must be at least 1")
+    if not (study.rope > 0 and study.rope < 100):
+        raise StudyFileError(f"rope: {study.rope} must be a positive number of dB (below 100)")
     for field_name in ("max_gmacs", "max_mparams"):
         limit = getattr(study, field_name)
         if limit is not None and not limit > 0:

@@ -30,11 +30,13 @@ from nas.analysis.predictors import (
     score_predictors,
 )
 from nas.analysis.stats import Correlations, paired_summary, seeds_needed
+from nas.analysis.verdict import Margin
 from nas.errors import InputError
 from nas.jsonvalues import finite_or_none
 from nas.study import keys
 from nas.study.companion import work_key
 from nas.study.records import ArchRecord
+from studies import DEFAULT_ROPE
 from studies.budget import ProxyBudget
 
 DELTAS = (0.03, 0.1, 0.3)  # dB differences the seed counts are given for (--deltas)
@@ -109,10 +111,11 @@ class FidelityStats:
     pairs_resolved: int  # pairs whose paired 95 % interval excludes 0
     pairs: int
     lc_mae: dict[str, float] = field(default_factory=dict)  # curve predictor -> mean |predicted - long| (dB)
+    rope: float = DEFAULT_ROPE  # the study's practical margin: the front at the long budget is decided within it
 
     def front_status(self) -> dict[str, str]:
         """Each architecture's standing at the long budget: front, tied (within noise) or dominated (beyond it)."""
-        front = long_front(self.archs)
+        front = long_front(self.archs, Margin(self.rope))
         return {} if front is None else {p.name: s for p, s in zip(front.points, front.status, strict=True)}
 
     @property
@@ -127,7 +130,7 @@ class FidelityStats:
         return {
             "budget_x": self.factor,
             "n": len(self.archs),
-            "proxy": vars(self.proxy),
+            "proxy": {k: finite_or_none(v) if isinstance(v, float) else v for k, v in vars(self.proxy).items()},
             "predictors": {name: p.as_dict() for name, p in self.predictors.items()},
             "front": self.front_status(),
             "seed_sd": finite_or_none(self.seed_sd),
@@ -205,17 +208,16 @@ def seed_noise(archs: Sequence[ArchFidelity]) -> tuple[float, float, int, int]:
     return seed_sd, paired_sd, resolved, pairs
 
 
-def long_front(archs: Sequence[ArchFidelity]) -> NoiseFront | None:
-    """The noise-aware front at the long budget: seed means, paired per-image differences of the first seed."""
+def long_front(archs: Sequence[ArchFidelity], margin: Margin | None = None) -> NoiseFront | None:
+    """The noise-aware front at the long budget: every seed's per-image PSNRs, decided within the margin."""
     points = []
     for a in archs:
         r = a.pick.record
-        seed = min(a.images, default=None)
-        images = a.images[seed] if seed is not None else None
-        points.append(
-            NoisyPoint(r.number, r.name, r.preset or "", r.macs, r.params, tuple(a.long.values()), images, seed)
-        )
-    return noise_aware(points)
+        seeds = tuple(a.long)
+        found: dict[int, Mapping[str, float] | None] = {s: a.images.get(s) for s in seeds}
+        points.append(NoisyPoint(r.number, r.name, r.preset or "", r.macs, r.params, tuple(a.long.values()),
+                                 None, None, seeds, found))  # fmt: skip
+    return noise_aware(points, margin)
 
 
 def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -> list[str]:
@@ -229,7 +231,7 @@ def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -
             f"  {r.number:>5}  {r.name:<18} {a.pick.reason:<6} {a.proxy_psnr:9.3f} {a.mean:9.3f} {a.sd:8.3f}  "
             f"{len(a.long)}"
         )
-    front = long_front(stats.archs)
+    front = long_front(stats.archs, Margin(stats.rope))
     if front is not None:
         lines.append(f"at {stats.factor:g}x the proxy budget, on MACs and params (noise-aware front):")
         lines += [f"  {p.name} (trial {p.number}): {standing(front, i)}" for i, p in enumerate(front.points)]

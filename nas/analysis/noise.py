@@ -1,26 +1,22 @@
-"""Pareto fronts that know the proxy is noisy: PSNR as mean +- interval over seed repeats.
+"""Pareto fronts that know the proxy is noisy: a point is dominated only beyond the study's practical margin.
 
-A study has seed repeats when one architecture was trained with several seeds at
-the proxy budget: trials of the study itself with different ``seed`` attributes,
-or ``nas.fidelity --budget-x 1 --seeds S`` records in the companion study.  The
-seed noise is pooled over every repeated architecture (so an architecture run
-once gets the same standard deviation), and a point is called dominated only when
-another point is no costlier and better in PSNR by more than the noise
-(``eps = 1.96 * sqrt(se_i^2 + se_j^2)``); otherwise a dominated point is *tied
-within noise*.  MACs and params are exact, so they need no interval.
-
-Where two architectures were validated image by image with the same seed (``per_image_psnr``), the
-margin is instead the half-width of the paired interval of their difference (``nas.analysis.paired``:
-Student's t over images, widened by the seed noise when it was measured), so differences that every
-image agrees on are resolved without seed repeats.  Without repeats the seed noise is unmeasured and
-only paired comparisons can call a point dominated; the lines say so.
+A study has seed repeats when one architecture was trained with several seeds at the proxy budget: trials of the
+study itself with different ``seed`` attributes, or ``nas.fidelity --budget-x 1 --seeds S`` records (on the
+study's data) in the companion study.  Every architecture that another beats on the means (no costlier, PSNR at
+least as high) is compared with that rival by ``nas.analysis.verdict``: per-image, per-seed PSNRs in a crossed
+model (the seed noise pooled over every architecture, the images a sample when every run has per-image PSNRs,
+else the means as given), decided within the study's ROPE.  The point is *dominated* only when a rival that
+costs no more is better by more than the ROPE; otherwise it is *tied*, and its line says why (practically
+equivalent, or not decided and what is missing: with one seed everywhere the seed noise is not measured and
+nothing is called dominated).  MACs and params are exact, so they need no interval.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -29,30 +25,51 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.analysis.fronts import dominance
-from nas.analysis.paired import paired_difference, per_image
+from nas.analysis.paired import per_image
+from nas.analysis.verdict import ImageModel, Margin, PairVerdict, Run, common_images, compare_all, fit_seed_model
 from nas.study import keys
-from nas.study.companion import fidelity_records
+from nas.study.companion import data_key, fidelity_records
 from nas.study.objectives import objectives_of
 from nas.study.records import ArchRecord, is_result
 
 Z = 1.96
 Label = Literal["front", "tied", "dominated"]
-STATUS_LABELS = {"front": "on the front", "tied": "tied within noise", "dominated": "dominated beyond noise"}
+STATUS_LABELS = {
+    "front": "on the front",
+    "tied": "tied (not beyond the margin)",
+    "dominated": "dominated beyond the margin",
+}
+
+SeedImages = dict[str, dict[int, dict[str, float] | None]]  # spec hash -> seed -> per-image PSNR (None: not recorded)
 
 
-def seed_results(study: optuna.Study) -> dict[str, dict[int, float]]:
-    """spec_hash -> seed -> proxy PSNR, from the study's trials and its 1x fidelity records."""
-    out: dict[str, dict[int, float]] = defaultdict(dict)
+def seed_runs(study: optuna.Study) -> tuple[dict[str, dict[int, float]], SeedImages]:
+    """spec_hash -> seed -> proxy PSNR, and the per-image PSNRs where recorded: the study's own trials and its 1x
+    fidelity records on the study's data (records on other data never count)."""
+    psnr: dict[str, dict[int, float]] = defaultdict(dict)
+    images: SeedImages = defaultdict(dict)
     objectives = objectives_of(study)
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         if is_result(t):  # every trained result, a second seed of one architecture included
             r = ArchRecord(t, objectives)
-            out[r.spec_hash].setdefault(r.seed, r.psnr)
+            if r.seed not in psnr[r.spec_hash]:
+                psnr[r.spec_hash][r.seed], images[r.spec_hash][r.seed] = r.psnr, per_image(r)
+    mine = data_key(study.user_attrs.get(keys.STUDY_DATA))
     for t in fidelity_records(study):
-        if t.user_attrs.get(keys.BUDGET_X) == 1:
-            attrs = t.user_attrs
-            out[attrs[keys.SPEC_HASH]].setdefault(int(attrs[keys.SEED]), float(attrs[keys.PSNR_KEY]))
-    return dict(out)
+        attrs = t.user_attrs
+        if attrs.get(keys.BUDGET_X) != 1 or data_key(attrs.get(keys.DATA)) != mine:
+            continue
+        spec_hash, seed = str(attrs[keys.SPEC_HASH]), int(attrs[keys.SEED])
+        if seed not in psnr[spec_hash]:
+            psnr[spec_hash][seed] = float(attrs[keys.PSNR_KEY])
+            found = attrs.get(keys.PER_IMAGE_PSNR)
+            images[spec_hash][seed] = {str(k): float(v) for k, v in found.items()} if isinstance(found, dict) else None
+    return dict(psnr), dict(images)
+
+
+def seed_results(study: optuna.Study) -> dict[str, dict[int, float]]:
+    """spec_hash -> seed -> proxy PSNR, from the study's trials and its 1x fidelity records."""
+    return seed_runs(study)[0]
 
 
 @dataclass(frozen=True)
@@ -65,22 +82,38 @@ class NoisyPoint:
     psnr: tuple[float, ...]  # one per seed
     images: Mapping[str, float] | None = None  # per-image PSNR of the run with seed image_seed
     image_seed: int | None = None
+    seeds: tuple[int, ...] = ()  # the seed of each PSNR (default 0, 1, ...)
+    seed_images: Mapping[int, Mapping[str, float] | None] = field(default_factory=dict)  # seed -> per-image PSNR
 
     @property
     def mean(self) -> float:
         return float(np.mean(self.psnr))
 
+    def runs(self, key: str) -> list[tuple[int, float, Mapping[str, float] | None]]:
+        """(seed, PSNR, per-image PSNR or None) of each run."""
+        seeds = self.seeds or tuple(range(len(self.psnr)))
+        out = []
+        for seed, value in zip(seeds, self.psnr, strict=True):
+            found = self.seed_images.get(seed)
+            if found is None and seed == self.image_seed:
+                found = self.images
+            out.append((seed, value, found))
+        return out
+
 
 @dataclass(frozen=True)
 class NoiseFront:
     points: tuple[NoisyPoint, ...]
-    seed_sd: float
+    seed_sd: float  # the pooled seed noise of the decisions' model (nan: not measured)
     status: tuple[str, ...]  # "front", "tied" or "dominated"
-    rivals: tuple[tuple[int, ...], ...]  # indices of the points that dominate each (within or beyond noise)
-    paired: int = 0  # comparisons whose margin came from paired per-image differences
+    rivals: tuple[tuple[int, ...], ...]  # indices of the points that beat each on the means
+    verdicts: Mapping[tuple[int, int], PairVerdict] = field(default_factory=dict)  # (rival j, point i): j - i
+    margin: Margin = field(default_factory=Margin)
+    images: int = 0  # validation images the decisions rest on (0: the means as given)
+    runs: int = 0
 
     def se(self, i: int) -> float:
-        return self.seed_sd / np.sqrt(len(self.points[i].psnr))
+        return self.seed_sd / np.sqrt(len(self.points[i].psnr)) if np.isfinite(self.seed_sd) else float("nan")
 
     def half_width(self, i: int) -> float:
         return Z * self.se(i)
@@ -127,74 +160,76 @@ def noise_front(
     return ["front" if f else "dominated" if d else "tied" for f, d in zip(front, beyond, strict=True)]
 
 
-def paired_margins(points: Sequence[NoisyPoint], seed_sd: float) -> np.ndarray:
-    """[j, i]: half-width of the paired 95 % interval of j - i (same seed, 2+ images in common); NaN where none."""
-    n = len(points)
-    out = np.full((n, n), np.nan)
-    noise = seed_sd if np.isfinite(seed_sd) else 0.0
-    for j, a in enumerate(points):
-        for i, b in enumerate(points):
-            if i == j or a.images is None or b.images is None or a.image_seed != b.image_seed:
-                continue
-            if len(set(a.images) & set(b.images)) < 2:
-                continue
-            d = paired_difference(a.images, b.images, seed_sd=noise, runs=(len(a.psnr), len(b.psnr)))
-            out[j, i] = (d.high - d.low) / 2
-    return out
+def decision_runs(points: Sequence[NoisyPoint]) -> tuple[list[Run], ImageModel]:
+    """Every point's runs for the verdicts: per image when every run has 2 or more images in common with the
+    others (the images a sample), else the mean PSNRs as given (a verdict about these validation images only)."""
+    rows = [(str(k), seed, value, found) for k, p in enumerate(points) for seed, value, found in p.runs(str(k))]
+    runs = [Run(arch, 1.0, seed, dict(found)) for arch, seed, _, found in rows if found is not None]
+    if len(runs) == len(rows) and len(common_images(runs)) >= 2:
+        return runs, "random"
+    return [Run(arch, 1.0, seed, {"mean": value}) for arch, seed, value, _ in rows], "fixed"
 
 
-def noise_aware(points: Sequence[NoisyPoint]) -> NoiseFront | None:
-    """The noise-aware labels, or None with neither seed repeats nor paired per-image results."""
+def noise_aware(points: Sequence[NoisyPoint], margin: Margin | None = None) -> NoiseFront | None:
+    """Front, tied or dominated beyond the margin for each point; None with neither seed repeats nor per-image
+    PSNRs (nothing beyond the means to decide with)."""
     if not points:
         return None
-    sd = pooled_sd([p.psnr for p in points])
-    margins = paired_margins(points, sd)
-    paired_count = np.isfinite(margins).sum()
-    if not np.isfinite(sd) and not paired_count:
+    runs, model = decision_runs(points)
+    repeated = any(len(p.psnr) > 1 for p in points)
+    if not repeated and model == "fixed":
         return None
+    margin = replace(margin or Margin(), images=model)
     costs = np.array([[p.macs, p.params] for p in points])
     mean = np.array([p.mean for p in points])
-    # without a measured seed noise, an unpaired comparison can never be resolved
-    se = np.array([sd / np.sqrt(len(p.psnr)) if np.isfinite(sd) else 0.0 for p in points])
-    if not np.isfinite(sd):
-        margins = np.where(np.isnan(margins), np.inf, margins)
-    status = noise_front(costs, mean, se, Z, margins)
     beaten = dominance(np.column_stack([-mean, costs]))  # [j, i]: j dominates i on the means
+    pairs = [(str(j), str(i)) for j, i in zip(*np.nonzero(beaten), strict=True)]
+    verdicts = {(int(v.a), int(v.b)): v for v in compare_all(runs, pairs, margin)}
     rivals = tuple(tuple(int(j) for j in np.flatnonzero(beaten[:, i])) for i in range(len(points)))
-    return NoiseFront(tuple(points), sd, tuple(status), rivals, int(paired_count))
+    status = tuple(
+        "front" if not rivals[i] else "dominated" if any(verdicts[(j, i)].decision == "better" for j in rivals[i])
+        else "tied"
+        for i in range(len(points))
+    )  # fmt: skip
+    images = len(common_images(runs)) if model == "random" else 0
+    seed_sd = fit_seed_model(runs, common_images(runs)).residual_sd if runs else float("nan")
+    return NoiseFront(tuple(points), seed_sd, status, rivals, verdicts, margin, images, len(runs))
 
 
-def noisy_points(records: Sequence[ArchRecord], seeds: Mapping[str, Mapping[int, float]]) -> list[NoisyPoint]:
-    """The architectures with seed results, their PSNRs in seed order."""
+def noisy_points(
+    records: Sequence[ArchRecord], seeds: Mapping[str, Mapping[int, float]], images: SeedImages | None = None
+) -> list[NoisyPoint]:
+    """The architectures with seed results, their PSNRs in seed order (and per-image PSNRs where recorded)."""
     out = []
     for r in records:
         runs = seeds.get(r.spec_hash, {})
         if runs:
-            values = tuple(v for _, v in sorted(runs.items()))
-            out.append(NoisyPoint(r.number, r.name, r.preset or "", r.macs, r.params, values, per_image(r), r.seed))
+            ordered = sorted(runs.items())
+            values = tuple(v for _, v in ordered)
+            found = dict((images or {}).get(r.spec_hash, {}))
+            point = NoisyPoint(r.number, r.name, r.preset or "", r.macs, r.params, values, per_image(r), r.seed,
+                               tuple(s for s, _ in ordered), found)  # fmt: skip
+            out.append(point)
     return out
 
 
 def noise_lines(front: NoiseFront) -> list[str]:
-    """Sentences: the seed noise, and each named variant's standing."""
+    """Sentences: what the decisions rest on, and each named variant's standing."""
+    m = front.margin
     repeated = sum(len(p.psnr) > 1 for p in front.points)
+    rests = f"{front.images} validation images as a sample" if front.images else "the mean PSNRs as given"
     if np.isfinite(front.seed_sd):
         lines = [
-            f"Seed repeats: {repeated} of {len(front.points)} architectures were trained with 2 or more seeds; pooled"
-            f" seed SD {front.seed_sd:.3f} dB. PSNR is the mean over seeds with a 95 % interval; a point is dominated"
-            " only beyond that noise."
+            f"Noise-aware front: a point is dominated only when a rival that costs no more is better by more than "
+            f"the ROPE of +-{m.rope:g} dB (TOST at alpha {m.alpha:g}); {repeated} of {len(front.points)} "
+            f"architectures have 2 or more seeds, seed noise SD {front.seed_sd:.3f} dB pooled over {front.runs} "
+            f"runs; images: {rests}."
         ]
     else:
         lines = [
-            "Seed repeats: none, so the seed noise is not measured; a point is called dominated only by a paired"
-            " per-image difference of the same seed whose 95 % interval excludes 0 (an interval over validation"
-            " images only, narrower than one that includes seed noise)."
+            "Seed repeats: none, so the seed noise is not measured and no point is called dominated (nas.fidelity"
+            f" --budget-x 1 --seeds 2 measures it); differences are then decided within +-{m.rope:g} dB."
         ]
-    if front.paired:
-        lines.append(
-            f"{front.paired} ordered comparisons used paired per-image differences (same seed and images) instead"
-            " of the seed noise alone."
-        )
     for i, p in enumerate(front.points):
         if p.preset:
             lines.append(f"{p.preset} (trial {p.number}): {standing(front, i)}.")
@@ -205,9 +240,18 @@ def standing(front: NoiseFront, i: int) -> str:
     p = front.points[i]
     spread = f" +- {front.half_width(i):.3f}" if np.isfinite(front.seed_sd) else ""
     head = f"{p.mean:.3f}{spread} dB over {len(p.psnr)} seed(s)"
-    rivals = [front.points[j] for j in front.rivals[i]]
-    best = max(rivals, key=lambda r: r.mean, default=None)
-    if front.status[i] == "front" or best is None:
+    if front.status[i] == "front" or not front.rivals[i]:
         return f"{head}, on the front"
-    verb = "dominated beyond noise by" if front.status[i] == "dominated" else "tied within noise with"
-    return f"{head}, {verb} {best.name} (trial {best.number}, {best.mean:.3f} dB)"
+    m = front.margin
+    if front.status[i] == "dominated":
+        j = max((j for j in front.rivals[i] if front.verdicts[(j, i)].decision == "better"),
+                key=lambda j: front.verdicts[(j, i)].difference)  # fmt: skip
+        v, r = front.verdicts[(j, i)], front.points[j]
+        return (f"{head}, dominated beyond the +-{m.rope:g} dB margin by {r.name} (trial {r.number}, "
+                f"{v.difference:+.3f} dB [{v.low:+.3f}, {v.high:+.3f}])")  # fmt: skip
+    j = max(front.rivals[i], key=lambda j: front.points[j].mean)
+    v, r = front.verdicts[(j, i)], front.points[j]
+    why = f"practically equivalent within +-{m.rope:g} dB" if v.decision == "equivalent" else f"not decided: {v.reason}"
+    if v.decision == "open" and math.isfinite(v.se):
+        why = f"not decided ({v.difference:+.3f} dB [{v.low:+.3f}, {v.high:+.3f}])"
+    return f"{head}, tied with {r.name} (trial {r.number}, {r.mean:.3f} dB): {why}"

@@ -20,6 +20,7 @@ from scipy import stats
 
 from nas.study import keys
 from nas.study.records import ArchRecord
+from studies import DEFAULT_ROPE
 
 LEVEL = 0.95
 
@@ -83,13 +84,25 @@ def against_best(records: Sequence[ArchRecord], seed_sd: float = 0.0) -> list[Pa
     ]
 
 
-def lines(diffs: Sequence[PairedDifference]) -> list[str]:
-    """One line per difference, largest first; says when none were resolved."""
+def lines(diffs: Sequence[PairedDifference], rope: float = DEFAULT_ROPE) -> list[str]:
+    """One line per difference, largest first, decided within the ROPE; says what the interval rests on."""
     if not diffs:
         return []
-    n = diffs[0].n_images
-    out = [f"paired per-image differences against {diffs[0].b} (same seed, {n} validation images, 95 % t interval):"]
+    n, sd = diffs[0].n_images, diffs[0].seed_sd
+    rests = f"seed noise SD {sd:.3f} dB included" if sd > 0 else "one seed: the seed noise is not in it"
+    out = [f"paired per-image differences against {diffs[0].b} (same seed, {n} validation images, 95 % t interval;"
+           f" {rests}; ROPE +-{rope:g} dB):"]  # fmt: skip
     for d in sorted(diffs, key=lambda d: -d.mean):
-        verdict = "worse" if d.high < 0 else "better" if d.low > 0 else "not resolved"
-        out.append(f"  {d.a:<18} {d.mean:+.3f} dB [{d.low:+.3f}, {d.high:+.3f}]  {verdict}")
+        out.append(f"  {d.a:<18} {d.mean:+.3f} dB [{d.low:+.3f}, {d.high:+.3f}]  {within(d, rope)}")
     return out
+
+
+def within(d: PairedDifference, rope: float) -> str:
+    """The difference read against the ROPE: beyond it, inside it, or not decided."""
+    if d.high < -rope:
+        return f"worse by more than {rope:g} dB"
+    if d.low > rope:
+        return f"better by more than {rope:g} dB"
+    if -rope < d.low and d.high < rope:
+        return f"practically equivalent (within +-{rope:g} dB)"
+    return "not decided"

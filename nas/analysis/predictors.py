@@ -28,6 +28,7 @@ import numpy as np
 
 from nas.analysis.curves import FAMILIES, extrapolate
 from nas.analysis.stats import Correlations, rank_correlations
+from nas.jsonvalues import finite_or_none
 from nas.study import keys
 from nas.study.records import ArchRecord
 
@@ -56,9 +57,9 @@ class PredictorScore:
         c = self.correlations
         return {
             "kendall": c.kendall_tau,
-            "kendall_ci": [c.tau_low, c.tau_high],
+            "kendall_ci": [finite_or_none(c.tau_low), finite_or_none(c.tau_high)],  # null: too few for an interval
             "spearman": c.spearman_rho,
-            "spearman_ci": [c.rho_low, c.rho_high],
+            "spearman_ci": [finite_or_none(c.rho_low), finite_or_none(c.rho_high)],
             "n": c.n,
             "seconds": self.seconds,
         }
@@ -204,7 +205,7 @@ def predictor_lines(scores: Mapping[str, PredictorScore]) -> list[str]:
     for name, s in sorted(scores.items(), key=lambda kv: -kv[1].correlations.spearman_rho):
         c = s.correlations
         lines.append(
-            f"  {name:<13} {c.kendall_tau:+.2f} [{c.tau_low:+.2f}, {c.tau_high:+.2f}]     "
-            f"{c.spearman_rho:+.2f} [{c.rho_low:+.2f}, {c.rho_high:+.2f}]  {c.n:>3} {s.seconds:8.1f}"
+            f"  {name:<13} {c.kendall_tau:+.2f} {c.interval_text(c.tau_low, c.tau_high)}     "
+            f"{c.spearman_rho:+.2f} {c.interval_text(c.rho_low, c.rho_high)}  {c.n:>3} {s.seconds:8.1f}"
         )
     return lines

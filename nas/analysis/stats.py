@@ -27,6 +27,7 @@ from scipy import stats as sps
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
+MIN_INTERVAL_POINTS = 5  # fewer pairs: a percentile bootstrap of ranks is nearly a permutation of the sample
 TIE_TOL = 1e-12  # a permuted statistic this close to the observed one counts as "at least as extreme"
 
 
@@ -66,7 +67,13 @@ class Correlations:
     rho_low: float
     rho_high: float
     n: int
-    n_boot: int  # resamples actually used (constant resamples are skipped)
+    n_boot: int  # resamples actually used (constant resamples are skipped; 0: too few pairs for an interval)
+
+    def interval_text(self, low: float, high: float) -> str:
+        """``[+0.21, +0.88]``, or why there is none."""
+        if math.isnan(low):
+            return f"[not enough data: n = {self.n}, {MIN_INTERVAL_POINTS} or more]"
+        return f"[{low:+.2f}, {high:+.2f}]"
 
 
 @dataclass(frozen=True)
@@ -361,6 +368,8 @@ def rank_correlations(
     """Kendall tau-b and Spearman rho between proxy and target, with percentile-bootstrap intervals over pairs.
 
     Resamples in which x or y is constant (correlation undefined) are skipped; ``n_boot`` in the result counts the rest.
+    With fewer than ``MIN_INTERVAL_POINTS`` pairs the intervals are NaN (not enough data): the resamples of 3 points
+    that keep 3 distinct values are the sample itself, so the interval would be the point (``[+1.00, +1.00]``).
     """
     vx, vy = _vector(x, "x"), _vector(y, "y")
     if vx.size != vy.size or vx.size < 3:
@@ -368,6 +377,10 @@ def rank_correlations(
     if np.ptp(vx) == 0 or np.ptp(vy) == 0:
         raise ValueError("x and y must each take at least two distinct values")
     lo, hi = _level(level)
+    if vx.size < MIN_INTERVAL_POINTS:
+        tau, rho = _rank_pair(vx, vy)
+        nan = float("nan")
+        return Correlations(tau, nan, nan, rho, nan, nan, vx.size, 0)
     draws = rng.integers(0, vx.size, size=(_count(n_boot, "n_boot"), vx.size))
     bx, by = vx[draws], vy[draws]
     usable = (np.ptp(bx, axis=1) > 0) & (np.ptp(by, axis=1) > 0)

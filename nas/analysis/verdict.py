@@ -35,12 +35,12 @@ import numpy as np
 from scipy import stats as sps
 
 from nas.jsonvalues import finite_or_none
+from studies import DEFAULT_ROPE
 
 Decision = Literal["better", "equivalent", "worse", "open"]
 ImageModel = Literal["random", "fixed"]
 Rule = Literal["tost", "bayes"]
 DECISIONS: tuple[Decision, ...] = ("better", "equivalent", "worse", "open")
-DEFAULT_ROPE = 0.05  # dB: below the seed SD at the proxy budget (0.074), above it at 10x (0.023)
 DEFAULT_ALPHA = 0.05
 
 

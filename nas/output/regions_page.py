@@ -96,7 +96,7 @@ def scores_table(analysis: Analysis) -> str:
 
 
 def interval_text(d: PairDifference) -> str:
-    return "n/a (one tile)" if d.ci is None else f"[{d.ci[0]:+.3f}, {d.ci[1]:+.3f}]"
+    return d.ci_text()
 
 
 def pairs_table(pairs: Sequence[PairDifference]) -> str:

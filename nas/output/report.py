@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from nas.analysis.fronts import MARGIN, front_mask, hypervolume_history, pareto_mask
-from nas.analysis.noise import STATUS_LABELS, NoiseFront, noise_aware, noise_lines, noisy_points, seed_results
+from nas.analysis.noise import STATUS_LABELS, NoiseFront, noise_aware, noise_lines, noisy_points, seed_runs
+from nas.analysis.verdict import Margin
 from nas.errors import InputError
 from nas.output import verdict_page
 from nas.output.page import Report
@@ -27,7 +28,7 @@ from nas.study.objectives import names as objective_names
 from nas.study.records import ArchRecord, arch_records
 from space import ArchSpec
 from space.unit import DEFAULT_DOWN, DEFAULT_UP, FUSED_RESAMPLE, Branches, Edge, UnitSpec
-from studies import StudyDef
+from studies import DEFAULT_ROPE, StudyDef
 
 MATRIX_COLUMNS = 3
 CARD_MATRICES = 6  # matrices a dashboard card (450 px high, half a screen wide) holds legibly
@@ -500,9 +501,9 @@ def noise_figure(front: NoiseFront) -> go.Figure:
         title={
             "text": "Noise-aware front",
             "subtitle": {
-                "text": f"PSNR mean +- 95 %, seed SD {front.seed_sd:.3f} dB"
+                "text": f"PSNR mean +- 95 %, seed SD {front.seed_sd:.3f} dB; dominated beyond +-{front.margin.rope:g}"
                 if np.isfinite(front.seed_sd)
-                else "paired per-image differences, one seed"
+                else "one seed: the seed noise is not measured, nothing is dominated beyond the margin"
             },
         },
         xaxis_title="G MACs (full network, 128x128 LR)",
@@ -542,7 +543,8 @@ def build_report(study: optuna.Study, definition: StudyDef | None) -> Report:
     regions = regions_figure(points)
     if regions is not None:
         figures["msnas-regions"] = regions
-    noisy = noise_aware(noisy_points(points, seed_results(study)))
+    rope = definition.rope if definition is not None else DEFAULT_ROPE
+    noisy = noise_aware(noisy_points(points, *seed_runs(study)), Margin(rope))
     if noisy is not None:
         lines += noise_lines(noisy)
         figures["msnas-noise-front"] = noise_figure(noisy)

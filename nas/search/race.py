@@ -59,7 +59,7 @@ class RaceConfig:
     study: str
     storage: str = DEFAULT_STORAGE
     candidates: tuple[str, ...] = ("named",)  # named, front, all, or names / spec-hash prefixes
-    rope: float = DEFAULT_ROPE
+    rope: float | None = None  # None: the study's
     alpha: float = DEFAULT_ALPHA
     images: ImageModel = "random"
     budgets: tuple[float, ...] = (1.0, 3.0, 10.0)
@@ -73,10 +73,10 @@ class RaceConfig:
     report_only: bool = False
     poll_seconds: float = 15.0
 
-    def policy(self, names: Mapping[str, str]) -> Policy:
+    def policy(self, names: Mapping[str, str], study_rope: float = DEFAULT_ROPE) -> Policy:
         """The planner's policy: alpha spent over the looks a pair can get at one budget."""
         looks = self.max_seeds - self.min_seeds + 1
-        margin = Margin(self.rope, self.alpha, self.images, "tost", looks)
+        margin = Margin(study_rope if self.rope is None else self.rope, self.alpha, self.images, "tost", looks)
         pairs = tuple((resolve_one(a, names), resolve_one(b, names)) for a, b in self.pairs)
         return Policy(margin, self.budgets, self.min_seeds, self.max_seeds, self.max_trainings, pairs)
 
@@ -166,10 +166,14 @@ class Race:
     base: ProxyBudget
     data: dict[str, Any]
     claims: Claims | None
+    study_rope: float
     train: Any = None  # the training pictures and validation set, read on first use
     val: ValidationSet | None = None
     trained: int = 0
     keys_by_work: dict[tuple[str, float, int], str] = field(default_factory=dict)
+
+    def policy(self) -> Policy:
+        return self.config.policy(self.names, self.study_rope)
 
     @property
     def names(self) -> dict[str, str]:
@@ -217,8 +221,7 @@ class Race:
 
     def plan(self) -> tuple[RaceState, list[Run]]:
         runs = self.runs()
-        names = self.names
-        return plan_race([e.candidate for e in self.entrants], runs, self.config.policy(names),
+        return plan_race([e.candidate for e in self.entrants], runs, self.policy(),
                          self.agreements(runs)), runs  # fmt: skip
 
     # ---- claiming and training ----
@@ -394,7 +397,7 @@ def open_race(config: RaceConfig) -> Race:
     engine = engine_of(storage)
     companion = open_companion(study)
     claims = None if engine is None else Claims(engine, f"{companion.study_name}#race")
-    return Race(config, study, companion, entrants, base, data, claims)
+    return Race(config, study, companion, entrants, base, data, claims, definition.rope)
 
 
 def race(config: RaceConfig, stop_after: int | None = None) -> tuple[Race, RaceState, list[Run]]:

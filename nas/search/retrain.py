@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from nas.search.runner import check_init_rule
 from nas.sr.data import Picture, check_unseen, data_identity, training_pictures, validation_images
 from nas.study import keys
 from nas.study.companion import data_key, is_companion, open_companion, recorded, work_key
+from nas.study.naming import definition_of
 from nas.study.records import arch_records
 from nas.study.storage import DEFAULT_STORAGE, open_existing_study
 from nas.study.versions import library_versions
@@ -198,7 +199,9 @@ def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
         lines.append(f"{len(archs)} architectures recorded so far: run --report-only when every shard is done")
         return lines, None
     proxy_seeds = {a.pick.record.spec_hash: a.long for a in gather(picks, 1.0, done, identity)}
+    definition = definition_of(study)
     stats = fidelity_stats(archs, config.budget_x, np.random.default_rng(0), proxy_seeds)
+    stats = replace(stats, rope=definition.rope if definition is not None else stats.rope)
     study.set_user_attr(keys.fidelity_summary_key(config.budget_x), stats.as_dict())
     lines += summary(stats, config.study, config.deltas)
     return lines, stats

@@ -56,7 +56,7 @@ from nas.training.proxy import ValidationSet
 from space import load_spec
 from studies import STUDIES, StudyDef
 from studies.budget import ProxyBudget
-from studies.files import study_to_data
+from studies.files import study_from_data, study_to_data
 
 TRIAL_ERRORS = (DivergenceError, RuntimeError, ValueError)  # a trial that raises these FAILs; the study goes on
 
@@ -232,7 +232,7 @@ def check_is_this_study(
             f"--study: {study.study_name!r} in the storage was not made by nas.search --study {definition.name} "
             f"(objectives {study.metric_names}, definition {made_by!r}): use another storage or study"
         )
-    stored = study.user_attrs.get(keys.DEFINITION_DATA)
+    stored = normalised(study.user_attrs.get(keys.DEFINITION_DATA))
     mine = study_to_data(definition)
     if isinstance(stored, dict) and {**stored, "description": ""} != {**mine, "description": ""}:  # words aside
         raise InputError(
@@ -240,6 +240,17 @@ def check_is_this_study(
             f" ({first_difference(stored, mine)}): use the file it was made from, another storage, or another"
             " study name"
         )
+
+
+def normalised(stored: Any) -> Any:
+    """A stored definition with the fields added since it was stored at their defaults (as this version reads
+    it), so that a new field with its default does not make every older study another definition."""
+    if not isinstance(stored, dict):
+        return stored
+    try:
+        return study_to_data(study_from_data(stored))
+    except ValueError:  # not readable by this version: compared as stored, so the refusal names the field
+        return stored
 
 
 def short(value: object, limit: int = 40) -> str:

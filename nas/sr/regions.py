@@ -15,8 +15,9 @@ every evaluated pixel belongs to exactly one tile).  A tile is, in this order:
 Per class, PSNR pools the squared errors of the class's pixels over all images (one MSE, then dB), SSIM averages
 the protocol's SSIM map over the windows centred on the class's pixels, and GMSD (Xue et al. 2014: the standard
 deviation of the gradient-magnitude similarity on the 2x2-averaged image) pools the similarity of the class's
-pixels.  Differences between two upscalers get a percentile bootstrap interval over the class's tiles, resampled
-in pairs (both upscalers' errors on one tile move together).
+pixels.  Differences between two upscalers get a percentile bootstrap interval that resamples images, each with
+all its tiles of the class (tiles of one image are not independent: resampling tiles made 10 images look like
+hundreds of samples), and both upscalers' errors together; with fewer than ``MIN_IMAGES`` images there is none.
 """
 
 from __future__ import annotations
@@ -382,10 +383,31 @@ def psnr_difference(sse_a: Array, sse_b: Array, axis: int = -1) -> Array:
     return np.asarray(10.0 * np.log10(np.sum(sse_b, axis=axis) / np.sum(sse_a, axis=axis)), dtype=np.float64)
 
 
+MIN_IMAGES = 5  # images (clusters of tiles) a region interval needs
+
+
+def by_image(sse: Array, images: IntArray) -> Array:
+    """Summed squared error per image (in the order of ``np.unique(images)``)."""
+    _, index = np.unique(images, return_inverse=True)
+    return np.bincount(index, weights=sse).astype(np.float64)
+
+
+def clustered_interval(
+    sse_a: Array, sse_b: Array, images: IntArray, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of ``psnr_difference``, resampling images with all their tiles (both upscalers
+    together); None with fewer than ``MIN_IMAGES`` images."""
+    a, b = by_image(sse_a, images), by_image(sse_b, images)
+    if len(a) < MIN_IMAGES:
+        return None
+    return difference_interval(a, b, n_boot, level, seed)
+
+
 def difference_interval(
     sse_a: Array, sse_b: Array, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of ``psnr_difference`` over tiles resampled in pairs; None for under 2 tiles."""
+    """Percentile bootstrap interval of ``psnr_difference`` over units (tiles, or images' sums) resampled in pairs;
+    None for under 2 units."""
     if len(sse_a) < 2:
         return None
     if np.allclose(psnr_difference(sse_a[:, None], sse_b[:, None], axis=1), psnr_difference(sse_a, sse_b)):
@@ -411,6 +433,12 @@ class PairDifference:
     region: str
     diff: float
     ci: tuple[float, float] | None
+    images: int = 0  # images with tiles of the class: the units the interval resamples
+
+    def ci_text(self) -> str:
+        if self.ci is None:
+            return f"not enough data: {self.images} image(s), {MIN_IMAGES} or more"
+        return f"[{self.ci[0]:+.3f}, {self.ci[1]:+.3f}]"
 
 
 def region_names(classes: IntArray) -> list[str]:
@@ -431,17 +459,20 @@ def per_class(measured: Measured) -> dict[str, dict[str, ClassScore]]:
 def pair_differences(
     measured: Measured, pairs: Sequence[tuple[str, str]], n_boot: int = N_BOOT
 ) -> list[PairDifference]:
-    """Per class and pair, the PSNR difference a - b with its paired bootstrap interval over tiles."""
+    """Per class and pair, the PSNR difference a - b with its bootstrap interval over images (their tiles)."""
     classes, _, sums = measured.tiles()
+    image_of = np.concatenate(measured.image_of)
     out: list[PairDifference] = []
     for region in region_names(classes):
         members = class_members(classes, region)
+        images = image_of[members]
         for a, b in pairs:
             sa, sb = sums[a].sse[members], sums[b].sse[members]
             if sa.sum() == 0 or sb.sum() == 0:
                 continue
             diff = float(psnr_difference(sa, sb))
-            out.append(PairDifference(a, b, region, diff, difference_interval(sa, sb, n_boot)))
+            ci = clustered_interval(sa, sb, images, n_boot)
+            out.append(PairDifference(a, b, region, diff, ci, len(np.unique(images))))
     return out
 
 
@@ -463,8 +494,7 @@ class Analysis:
             row = "".join(f"{scores[u].psnr:>{max(width, 9)}.2f}" if u in scores else " " * max(width, 9) for u in ups)
             lines.append(f"{region:<10}{share:>7.1%}{row}")
         for d in self.pairs:
-            ci = "" if d.ci is None else f" [{d.ci[0]:+.3f}, {d.ci[1]:+.3f}]"
-            lines.append(f"{d.a} - {d.b} on {d.region}: {d.diff:+.3f} dB{ci}")
+            lines.append(f"{d.a} - {d.b} on {d.region}: {d.diff:+.3f} dB {d.ci_text()} over {d.images} image(s)")
         return lines
 
 
@@ -495,7 +525,8 @@ def pairs_json(analysis: Analysis) -> list[dict[str, object]]:
             "b": d.b,
             "class": d.region,
             "diff": finite_or_none(d.diff),
-            "ci": None if d.ci is None else list(d.ci),
+            "ci": None if d.ci is None else list(d.ci),  # null: fewer than MIN_IMAGES images
+            "images": d.images,
         }
         for d in analysis.pairs
     ]

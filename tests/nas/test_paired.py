@@ -61,4 +61,7 @@ def test_every_architecture_against_the_best_of_the_same_seed():
     assert (d.a, d.b) == ("bbbb", "standard") and d.mean == pytest.approx(-0.5)
     text = lines([d])
     assert text[0].startswith("paired per-image differences against standard (same seed, 3 validation images")
-    assert "bbbb" in text[1] and "-0.500 dB" in text[1] and text[1].endswith("worse")
+    # [-0.997, -0.003]: below 0, but not beyond the 0.05 dB margin
+    assert "bbbb" in text[1] and "-0.500 dB" in text[1] and text[1].endswith("not decided")
+    assert "one seed: the seed noise is not in it; ROPE +-0.05 dB" in text[0]
+    assert lines([d], rope=0.002)[1].endswith("worse by more than 0.002 dB")

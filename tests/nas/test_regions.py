@@ -224,3 +224,19 @@ def test_search_trials_record_region_psnr_and_analyze_compares_on_one_region(tin
     assert doc["region"] == region
     best = max(t.user_attrs[keys.region_key(region)] for t in done)
     assert doc["best_psnr"] == pytest.approx(best)
+
+
+def test_intervals_resample_images_not_tiles():
+    """Tiles of one image share its difference: 8 images of 40 tiles each are 8 units, not 320."""
+    rng = np.random.default_rng(1)
+    images = np.repeat(np.arange(8), 40)
+    ratio = np.repeat(rng.uniform(1.0, 1.6, 8), 40)  # each image's own ratio of errors, shared by its tiles
+    a = rng.uniform(1.0, 2.0, 320)
+    b = a * ratio * rng.uniform(0.99, 1.01, 320)
+    tiles = R.difference_interval(a, b)
+    clustered = R.clustered_interval(a, b, images)
+    assert tiles is not None and clustered is not None
+    assert clustered[1] - clustered[0] > 3 * (tiles[1] - tiles[0])
+    assert R.clustered_interval(a[:160], b[:160], images[:160]) is None  # 4 images: not enough data
+    d = R.PairDifference("a", "b", "edge", 0.1, None, 4)
+    assert d.ci_text() == f"not enough data: 4 image(s), {R.MIN_IMAGES} or more"
