@@ -227,6 +227,16 @@ def test_rank_correlation_intervals_contain_the_estimate():
     assert c.rho_low <= c.spearman_rho <= c.rho_high
 
 
+def test_three_points_give_no_interval_but_say_why():
+    """Resamples of 3 points that keep 3 distinct values are the sample itself: the interval would be the point."""
+    c = rank_correlations([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], n_boot=200, rng=rng(16))
+    assert c.kendall_tau == 1 and math.isnan(c.tau_low) and math.isnan(c.rho_high) and c.n_boot == 0
+    assert c.interval_text(c.tau_low, c.tau_high) == "[not enough data: n = 3, 5 or more]"
+    five = rank_correlations(np.arange(5.0), np.array([0.0, 2, 1, 3, 4]), n_boot=200, rng=rng(16))
+    assert five.interval_text(five.tau_low, five.tau_high).startswith("[")
+    assert five.tau_low < five.kendall_tau
+
+
 @pytest.mark.parametrize(("x", "y"), [([1, 2], [1, 2]), ([1, 2, 3], [1, 2]), ([1, 1, 1], [1, 2, 3])])
 def test_rank_correlations_reject_short_or_constant_input(x, y):
     with pytest.raises(ValueError):

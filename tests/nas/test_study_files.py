@@ -53,6 +53,7 @@ BAD = [
     (TINY.replace("latency = false", 'latency = "no"'), "latency: 'no' must be true or false"),
     (TINY.replace('shared = "shared"', 'x = "__import__"'), "subspaces.x: "),
     (TINY.replace("[space.unit]", "[space.unit]\nfoo = 1"), "space.unit.foo: no such field"),
+    (TINY.replace("rope = 0.05", "rope = 0"), "rope: 0.0 must be a positive number of dB"),
     (TINY + f"\n[named]\nbig = {json.dumps(preset('ms3').canonical_json)}\n", "named.big: upscales x4, the study's"),
 ]
 
