@@ -494,7 +494,8 @@ class Analysis:
             row = "".join(f"{scores[u].psnr:>{max(width, 9)}.2f}" if u in scores else " " * max(width, 9) for u in ups)
             lines.append(f"{region:<10}{share:>7.1%}{row}")
         for d in self.pairs:
-            lines.append(f"{d.a} - {d.b} on {d.region}: {d.diff:+.3f} dB {d.ci_text()} over {d.images} image(s)")
+            over = f" over {d.images} images" if d.ci is not None else ""
+            lines.append(f"{d.a} - {d.b} on {d.region}: {d.diff:+.3f} dB {d.ci_text()}{over}")
         return lines
 
 
