@@ -66,6 +66,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--report-only", action="store_true", help="train nothing; decide from what is recorded")
+    p.add_argument(
+        "--nested",
+        action="store_true",
+        help="WSD budgets: each target run's stable phase branches into the shorter budgets' decays (BENCHMARKS.md)",
+    )
     p.add_argument("--out", default=None, help="folder for verdict.json and verdict.html")
     p.add_argument("--no-dashboard", action="store_true", help="do not save the figures into the study")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-ScheduleKind = Literal["cosine", "step", "constant"]
+ScheduleKind = Literal["cosine", "step", "constant", "wsd"]
+# warmup-stable-decay: the learning rate holds its peak until the last WSD_DECAY of the run, then decays (cosine) to
+# min_ratio. The stable phase of a longer run is that of every shorter one, so budgets nest: a 10x run's stable
+# checkpoints branch into the short decays of 1x and 3x (nas.training.proxy.fit_nested).
+WSD_DECAY = 0.2
 
 
 @dataclass(frozen=True)
@@ -26,8 +30,15 @@ class ProxyBudget:
         return asdict(self)
 
     def scaled(self, factor: float) -> ProxyBudget:
-        """The same recipe for ``factor`` times the iterations (longer-budget re-training)."""
-        return replace(self, iterations=max(1, round(self.iterations * factor)), warmup=round(self.warmup * factor))
+        """The same recipe for ``factor`` times the iterations (longer-budget re-training); a WSD run keeps its
+        warm-up, so that every budget shares one stable phase."""
+        warmup = self.warmup if self.schedule == "wsd" else round(self.warmup * factor)
+        return replace(self, iterations=max(1, round(self.iterations * factor)), warmup=warmup)
+
+    @property
+    def decay_start(self) -> int:
+        """The iteration a WSD run leaves its stable phase (its last WSD_DECAY): shorter budgets branch off here."""
+        return max(self.warmup, round(self.iterations * (1 - WSD_DECAY)))
 
 
 # Chosen by measurement (BENCHMARKS.md, "Proxy schedule"): short budgets want warm-up, a high peak and cosine decay.

@@ -123,6 +123,7 @@ class RaceState:
     left: dict[str, str] = field(default_factory=dict)  # arch -> why it left the race
     active: list[str] = field(default_factory=list)
     work: list[Work] = field(default_factory=list)
+    spare: list[Work] = field(default_factory=list)  # worth training while another worker holds every item of work
     open: list[tuple[PairVerdict, Need]] = field(default_factory=list)  # open pairs that matter, with estimates
     skipped: dict[float, str] = field(default_factory=dict)  # budgets not raced on, and why
     stopped: str = ""  # why the race is over ("" while work remains)
@@ -189,6 +190,16 @@ def minimum_work(active: Sequence[str], runs: Sequence[Run], budget: float, min_
     ]
 
 
+def spare_work(active: Sequence[str], runs: Sequence[Run], budget: float, policy: Policy) -> list[Work]:
+    """The next seed of every candidate: once the minimum is in, the seed noise and the first open pairs need it,
+    so a worker that finds every minimum training held by another trains one of these instead of waiting."""
+    seed = policy.min_seeds
+    if seed >= policy.max_seeds:
+        return []
+    why = f"a seed beyond the minimum while the minimum trains elsewhere (the seed noise needs it at {budget:g}x)"
+    return [Work(arch, budget, seed, why) for arch in active if seed not in seeds_at(runs, arch, budget)]
+
+
 def plan_race(
     candidates: Sequence[Candidate],
     runs: Sequence[Run],
@@ -208,6 +219,7 @@ def plan_race(
         at = [r for r in runs if r.budget == budget and r.arch in cands]
         state.work = minimum_work(state.active, at, budget, policy.min_seeds)
         if state.work:
+            state.spare = spare_work(state.active, at, budget, policy)
             return capped(state, policy)
         pairs = [(a, b) for a, b in itertools.combinations(state.active, 2) if matters(cands[a], cands[b], named)]
         verdicts = compare_all(at, pairs, policy.margin)
@@ -233,10 +245,10 @@ def more_seeds(
     for v, need in sorted(open_pairs, key=lambda p: priority(p, open_pairs, cands)):
         if need.trainings is None or need.seeds is None or need.seeds > max_seeds:
             continue  # more seeds cannot decide it, or not within the seed limit
-        if max(len(seeds_at(runs, v.a, budget)), len(seeds_at(runs, v.b, budget))) >= max_seeds:
-            continue
         taken = {(x.arch, x.seed) for x in work}
-        work += [w for w in next_seed_work(v, runs, budget, need) if (w.arch, w.seed) not in taken]
+        work += [
+            w for w in next_seed_work(v, runs, budget, need) if (w.arch, w.seed) not in taken and w.seed < max_seeds
+        ]
     return work
 
 
@@ -259,7 +271,7 @@ def priority(
 
 def capped(state: RaceState, policy: Policy) -> RaceState:
     if policy.max_trainings is not None and state.spent >= policy.max_trainings:
-        state.work, state.stopped = [], f"the cap of {policy.max_trainings} trainings is reached"
+        state.work, state.spare, state.stopped = [], [], f"the cap of {policy.max_trainings} trainings is reached"
     return state
 
 

@@ -59,14 +59,14 @@ class RaceReport:
         return equivalence_groups(self.ranked(budget), self.verdicts.get(budget, []))
 
     def units(self) -> float:
-        """Compute spent, in trainings at the target budget (a 1x run of a 10x race counts 0.1)."""
-        return float(sum(r.budget for r in self.runs) / self.target)
+        """Compute spent, in trainings at the target budget (a 1x run of a 10x race counts 0.1; a nested branch
+        its own decay)."""
+        return float(sum(r.compute for r in self.runs) / self.target)
 
     def uniform(self) -> tuple[int, int]:
-        """(seeds, trainings) that uniform allocation (every candidate x every seed x the target budget) needs at
-        least to reach the race's decisions: as many seeds for everyone as the hardest decided pair used."""
-        decided = [v for v in self.verdicts.get(self.target, []) if v.decision != "open"]
-        seeds = max((min(v.seeds) for v in decided), default=self.policy.min_seeds)
+        """(seeds, trainings) of uniform allocation: every candidate with every seed the race gave any candidate
+        at the target budget (the seeds are common random numbers: these would reach at least the same decisions)."""
+        seeds = max((self.seeds(c.arch, self.target) for c in self.candidates), default=0)
         return seeds, seeds * len(self.candidates)
 
 
@@ -212,9 +212,8 @@ def report_lines(report: RaceReport, head: str) -> list[str]:
     t = trainings_data(report)
     lines.append(
         f"trainings: {t['runs']} runs ({t['at_target_units']:.1f} at {report.target:g}x in compute, "
-        f"{t['trained_by_this_worker']} trained by this worker); uniform allocation reaching these decisions: at "
-        f"least {t['uniform_trainings']} ({len(report.candidates)} candidates x {t['uniform_seeds']} seeds at "
-        f"{report.target:g}x)"
+        f"{t['trained_by_this_worker']} trained by this worker); uniform allocation (every candidate x every seed "
+        f"used, at {report.target:g}x): {t['uniform_trainings']} ({len(report.candidates)} x {t['uniform_seeds']})"
     )
     lines.append(f"stopped: {report.state.stopped}" if report.state.stopped else
                  "not finished: run the same command again to go on (or more workers beside it)")  # fmt: skip

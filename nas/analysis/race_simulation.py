@@ -84,7 +84,7 @@ def run_race(
         state = plan_race(candidates, list(runs.values()), policy)
         if state.done:
             return state, list(runs.values())
-        for w in state.work[:2]:  # two workers
+        for w in [*state.work, *state.spare][:2]:  # two workers; the second takes spare work when work runs out
             runs[(w.arch, w.budget, w.seed)] = world.train(int(w.arch), w.seed, w.budget)
     raise RuntimeError("the simulated race did not stop")
 

@@ -53,6 +53,11 @@ class Run:
     seed: int
     images: Mapping[str, float]  # validation image name -> PSNR (dB)
     seconds: float = 0.0  # training time, where recorded
+    cost: float = 0.0  # compute in proxy budgets (a nested branch: its own decay only); 0: the budget itself
+
+    @property
+    def compute(self) -> float:
+        return self.cost or self.budget
 
 
 @dataclass(frozen=True)
@@ -271,7 +276,10 @@ def compare(a: str, b: str, runs: Sequence[Run], margin: Margin, model: SeedMode
         return open_verdict(*args, why, seeds, common, len(images), margin.rope)
     difference, unscaled = contrast
     if model.df == 0:
-        why = "not enough data: the seed noise is not measured (every architecture has one seed at this budget)"
+        why = (
+            "not enough data: the seed noise is not measured (no residual degrees of freedom: it needs 2 or more "
+            "seeds for 2 or more architectures at this budget)"
+        )
         return open_verdict(*args, why, seeds, common, len(images), margin.rope, difference)
     seed_var = model.residual_var * unscaled
     image_var, image_df = image_part(a_runs, b_runs, images) if margin.images == "random" else (0.0, 0)

@@ -50,10 +50,12 @@ def cell(pair: Mapping[str, Any], flip: bool) -> tuple[str, str]:
     d, low, high = pair["difference"], pair["low"], pair["high"]
     if d is None:
         return decision, decision
-    if flip:
-        d, low, high = -d, -high, -low
-    interval = "" if low is None else f"<br>[{low:+.3f}, {high:+.3f}]"
-    return decision, f"{decision}<br>{d:+.3f}{interval}"
+    sign = -1.0 if flip else 1.0
+    interval = ""
+    if low is not None and high is not None:
+        low, high = (-high, -low) if flip else (low, high)
+        interval = f"<br>[{low:+.3f}, {high:+.3f}]"
+    return decision, f"{decision}<br>{sign * d:+.3f}{interval}"
 
 
 def matrix_figure(data: Mapping[str, Any]) -> go.Figure:

@@ -19,7 +19,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
@@ -43,6 +43,7 @@ from nas.study.records import ArchRecord, arch_records
 from nas.study.storage import DEFAULT_STORAGE, storage_for
 from nas.study.versions import library_versions
 from nas.training.loop import resolve_device
+from nas.training.nested import train_nested
 from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
 from space import analytic_cost, load_spec
 from space.arch import ArchSpec
@@ -71,6 +72,7 @@ class RaceConfig:
     val_data: tuple[str, ...] = ()
     device: str = "auto"
     report_only: bool = False
+    nested: bool = False  # WSD budgets: a target run's stable phase branches into every shorter budget's decay
     poll_seconds: float = 15.0
 
     def policy(self, names: Mapping[str, str], study_rope: float = DEFAULT_ROPE) -> Policy:
@@ -146,13 +148,18 @@ def resolve_one(token: str, names: Mapping[str, str]) -> str:
 # ---- runs already recorded ----
 
 
-def run_of(trial: optuna.trial.FrozenTrial, budget: float) -> Run | None:
+def run_of(trial: optuna.trial.FrozenTrial, budget: float, base: ProxyBudget) -> Run | None:
+    """A recorded run; its compute is a nested branch's own iterations (in proxy budgets) where it was one."""
     images = trial.user_attrs.get(keys.PER_IMAGE_PSNR)
     if not isinstance(images, dict) or not images:
         return None
+    nested = trial.user_attrs.get(keys.NESTED)
     seconds = float(trial.user_attrs.get(keys.TRAIN_SECONDS, 0.0) or 0.0)
+    cost = budget
+    if isinstance(nested, dict):
+        seconds, cost = float(nested["own_seconds"]), nested["own_iterations"] / base.iterations
     return Run(str(trial.user_attrs[keys.SPEC_HASH]), budget, int(trial.user_attrs.get(keys.SEED, 0)),
-               {str(k): float(v) for k, v in images.items()}, seconds)  # fmt: skip
+               {str(k): float(v) for k, v in images.items()}, seconds, cost)  # fmt: skip
 
 
 @dataclass
@@ -194,7 +201,7 @@ class Race:
             for budget in self.config.budgets:
                 for seed in range(self.config.max_seeds):
                     trial = done.get(self.key(e.candidate.arch, budget, seed))
-                    run = run_of(trial, budget) if trial is not None else None
+                    run = run_of(trial, budget, self.base) if trial is not None else None
                     if run is not None:
                         out[(run.arch, budget, seed)] = run
         for run in self.search_runs():
@@ -210,7 +217,7 @@ class Race:
         for r in arch_records(self.study):
             same = r.attr(keys.PROXY) == self.base.as_dict() and r.attr(keys.DEVICE) == "cpu"
             if same and r.spec_hash in arches and data_key(r.attr(keys.DATA)) == data_key(self.data):
-                run = run_of(r.trial, 1.0)
+                run = run_of(r.trial, 1.0, self.base)
                 if run is not None:
                     out.append(run)
         return out
@@ -237,8 +244,11 @@ class Race:
         if self.claims is None:
             return True
         holder = self.claims.holder(self.claim_name(work))
-        if holder is None:
-            return True
+        return holder is None or self.gone(holder)
+
+    def gone(self, holder: int) -> bool:
+        """Whether the claim's holder ended without a result: FAIL, or RUNNING with its worker dead (at once on this
+        machine; on another, once its heartbeat is older than the grace period).  A COMPLETE holder is not gone."""
         trial = self.holder_state(holder)
         if trial is None or trial.state == TrialState.FAIL:
             return True
@@ -273,8 +283,8 @@ class Race:
             return trial
         name = self.claim_name(work)
         holder = self.claims.claim(name, trial.number)
-        if holder == trial.number or self.claims.take_over(name, holder, trial.number):
-            return trial
+        if holder == trial.number or (self.gone(holder) and self.claims.take_over(name, holder, trial.number)):
+            return trial  # a live holder (another worker claimed it a moment ago) keeps its claim
         self.fail(trial.number, f"another worker (trial {holder}) claimed the same training")
         return None
 
@@ -288,21 +298,51 @@ class Race:
         log.info("[%d runs recorded] %s seed %d at %gx: %s", state.spent, self.names[work.arch], work.seed,
                  work.budget, work.why)  # fmt: skip
         e = next(x for x in self.entrants if x.candidate.arch == work.arch)
-        train, val = self.inputs()
-        bar, lines = in_trial_progress()
         try:
             with heartbeat(storage_of(self.companion), asked_trial_id(trial)):
-                result = train_proxy(e.spec, self.base.scaled(work.budget), train, val, seed=work.seed,
-                                     device=self.config.device, progress=bar, progress_lines=lines)  # fmt: skip
+                results = self.trained_results(e, work)
         except BaseException as err:
             self.fail(trial.number, f"{err.__class__.__name__}: {err}")
             raise
-        for k, v in self.attrs(e, work, result).items():
-            trial.set_user_attr(k, v)
-        with own_heartbeat():
-            self.companion.tell(trial, [result.psnr, e.candidate.costs[MACS.name], e.candidate.costs[PARAMS.name]])
+        for budget, result, nested in results:
+            attrs = self.attrs(e, Work(work.arch, budget, work.seed, work.why), result) | nested
+            if budget == work.budget:
+                for k, v in attrs.items():
+                    trial.set_user_attr(k, v)
+                with own_heartbeat():
+                    self.companion.tell(trial, self.values(e, result))
+            elif attrs[keys.WORK_KEY] not in recorded(self.companion):  # a shorter budget's branch, on the way
+                self.companion.add_trial(optuna.trial.create_trial(values=self.values(e, result), user_attrs=attrs))
         self.trained += 1
         return True
+
+    def values(self, e: Entrant, result: ProxyResult) -> list[float]:
+        return [result.psnr, e.candidate.costs[MACS.name], e.candidate.costs[PARAMS.name]]
+
+    def trained_results(self, e: Entrant, work: Work) -> list[tuple[float, ProxyResult, dict[str, Any]]]:
+        """(budget, result, nesting attributes) of the training ``work`` asks for: with ``--nested``, a run at the
+        target budget also gives every shorter budget of the ladder (those not recorded yet)."""
+        train, val = self.inputs()
+        if not (self.config.nested and work.budget == self.config.budgets[-1]):
+            bar, lines = in_trial_progress()
+            result = train_proxy(e.spec, self.base.scaled(work.budget), train, val, seed=work.seed,
+                                 device=self.config.device, progress=bar, progress_lines=lines)  # fmt: skip
+            return [(work.budget, result, {})]
+        by_iterations = {self.base.scaled(b).iterations: b for b in self.config.budgets}
+        done = recorded(self.companion)
+        ladder = [self.base.scaled(b) for b in self.config.budgets]
+
+        def recorded_already(b: ProxyBudget) -> bool:
+            return self.key(work.arch, by_iterations[b.iterations], work.seed) in done
+
+        pairs = train_nested(e.spec, ladder, train, val, work.seed, self.config.device, skip=recorded_already)
+        nested = [b.iterations for b in ladder]
+        return [
+            (by_iterations[branch.budget.iterations], result,
+             {keys.NESTED: {"ladder": nested, "own_iterations": branch.own_iterations,
+                            "own_seconds": branch.own_seconds}})
+            for result, branch in pairs
+        ]  # fmt: skip
 
     def inputs(self) -> tuple[Any, ValidationSet]:
         if self.val is None:
@@ -393,6 +433,8 @@ def open_race(config: RaceConfig) -> Race:
         study, _ = open_study(definition, storage, 0, None, budget, data)
     stored = study.user_attrs.get(keys.STUDY_PROXY)
     base = ProxyBudget(**stored) if isinstance(stored, dict) else definition.proxy_for("cpu")
+    if config.nested:
+        base = replace(base, schedule="wsd")
     entrants = choose(config.candidates, definition, arch_records(study))
     engine = engine_of(storage)
     companion = open_companion(study)
@@ -411,6 +453,6 @@ def race_until(r: Race, stop_after: int | None) -> tuple[Race, RaceState, list[R
         state, runs = r.plan()
         if state.done or r.config.report_only or (stop_after is not None and r.trained >= stop_after):
             return r, state, runs
-        if not any(r.train_one(w, state) for w in state.work):
+        if not any(r.train_one(w, state) for w in [*state.work, *state.spare]):
             log.info("every next training is held by another worker; waiting %.0f s", r.config.poll_seconds)
             time.sleep(r.config.poll_seconds)

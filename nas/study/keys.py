@@ -95,6 +95,7 @@ PICK_REASON = "reason"  # why it was picked: named, front or random
 BUDGET_X = "budget_x"
 PROXY_PSNR = "proxy_psnr"  # the source trial's proxy PSNR
 REUSED_TRIAL = "reused_trial"  # the 1x seed-0 CPU record that is the proxy run itself
+NESTED = "nested"  # a nested WSD run's record: its ladder (iterations) and its own iterations and seconds
 CLAIMED_WORK = "claimed_key"  # a race's RUNNING trial: the work key it claimed and trains (WORK_KEY once COMPLETE)
 
 # ---- study attributes ----

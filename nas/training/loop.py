@@ -25,7 +25,8 @@ class DivergenceError(RuntimeError):
 
 @dataclass(frozen=True)
 class Schedule:
-    """Learning rate per iteration: linear warm-up, then cosine decay, halving steps, or constant."""
+    """Learning rate per iteration: linear warm-up, then cosine decay, halving steps, constant, or warmup-stable-decay
+    (the peak until ``decay_start``, then a cosine decay to ``min_ratio`` over the rest)."""
 
     kind: ScheduleKind = "cosine"
     peak: float = 2e-4
@@ -34,6 +35,7 @@ class Schedule:
     min_ratio: float = 0.0  # cosine: final lr = peak * min_ratio
     step_every: int = 250_000  # step: multiply by gamma every this many iterations
     gamma: float = 0.5
+    decay_start: int = 0  # wsd: the first iteration of the decay
 
     def factor(self, i: int) -> float:
         """Multiplier of ``peak`` at iteration ``i`` (0-based)."""
@@ -43,8 +45,11 @@ class Schedule:
             return 1.0
         if self.kind == "step":
             return self.gamma ** (i // self.step_every)
-        span = max(1, self.total - self.warmup)
-        progress = min(1.0, (i - self.warmup) / span)
+        start = self.decay_start if self.kind == "wsd" else self.warmup
+        if i < start:
+            return 1.0
+        span = max(1, self.total - start)
+        progress = min(1.0, (i - start) / span)
         return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 

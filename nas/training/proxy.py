@@ -40,7 +40,8 @@ from studies.budget import ProxyBudget
 
 def schedule_of(budget: ProxyBudget) -> Schedule:
     """The learning-rate schedule a budget asks for."""
-    return Schedule(budget.schedule, budget.peak_lr, budget.warmup, budget.iterations, budget.min_ratio)
+    return Schedule(budget.schedule, budget.peak_lr, budget.warmup, budget.iterations, budget.min_ratio,
+                    decay_start=budget.decay_start)  # fmt: skip
 
 
 @dataclass(frozen=True)

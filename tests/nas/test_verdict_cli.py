@@ -77,7 +77,7 @@ def test_a_killed_race_resumes_and_two_workers_share_it_without_training_twice(t
 
     done = [t for t in trials(url) if t.state == TrialState.COMPLETE]
     work = [t.user_attrs[keys.WORK_KEY] for t in done]
-    assert len(work) == 4 and len(set(work)) == 4  # 2 candidates x 2 seeds, each trained once
+    assert len(work) == 4 and len(set(work)) == 4, [w[:22] for w in work]  # 2 candidates x 2 seeds, once each
     assert lost in work  # the killed worker's training was taken over
     failed = next(t for t in trials(url) if t.number == running[0].number)
     assert failed.state == TrialState.FAIL and f"worker process {killed}" in failed.user_attrs[keys.FAIL_REASON]
