@@ -139,7 +139,8 @@ class PairVerdict:
             "open": "open",
         }[self.decision]
         if not math.isfinite(self.se):
-            return f"{a} vs {b} at {self.budget:g}x: {what}: {self.reason}"
+            shown = f"{self.difference:+.3f} dB; " if math.isfinite(self.difference) else ""
+            return f"{a} vs {b} at {self.budget:g}x: {what}: {shown}{self.reason}"
         return (
             f"{a} vs {b} at {self.budget:g}x: {what}: {self.difference:+.3f} dB [{self.low:+.3f}, {self.high:+.3f}], "
             f"P(better/equivalent/worse) {self.p_better:.2f}/{self.p_equivalent:.2f}/{self.p_worse:.2f}; "
