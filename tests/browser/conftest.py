@@ -1,5 +1,5 @@
-"""One tiny search, a hand-made ms3 study, their reports, an analysis and an optuna-dashboard server, read by a real
-headless Chromium.
+"""One tiny search, a hand-made ms3 study, their reports, an analysis, a verdict and an optuna-dashboard server, read
+by a real headless Chromium.
 
 Chromium is the system's (Debian's ``chromium`` package, or ``MSNAS_CHROMIUM``), driven by Playwright's
 Python client; no browser is downloaded. ``.ci/run`` installs it when missing, so in CI a missing browser fails.
@@ -23,6 +23,7 @@ from nas.analyze import main as analyze_main
 from nas.report import main as report_main
 from nas.search.__main__ import main as search_main
 from nas.study import keys
+from nas.verdict import main as verdict_main
 from nas.study.naming import named_points
 from space import analytic_cost
 from studies import DIRECTIONS, STUDIES
@@ -43,6 +44,7 @@ class Searched:
     artifacts: Path
     reports: dict[str, Path]
     analysis: Path
+    verdict: Path
 
 
 def hand_made_ms3(url: str) -> None:
@@ -109,7 +111,10 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> Searched:
         assert report_main(["--study", name, *store, "--out", str(page)]) == 0
     out = root / "analysis"
     assert analyze_main(["--study", SEARCHED, *store, "--out", str(out), "--boot", "50", "--perm", "100"]) == 0
-    return Searched(url, artifacts, reports, out / "analysis.html")
+    # the verdict from the search's own runs (one seed each: every pair open), its figures saved in the study too
+    verdict = ["--study", SEARCHED, *store, "--budgets", "1", "--report-only", "--out", str(root / "verdict")]
+    assert verdict_main([*verdict, "--quiet"]) == 0
+    return Searched(url, artifacts, reports, out / "analysis.html", root / "verdict" / "verdict.html")
 
 
 @pytest.fixture(scope="session")

@@ -171,6 +171,18 @@ def test_analysis_page(analysis: Loaded):
     assert_titles_inside(analysis.figures)
 
 
+# ---- verdict.html ----
+
+
+def test_verdict_page(browser: Browser, searched: Searched):
+    verdict = load(browser, searched.verdict.as_uri(), PAGE_FIGURES, 2)
+    assert verdict.errors == []
+    assert set(verdict.figures) == {"verdict-matrix", "verdict-front"}
+    assert_drawn_with_data(verdict.figures)
+    assert_titles_inside(verdict.figures)
+    assert "ROPE +-0.05 dB" in verdict.text and "the seed noise is not measured" in verdict.text
+
+
 # ---- optuna-dashboard ----
 
 
