@@ -23,8 +23,8 @@ from nas.analyze import main as analyze_main
 from nas.report import main as report_main
 from nas.search.__main__ import main as search_main
 from nas.study import keys
-from nas.verdict import main as verdict_main
 from nas.study.naming import named_points
+from nas.verdict import main as verdict_main
 from space import analytic_cost
 from studies import DIRECTIONS, STUDIES
 from tests.nas.test_dashboard import running_dashboard
