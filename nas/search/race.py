@@ -15,21 +15,18 @@ import hashlib
 import logging
 import os
 import socket
-import threading
 import time
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from nas.analysis.fronts import front_mask
-from nas.analysis.race import Agreement, Candidate, Policy, RaceState, Work, agreement, plan_race
+from nas.analysis.race import Agreement, Policy, RaceState, Work, agreement, plan_race
 from nas.analysis.verdict import DEFAULT_ALPHA, DEFAULT_ROPE, ImageModel, Margin, Run
-from nas.errors import InputError
 from nas.processes import process_alive
+from nas.search.entrants import Entrant, choose, resolve_one
 from nas.search.objective import region_attrs
 from nas.search.progress import in_trial_progress
 from nas.search.runner import check_init_rule, definition_named, open_study
@@ -37,17 +34,15 @@ from nas.sr.data import check_unseen, data_identity, training_pictures, validati
 from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.companion import data_key, open_companion, recorded, work_key
-from nas.study.naming import named_points
+from nas.study.heartbeat import heartbeat, own_heartbeat
 from nas.study.optuna_adapter import asked_trial_id, engine_of, storage_of, trial_id
-from nas.study.records import ArchRecord, arch_records
+from nas.study.records import arch_records
 from nas.study.storage import DEFAULT_STORAGE, storage_for
 from nas.study.versions import library_versions
 from nas.training.loop import resolve_device
 from nas.training.nested import train_nested
 from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
-from space import analytic_cost, load_spec
-from space.arch import ArchSpec
-from studies import MACS, PARAMS, StudyDef
+from studies import MACS, PARAMS
 from studies.budget import ProxyBudget
 
 log = logging.getLogger(__name__)
@@ -81,68 +76,6 @@ class RaceConfig:
         margin = Margin(study_rope if self.rope is None else self.rope, self.alpha, self.images, "tost", looks)
         pairs = tuple((resolve_one(a, names), resolve_one(b, names)) for a, b in self.pairs)
         return Policy(margin, self.budgets, self.min_seeds, self.max_seeds, self.max_trainings, pairs)
-
-
-@dataclass(frozen=True)
-class Entrant:
-    """A candidate with what it takes to train it."""
-
-    candidate: Candidate
-    spec: ArchSpec
-    preset: str | None
-
-
-def entrant(spec: ArchSpec, name: str | None) -> Entrant:
-    cost = analytic_cost(spec)
-    costs = {MACS.name: float(cost.macs), PARAMS.name: float(cost.params)}
-    return Entrant(Candidate(spec.spec_hash, name or spec.spec_hash[:8], costs), spec, name)
-
-
-def named_entrants(definition: StudyDef) -> list[Entrant]:
-    """The study's named variants that lie in its space, then its own named points (in the order searched)."""
-    names = named_points(definition)
-    found: dict[str, Entrant] = {}
-    for _, spec in definition.space.uniform_points():
-        name = names.get(spec.spec_hash)
-        if name is not None and spec.spec_hash not in found:
-            found[spec.spec_hash] = entrant(spec, name)
-    for name, text in definition.named.items():
-        spec = load_spec(text)
-        found.setdefault(spec.spec_hash, entrant(spec, name))
-    return list(found.values())
-
-
-def choose(wanted: Sequence[str], definition: StudyDef, records: Sequence[ArchRecord]) -> list[Entrant]:
-    """The candidates: ``named``, ``front`` (the study's evaluated front), ``all`` (every evaluated and named
-    architecture), or names and spec-hash prefixes; each once, in the order asked."""
-    named = named_entrants(definition)
-    recorded_ones = [entrant(r.spec, r.preset) for r in records]
-    pool = {e.candidate.arch: e for e in [*named, *recorded_ones]}
-    out: dict[str, Entrant] = {}
-    for token in wanted:
-        if token == "named":
-            picked = named
-        elif token == "front":
-            picked = [e for e, f in zip(recorded_ones, front_mask(records), strict=True) if f] if records else []
-        elif token == "all":
-            picked = list(pool.values())
-        else:
-            picked = [pool[resolve_one(token, {h: e.candidate.name for h, e in pool.items()})]]
-        for e in picked:
-            out.setdefault(e.candidate.arch, e)
-    if len(out) < 2:
-        raise InputError(f"--candidates: {', '.join(wanted)} gives {len(out)} architecture(s); a race needs 2 or more")
-    return list(out.values())
-
-
-def resolve_one(token: str, names: Mapping[str, str]) -> str:
-    """The spec hash a name or a hash prefix stands for (``names``: spec hash -> name)."""
-    found = sorted({h for h, n in names.items() if token in (n, h) or h.startswith(token)})
-    if len(found) != 1:
-        listed = ", ".join(sorted(names.values()))
-        what = "matches none" if not found else f"matches {len(found)}"
-        raise InputError(f"{token!r} {what} of the candidates ({listed})")
-    return found[0]
 
 
 # ---- runs already recorded ----
@@ -375,37 +308,6 @@ class Race:
         if e.preset:
             attrs[keys.PRESET] = e.preset
         return attrs
-
-
-@contextlib.contextmanager
-def own_heartbeat() -> Iterator[None]:
-    """Optuna notes that heartbeats are meant for ``optimize``; a race records its own (``heartbeat``)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Heartbeat of storage")
-        yield
-
-
-@contextlib.contextmanager
-def heartbeat(storage: optuna.storages.BaseStorage, trial: int) -> Iterator[None]:
-    """Record the trial's heartbeat while it trains, so a worker that dies on another machine is noticed."""
-    if not isinstance(storage, optuna.storages.RDBStorage) or storage.get_heartbeat_interval() is None:
-        yield
-        return
-    interval = float(storage.get_heartbeat_interval() or 60)
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.is_set():
-            storage.record_heartbeat(trial)
-            stop.wait(interval)
-
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def read_data(config: RaceConfig, upscale: int) -> tuple[Any, ValidationSet]:
