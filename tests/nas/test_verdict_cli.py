@@ -90,3 +90,21 @@ def test_a_killed_race_resumes_and_two_workers_share_it_without_training_twice(t
     assert data["rope_db"] == 0.05 and data["trainings"]["runs"] == 4
     assert [p["a_name"] + "/" + p["b_name"] for p in data["pairs"]] == ["standard/ms3"]
     assert verdict(url, "--report-only").splitlines()[:-1] == report.splitlines()[:-2]  # the same verdict again
+
+
+def test_candidates_by_name_hash_prefix_or_group():
+    from nas.errors import InputError
+    from nas.search.entrants import choose
+    from studies import STUDIES
+
+    tiny = STUDIES["tiny"]
+    named = [e.candidate.name for e in choose(["named"], tiny, [])]
+    assert set(named) == {"standard", "ms", "ms3"}
+    ms3 = next(e for e in choose(["named"], tiny, []) if e.candidate.name == "ms3")
+    picked = choose([ms3.candidate.arch[:6], "standard"], tiny, [])
+    assert [e.candidate.name for e in picked] == ["ms3", "standard"]
+    assert ms3.candidate.costs["macs"] > 0 and ms3.candidate.costs["params"] > 0
+    with pytest.raises(InputError, match="matches none of the candidates"):
+        choose(["nonesuch", "ms3"], tiny, [])
+    with pytest.raises(InputError, match="a race needs 2 or more"):
+        choose(["ms3"], tiny, [])
