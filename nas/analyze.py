@@ -30,6 +30,7 @@ from nas.analysis.paired import against_best
 from nas.analysis.paired import lines as paired_lines
 from nas.analysis.subspaces import analyse
 from nas.cli import Parser, UsageError, bounded, not_a_file, output_folder, run_cli
+from nas.files import write_atomically
 from nas.output.analysis_page import write_analysis
 from nas.study.experimental import experimental_ok
 from nas.study.naming import definition_of
@@ -123,7 +124,7 @@ def write_paired(study: optuna.Study, folder: Path) -> list[str]:
     diffs = against_best(arch_records(study), sd if np.isfinite(sd) else 0.0)
     if not diffs:
         return []
-    (folder / "paired.json").write_text(json.dumps([d.as_dict() for d in diffs], indent=1))
+    write_atomically(folder / "paired.json", json.dumps([d.as_dict() for d in diffs], indent=1))
     definition = definition_of(study)
     return paired_lines(diffs, definition.rope if definition is not None else DEFAULT_ROPE)
 

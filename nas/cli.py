@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nas.allocator import keep_freed_memory
 from nas.errors import InputError, MsnasError, one_line
+from nas.files import not_root
 
 
 class UsageError(InputError):
@@ -27,8 +28,9 @@ def bounded(flag: str, value: float, low: float, high: float) -> float:
 
 
 def not_a_file(flag: str, path: str | Path) -> Path:
-    """``path``, unless a file stands where a folder is wanted (checked before long work, made only after)."""
-    folder = Path(path)
+    """``path``, unless a file stands where a folder is wanted or it is a file-system root (checked before long
+    work, made only after)."""
+    folder = not_root(flag, path)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{flag}: {folder} is a file, not a folder")
     return folder

@@ -19,3 +19,8 @@ def one_line(err: BaseException) -> str:
     """The first line of an exception's message (torch's are often several lines long)."""
     lines = str(err).strip().splitlines()
     return lines[0].strip() if lines else type(err).__name__
+
+
+class UnsafeName(InputError):
+    """A file name read from a storage that has a path component: whoever writes the storage must not choose
+    where a worker writes or reads."""

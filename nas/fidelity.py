@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nas.analysis.fidelity import DELTAS
-from nas.cli import Parser, UsageError, bounded, run_cli
+from nas.cli import Parser, UsageError, bounded, not_a_file, run_cli
 from nas.output.fidelity_page import write_outputs
 from nas.search.retrain import RetrainConfig, retrain
 from nas.study.experimental import experimental_ok
@@ -88,6 +88,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not args.deltas or min(args.deltas) <= 0:
         raise UsageError("--deltas: differences must be positive")
     args.shard = shard_of(args.shard)
+    if args.out is not None:
+        not_a_file("--out", args.out)  # before hours of training, not after
     args.first = tuple(x for x in args.first.split(",") if x)
     args.data, args.val_data = tuple(args.data), tuple(args.val_data)
     return args

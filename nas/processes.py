@@ -4,6 +4,7 @@ folders) from a live one's."""
 from __future__ import annotations
 
 import ctypes
+import glob
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ def process_alive(pid: int) -> bool:
     """Whether a process with this id runs on this machine (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: no process has so large an id
         return False
     except PermissionError:
         return True
@@ -26,14 +27,19 @@ def process_alive(pid: int) -> bool:
 
 
 def remove_stale_staging(parent: Path, prefix: str) -> list[Path]:
-    """Remove staging folders ``PREFIX*.PID.*`` whose process is gone (a kill -9 mid-way); live ones stay."""
+    """Remove staging folders and temporary files ``PREFIX*.PID.*`` whose process is gone (a kill -9 mid-way);
+    live ones stay.  A link there is removed itself, never what it points to."""
     removed = []
-    for path in parent.glob(f"{prefix}*"):
+    for path in parent.glob(f"{glob.escape(prefix)}*"):
         parts = path.name.split(".")
         pid = next((int(p) for p in reversed(parts[:-1]) if p.isdigit()), None)
-        if path.is_dir() and pid is not None and not process_alive(pid):
+        if pid is None or process_alive(pid):
+            continue
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
     return removed
 
 

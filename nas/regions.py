@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from nas.cli import Parser, UsageError, bounded, not_a_file, output_folder, run_cli
+from nas.files import write_atomically
 from nas.output.regions_page import write_page
 from nas.sr.evaluation import (
     SCALES,
@@ -183,7 +184,7 @@ def run(args: argparse.Namespace) -> str:
     lines = [f"page: {page}"]
     if args.json:
         path = out / "regions.json"
-        path.write_text(json.dumps(as_json(main, by_factor), indent=2))
+        write_atomically(path, json.dumps(as_json(main, by_factor), indent=2))
         lines.append(f"json: {path}")
     return "\n".join([*main.summary_lines(), *lines])
 

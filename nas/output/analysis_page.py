@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from nas.analysis.stats import bootstrap_band, edf
 from nas.analysis.subspaces import Analysis, as_dict, summary
+from nas.files import write_atomically
 from nas.output.page import Report, save_to_dashboard, write_html
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -101,6 +102,6 @@ def write_analysis(study: optuna.Study, analysis: Analysis, out: Path, n_boot: i
     write_html(out / "analysis.html", report)
     if dashboard:
         save_to_dashboard(study, report)
-    (out / "analysis.json").write_text(json.dumps(as_dict(analysis), indent=1))
-    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+    write_atomically(out / "analysis.json", json.dumps(as_dict(analysis), indent=1))
+    write_atomically(out / "summary.txt", "\n".join(lines) + "\n")
     return [*lines, f"wrote analysis.html, analysis.json and summary.txt in {out}"]

@@ -9,12 +9,13 @@ import numpy as np
 import plotly.graph_objects as go
 
 from nas.analysis.fidelity import FidelityStats
+from nas.files import write_atomically
 
 
 def write_outputs(folder: Path, stats: FidelityStats, name: str) -> str:
     """fidelity.json and a scatter of proxy vs long-budget PSNR (HTML) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "fidelity.json").write_text(json.dumps(stats.as_dict(), indent=1))
+    write_atomically(folder / "fidelity.json", json.dumps(stats.as_dict(), indent=1))
     fig = go.Figure(
         go.Scatter(
             x=[a.proxy_psnr for a in stats.archs],
@@ -30,5 +31,5 @@ def write_outputs(folder: Path, stats: FidelityStats, name: str) -> str:
         xaxis_title="proxy PSNR (dB)",
         yaxis_title=f"PSNR at {stats.factor:g}x, mean over seeds (dB)",
     )
-    fig.write_html(folder / "fidelity.html", include_plotlyjs=True)
+    write_atomically(folder / "fidelity.html", fig.to_html(include_plotlyjs=True))
     return f"wrote {folder / 'fidelity.json'} and {folder / 'fidelity.html'}"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
 import plotly.graph_objects as go
 from optuna_dashboard import save_plotly_graph_object
+
+from nas.files import write_atomically as write_atomically  # also for the JSON files of nas.verdict
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,6 @@ def write_html(path: Path, report: Report) -> None:
         f"<body>\n<h1>{html.escape(report.title)}</h1>\n{sentences}\n" + "\n".join(blocks) + "\n</body></html>\n"
     )
     write_atomically(path, page)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """``text`` written beside ``path`` and then renamed onto it: a reader never sees half a page."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def paragraph(line: str) -> str:

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import plotly.graph_objects as go
 from PIL import Image
 
-from nas.output.page import write_atomically
+from nas.files import write_atomically
 from nas.sr.regions import (
     ALL,
     CLASSES,

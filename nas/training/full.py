@@ -26,6 +26,7 @@ from torch import nn
 
 from backbones import build_model
 from nas.errors import InputError, one_line
+from nas.files import not_root, replacing, write_atomically
 from nas.sr.data import (
     NamedImage,
     PatchSampler,
@@ -142,7 +143,7 @@ def setup(args: TrainConfig) -> Run:
         load_checkpoint(run)  # every rank reads it: OUT must be visible to all of them
     run.model = wrap(model, device)  # after loading: the optimizer holds the same parameters either way
     if ranks.main:
-        (out / "spec.json").write_text(spec.to_json())
+        write_atomically(out / "spec.json", spec.to_json())
     return run
 
 
@@ -150,7 +151,9 @@ RUN_FILES = (CHECKPOINT, "model.pt", "final.json")
 
 
 def check_out(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse an output folder that is a file, or that holds an earlier run, unless resuming or overwriting."""
+    """Refuse an output folder that is a root or a file, or that holds an earlier run, unless resuming or
+    overwriting."""
+    not_root("--out", out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out: {out} is a file, not a folder")
     used = [name for name in RUN_FILES if (out / name).exists()]
@@ -173,7 +176,8 @@ def layout(run: Run) -> dict[str, int]:
 
 
 def save_checkpoint(run: Run, iteration: int) -> None:
-    """Write the checkpoint beside the old one, then rename: a kill never leaves a torn file (rank 0 only)."""
+    """Write the checkpoint to a fresh file beside the old one, then rename: a kill never leaves a torn file, and a
+    link planted beside it is never written through (rank 0 only)."""
     if not run.ranks.main:
         return
     state = {
@@ -186,9 +190,8 @@ def save_checkpoint(run: Run, iteration: int) -> None:
         "history": run.history,
         **layout(run),
     }
-    tmp = run.out / (CHECKPOINT + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, run.out / CHECKPOINT)
+    with replacing(run.out / CHECKPOINT) as file:
+        torch.save(state, file)
 
 
 def load_checkpoint(run: Run) -> None:
@@ -302,8 +305,9 @@ def next_boundary(i: int, *everies: int) -> int:
 def save_model(folder: Path, spec: ArchSpec, model: nn.Module) -> None:
     """A trained network as ``nas.train`` leaves it: ``spec.json`` and ``model.pt`` (spec and state_dict)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "spec.json").write_text(spec.to_json())
-    torch.save({"spec": spec.to_dict(), "model": model.state_dict()}, folder / "model.pt")
+    write_atomically(folder / "spec.json", spec.to_json())
+    with replacing(folder / "model.pt") as file:
+        torch.save({"spec": spec.to_dict(), "model": model.state_dict()}, file)
 
 
 def finish(run: Run, bench: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -317,5 +321,5 @@ def finish(run: Run, bench: tuple[str, ...] | list[str]) -> dict[str, Any]:
         results[Path(folder).name] = result.as_dict()
         print(f"{Path(folder).name:<12} PSNR {result.psnr:.2f} dB  SSIM {result.ssim:.4f}  ({result.n_images} images)")
     summary = {"spec_hash": run.spec.spec_hash, "history": run.history, "benchmarks": results, **layout(run)}
-    (run.out / "final.json").write_text(json.dumps(summary, indent=2))
+    write_atomically(run.out / "final.json", json.dumps(summary, indent=2))
     return summary

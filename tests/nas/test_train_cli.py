@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from nas.train import main
-from nas.training.full import CHECKPOINT, next_boundary
+from nas.training.full import CHECKPOINT, RUN_FILES, next_boundary
 from space import preset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +127,21 @@ def test_a_used_out_is_refused_unless_resumed_or_overwritten(setup_files, tmp_pa
     assert (out / "final.json").read_text() == before  # nothing replaced
     assert main([*argv(setup_files, out), *short, "--resume", "--overwrite"]) == 2
     assert main([*argv(setup_files, out), *short, "--overwrite"]) == 0
+
+
+def test_planted_links_are_never_written_through(setup_files, tmp_path):
+    """A link at the old fixed temporary name (checkpoint.pt.tmp) or at an output's own name is never followed."""
+    out = tmp_path / "run"
+    out.mkdir()
+    names = [CHECKPOINT + ".tmp", "spec.json", "final.json"]
+    for name in names:
+        (tmp_path / f"victim-{name}").write_text("untouched")
+        (out / name).symlink_to(tmp_path / f"victim-{name}")
+    short = ["--iters", "6", "--val-every", "6", "--ckpt-every", "6", "--overwrite"]  # final.json is there
+    assert main([*argv(setup_files, out), *short]) == 0
+    assert all((tmp_path / f"victim-{name}").read_text() == "untouched" for name in names)
+    assert json.loads((out / "final.json").read_text())["history"] and not (out / "spec.json").is_symlink()
+    assert sorted(p.name for p in out.iterdir()) == sorted([*RUN_FILES, "spec.json", CHECKPOINT + ".tmp"])
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint", None])
