@@ -16,7 +16,9 @@ budget) and FAILED trials are never candidates.
 ``model.ts`` (TorchScript), ``model.onnx`` and ``README.txt``.  The models are a fresh, *untrained*
 ``build_model(spec)``: the search trained only a short proxy, often at a reduced size, so the
 weights are not kept; train the spec fully with ``nas.train``.  Both model files are checked
-against the eager model before anything is written to DIR.
+against the eager model before anything is written to DIR.  DIR must be new or empty: a folder that
+holds anything (a ``nas.train`` run, whose spec.json the export would replace) is refused unless
+``--overwrite`` is given, and then only the five files are replaced.
 
 Examples::
 
@@ -38,7 +40,7 @@ import optuna
 from nas.analysis.fronts import front
 from nas.analysis.selection import SELECTORS, select
 from nas.cli import Parser, run_cli
-from nas.output.export import export_trial, summary
+from nas.output.export import check_out, export_trial, summary
 from nas.study.experimental import experimental_ok
 from nas.study.records import arch_records
 from nas.study.storage import DEFAULT_STORAGE, open_existing_study
@@ -54,7 +56,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     pick.add_argument("--preset", metavar="NAME", help="the trial of this named variant")
     pick.add_argument("--knee", action="store_true", help="the knee of the PSNR-vs-MACs Pareto front")
     pick.add_argument("--max-macs", type=float, metavar="G", help="the best PSNR with at most G * 1e9 MACs")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; its five files replaced)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; must be empty, or --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its five files")
     return p.parse_args(argv)
 
 
@@ -67,12 +70,12 @@ def selection_of(args: argparse.Namespace) -> tuple[str, Any]:
 def run(args: argparse.Namespace) -> str:
     """Open the study, pick the trial, export it; the summary to print."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out = check_out(Path(args.out), args.overwrite)
     with experimental_ok():
         study = open_existing_study(args.storage, args.study)
         mode, argument = selection_of(args)
         trials, records = study.get_trials(deepcopy=False), arch_records(study)
         trial = select(trials, records, mode, argument)
-        out = Path(args.out)
         selection: dict[str, Any] = {"mode": mode, "argument": argument}
         warning = ""
         if mode == "knee":

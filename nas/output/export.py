@@ -29,6 +29,7 @@ from torch import nn
 
 from backbones import build_model
 from nas.errors import InputError, MsnasError
+from nas.files import not_root
 from nas.processes import remove_stale_staging
 from nas.study import keys
 from nas.study.objectives import objectives_of
@@ -54,6 +55,7 @@ CHECK_SHAPES = (TRACE_SHAPE, (2, 3, 16, 24))  # padded, batch 1; unpadded, batch
 TORCHSCRIPT_TOLERANCE, ONNX_TOLERANCE = 1e-5, 1e-4
 INIT_SEED = 0
 FILES = ("spec.json", "provenance.json", "model.ts", "model.onnx", "README.txt")
+STAGING = ".export."  # the prefix of the staging folder inside --out
 
 
 class ExportError(MsnasError):
@@ -292,12 +294,34 @@ ONNX Runtime (CPU) at the same shapes.  Export again after training to ship weig
 # --- writing -----------------------------------------------------------------------------------
 
 
+def check_out(out: Path, overwrite: bool) -> Path:
+    """``out``, unless it is a root, a file, or a folder that holds anything (a ``nas.train`` run's spec.json, say:
+    replacing it stops that run from resuming) and ``overwrite`` is not given; checked before anything is made."""
+    not_root("--out", out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out: {out} is a file, not a folder")
+    held = held_names(out)
+    if held and not overwrite:
+        listed = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise InputError(f"--out: {out} is not empty ({listed}): choose another folder, or add --overwrite to "
+                         f"replace its {', '.join(FILES)}")  # fmt: skip
+    return out
+
+
+def held_names(out: Path) -> list[str]:
+    """What ``out`` holds, but for export staging folders (a killed export's, removed when the export runs)."""
+    try:
+        return sorted(p.name for p in out.iterdir() if not p.name.startswith(STAGING)) if out.is_dir() else []
+    except OSError as err:
+        raise InputError(f"--out: cannot read {out} ({err.strerror or err})") from None
+
+
 def staging_dir(out: Path) -> Path:
     """A fresh folder inside ``out`` (same file system, so files move in atomically)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        remove_stale_staging(out, ".export.")  # a killed export's leftovers
-        return Path(tempfile.mkdtemp(prefix=f".export.{os.getpid()}.", dir=out))
+        remove_stale_staging(out, STAGING)  # a killed export's leftovers
+        return Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}.", dir=out))
     except OSError as err:
         raise InputError(f"--out: cannot write to {out} ({err.strerror or err})") from None
 

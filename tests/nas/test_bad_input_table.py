@@ -113,7 +113,7 @@ CASES: list[tuple[str, str, str]] = [
     ("nas.export", "--study tiny-random --storage {url} --trial 999 --out {d}/e", "--trial: no trial 999"),
     ("nas.export", "--study tiny-random --storage {url} --preset nope --out {d}/e", "--preset: no COMPLETE trial"),
     ("nas.export", "--study tiny-random --storage {url} --max-macs -1 --out {d}/e", "--max-macs: no COMPLETE trial"),
-    ("nas.export", "--study tiny-random --storage {url} --knee --out {d}/afile", "--out: cannot write to {d}/afile"),
+    ("nas.export", "--study tiny-random --storage {url} --knee --out {d}/afile", "--out: {d}/afile is a file"),
     ("nas.fidelity", "--study tiny-random --storage {url} --k 2", "--k: at least 3 architectures"),
     ("nas.fidelity", "--study tiny-random --storage {url} --shard 3/2", "--shard: '3/2' needs 0 <= I < N"),
     ("nas.fidelity", "--study tiny-random --storage {url} --deltas x", "--deltas: 'x' is not a comma-separated"),

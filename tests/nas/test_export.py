@@ -20,6 +20,7 @@ from backbones import build_model
 from nas.analysis.fronts import front
 from nas.analysis.selection import select
 from nas.export import main, parse_args, selection_of
+from nas.output.export import FILES
 from nas.study.naming import named_points
 from nas.study.records import ArchRecord, arch_records
 from nas.study.storage import storage_for
@@ -273,7 +274,7 @@ def test_errors_are_one_line_and_exit_2(url, tmp_path, capsys, argv, message):
 def test_a_failed_check_leaves_the_folder_alone(url, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("nas.output.export.ONNX_TOLERANCE", -1.0)  # no ONNX file can pass
     (tmp_path / "spec.json").write_text("old")
-    assert main(["--study", "real", "--storage", url, "--knee", "--out", str(tmp_path)]) == 2
+    assert main(["--study", "real", "--storage", url, "--knee", "--out", str(tmp_path), "--overwrite"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nas.export: error: model.onnx differs from the eager model by") and err.count("\n") == 1
     assert [p.name for p in tmp_path.iterdir()] == ["spec.json"] and (tmp_path / "spec.json").read_text() == "old"
@@ -305,3 +306,38 @@ def test_a_knee_of_a_front_of_two_points_is_said_to_be_none(url, tmp_path):
     assert printed.getvalue().startswith("WARNING: the Pareto front has 2 point(s), so it has no knee")
     provenance = json.loads((tmp_path / "e" / "provenance.json").read_text())
     assert "has no knee" in json.dumps(provenance)
+
+
+def test_a_folder_that_holds_anything_is_refused_and_left_alone(url, tmp_path, capsys):
+    """A nas.train run's folder: replacing its spec.json would stop that run from resuming."""
+    (tmp_path / "spec.json").write_text("the run's spec")
+    (tmp_path / "checkpoint.pt").write_bytes(b"weights")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(["--study", "real", "--storage", url, "--preset", "ms3", "--out", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"nas.export: error: --out: {tmp_path} is not empty (checkpoint.pt, spec.json)")
+    assert "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_overwrite_replaces_the_five_files_and_keeps_the_rest(url, tmp_path):
+    (tmp_path / "spec.json").write_text("old")
+    (tmp_path / "notes.txt").write_text("kept")
+    argv = ["--study", "real", "--storage", url, "--preset", "ms3", "--out", str(tmp_path), "--overwrite"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+    assert (tmp_path / "notes.txt").read_text() == "kept" and (tmp_path / "spec.json").read_text() != "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*FILES, "notes.txt"])
+
+
+def test_a_link_planted_at_an_output_name_is_replaced_not_written_through(url, tmp_path):
+    victim = tmp_path / "victim.json"
+    victim.write_text("untouched")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "provenance.json").symlink_to(victim)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["--study", "real", "--storage", url, "--preset", "ms3", "--out", str(out), "--overwrite"]) == 0
+    assert victim.read_text() == "untouched" and not (out / "provenance.json").is_symlink()
+    assert json.loads((out / "provenance.json").read_text())["study"] == "real"

@@ -13,6 +13,7 @@ import pytest
 from nas import files
 from nas.analyze import main as analyze_main
 from nas.errors import InputError, UnsafeName
+from nas.export import main as export_main
 from nas.fidelity import main as fidelity_main
 from nas.output.page import Report, write_html
 from nas.processes import remove_stale_staging
@@ -133,6 +134,7 @@ def test_a_prefix_is_matched_literally(tmp_path: Path):
 
 Main = Callable[[Sequence[str] | None], int]
 ROOT_CASES: list[tuple[str, Main, str, str]] = [
+    ("nas.export", export_main, "--study x --storage sqlite:///{d}/none.db --knee --out /", "is the root folder"),
     ("nas.analyze", analyze_main, "--study x --storage sqlite:///{d}/none.db --out /", "is the root folder"),
     ("nas.fidelity", fidelity_main, "--study x --storage sqlite:///{d}/none.db --out /", "is the root folder"),
     ("nas.train", train_main, "--arch {d}/none.json --out /", "is the root folder"),
