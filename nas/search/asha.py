@@ -146,10 +146,13 @@ def _start(study: optuna.Study, searcher: Searcher, ladder: Rungs, progress: Pro
     trial = study.ask()
     pending = {t.user_attrs[keys.SPEC_HASH] for t in candidates(study)}
     try:
-        spec, reused = searcher.admit(trial, pending=pending)
+        admitted = guarded(study, trial, searcher.admit, trial, pending)  # a repeat's copy may fail (UnsafeName)
     except optuna.TrialPruned:
         study.tell(trial, state=TrialState.PRUNED)
         return 0.0
+    if admitted is None:
+        return 0.0
+    spec, reused = admitted
     name = trial_arch_name(trial.number, trial.user_attrs)
     if reused is not None:
         study.tell(trial, reused)

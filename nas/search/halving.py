@@ -99,10 +99,13 @@ def ask_candidates(study: optuna.Study, searcher: Searcher, n: int) -> list[Cand
     for _ in range(n):
         trial = study.ask()
         try:
-            spec, reused = searcher.admit(trial, pending=batch)
+            admitted = guarded(study, trial, searcher.admit, trial, batch)  # a repeat's copy may fail (UnsafeName)
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
             continue
+        if admitted is None:
+            continue
+        spec, reused = admitted
         if reused is not None:
             study.tell(trial, reused)
         elif spec.spec_hash in batch:
@@ -178,7 +181,8 @@ def _last_rung(study: optuna.Study, searcher: Searcher, live: list[Candidate], l
 
 
 def guarded(study: optuna.Study, trial: optuna.Trial, work: Callable[..., T], *args: Any) -> T | None:
-    """Run one candidate's training; a divergence or runtime error fails that trial only, with its reason."""
+    """Run one candidate's admission or training; a divergence, runtime or value error (a refused artifact name)
+    fails that trial only, with its reason."""
     try:
         return work(*args)
     except (DivergenceError, RuntimeError, ValueError) as err:

@@ -23,6 +23,7 @@ import torch
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from backbones import build_model
+from nas.files import plain_name
 from nas.jsonvalues import finite_or_none
 from nas.search.progress import in_trial_progress
 from nas.search.sampling import spec_from_trial
@@ -173,19 +174,31 @@ class Searcher:
     def _copy_artifacts(self, earlier: optuna.trial.FrozenTrial, trial: optuna.Trial) -> None:
         """The earlier trial's files (spec, proxy curves) on the repeat too: optuna-dashboard lists a repeat that
         lies on the front among its best trials, and its page should show what the result came from.  Files kept in
-        another artifact folder (an earlier run's ``--artifacts``) are not found here and are left out."""
+        another artifact folder (an earlier run's ``--artifacts``) are not found here and are left out.
+
+        The names come from the storage, which whoever can write the database chooses: every one is checked before
+        any file is written (UnsafeName, and the trial FAILs with it), so none can steer where this worker writes."""
+        metas = optuna.artifacts.get_all_artifact_meta(earlier, storage=storage_of(trial.study))
+        for meta in metas:
+            plain_name(meta.filename, f"trial {earlier.number}'s artifact file name")
+            plain_name(meta.artifact_id, f"trial {earlier.number}'s artifact id")
         with tempfile.TemporaryDirectory() as tmp:
-            for meta in optuna.artifacts.get_all_artifact_meta(earlier, storage=storage_of(trial.study)):
-                path = Path(tmp) / meta.filename
-                try:
-                    optuna.artifacts.download_artifact(
-                        artifact_store=self.artifacts, artifact_id=meta.artifact_id, file_path=str(path)
-                    )
-                except ArtifactNotFound:  # the earlier trial's files are in another artifact folder: none here
-                    continue
-                optuna.artifacts.upload_artifact(
-                    artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial, mimetype=meta.mimetype
-                )
+            for i, meta in enumerate(metas):
+                folder = Path(tmp) / str(i)  # one folder each: two artifacts of one name are both copied
+                folder.mkdir()
+                self._copy_artifact(meta, folder / meta.filename, trial)
+
+    def _copy_artifact(self, meta: optuna.artifacts.ArtifactMeta, path: Path, trial: optuna.Trial) -> None:
+        """One artifact, downloaded to ``path`` and uploaded again as the repeat's own (a file name stays a name)."""
+        try:
+            optuna.artifacts.download_artifact(
+                artifact_store=self.artifacts, artifact_id=meta.artifact_id, file_path=str(path)
+            )
+        except ArtifactNotFound:  # the earlier trial's files are in another artifact folder: none here
+            return
+        optuna.artifacts.upload_artifact(
+            artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial, mimetype=meta.mimetype
+        )
 
     def evaluate(self, trial: optuna.Trial, spec: ArchSpec, budget: ProxyBudget | None = None) -> tuple[float, ...]:
         """Count, train the proxy (the study's budget unless given) and record everything on the trial."""
