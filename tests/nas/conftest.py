@@ -1,5 +1,5 @@
 """One real random study of the tiny space, trained once per session and copied for each module that writes to it;
-a fresh PostgreSQL schema for tests that need a server."""
+a fresh PostgreSQL schema for tests that need a server, and a server of the tests' own."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy
 
 from nas.search.__main__ import main as search_main
+from tests.nas.pgserver import Server, why_no_server
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +34,20 @@ def tiny_random_url(tiny_random_db: Path, tmp_path_factory: pytest.TempPathFacto
     db = tmp_path_factory.mktemp("tiny-random-copy") / "study.db"
     shutil.copyfile(tiny_random_db, db)
     return f"sqlite:///{db}"
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[Server]:
+    """A PostgreSQL server of the tests' own, which a test may restart or stop (``tests/nas/pgserver.py``); skipped
+    where none can run, except under CI, where it fails."""
+    why = why_no_server()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but no PostgreSQL server can be started: {why}")
+        pytest.skip(why)
+    server = Server.create()
+    yield server
+    server.remove()
 
 
 @pytest.fixture
