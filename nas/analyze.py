@@ -114,8 +114,9 @@ def run(args: argparse.Namespace) -> str:
             study, predicates, pairs, args.bins, args.perm, budget_x=args.budget_x, optional=own, region=args.region
         )
         folder = output_folder("--out", args.out)
+        paired = write_paired(study, folder)  # every file before the figures go into the study, which may refuse them
         out = write_analysis(study, analysis, folder, args.boot, not args.no_dashboard)
-        return "\n".join(out + write_paired(study, folder))
+        return "\n".join(out + paired)
 
 
 def write_paired(study: optuna.Study, folder: Path) -> list[str]:

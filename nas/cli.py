@@ -56,7 +56,8 @@ class Parser(argparse.ArgumentParser):
 def run_cli(
     prog: str, run: Callable[[], str], errors: tuple[type[Exception], ...] = (), interrupted: str | None = None
 ) -> int:
-    """Print what ``run`` returns (exit 0); a usage, spec, msnas or listed error is one stderr line and exit 2.
+    """Print what ``run`` returns (exit 0); a usage, spec, msnas or listed error, or a storage or disk that failed
+    under it (read-only, full, unreachable: ``nas.study.faults``), is one stderr line and exit 2.
 
     With ``interrupted``, Ctrl-C prints that advice (what was saved, how to go on) and exits 130.
     Freed memory is kept in the process first (:mod:`nas.allocator`): commands run forwards and training steps.
@@ -76,4 +77,12 @@ def run_cli(
             raise
         print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
         return 130
+    except Exception as err:
+        from nas.study.faults import storage_fault  # Optuna and SQLAlchemy: imported only by a command that failed
+
+        fault = storage_fault(err)
+        if fault is None:
+            raise
+        print(f"{prog}: error: {one_line(fault)}", file=sys.stderr)
+        return 2
     return 0

@@ -20,7 +20,8 @@ from pathlib import Path
 from nas.cli import Parser, bounded, run_cli
 from nas.errors import InputError
 from nas.output.dashboard import serve
-from nas.study.storage import DEFAULT_STORAGE, artifact_dir, public_url
+from nas.study.experimental import experimental_ok
+from nas.study.storage import DEFAULT_STORAGE, artifact_dir, public_url, storage_for
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -35,11 +36,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> str:
+    """Open the storage here, so that an unreachable server is one line (optuna-dashboard's is a traceback)."""
     if args.storage.startswith("sqlite:") and not Path(args.storage.removeprefix("sqlite:///")).is_file():
-        raise InputError(f"--storage: {args.storage} is not a SQLite file (run nas.search first)")
+        raise InputError(f"--storage: {public_url(args.storage)} is not a SQLite file (run nas.search first)")
+    with experimental_ok():
+        storage = storage_for(args.storage)
     artifacts = artifact_dir(args.storage, args.artifacts)
     print(f"optuna-dashboard on {public_url(args.storage)} at http://{args.host}:{args.port}", file=sys.stderr)
-    serve(args.storage, artifacts, args.host, args.port)
+    serve(storage, artifacts, args.host, args.port)
     return ""
 
 

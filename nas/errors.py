@@ -24,3 +24,8 @@ def one_line(err: BaseException) -> str:
 class UnsafeName(InputError):
     """A file name read from a storage that has a path component: whoever writes the storage must not choose
     where a worker writes or reads."""
+
+
+class StorageFault(MsnasError):
+    """The storage or a disk failed under a command (read-only, full, unreachable): one line naming the cause;
+    what was committed before it stays."""

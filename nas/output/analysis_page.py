@@ -100,8 +100,8 @@ def write_analysis(study: optuna.Study, analysis: Analysis, out: Path, n_boot: i
     lines = summary(analysis)
     report = Report(f"{analysis.study}: design-space EDFs", lines, figures, captions(suffix))
     write_html(out / "analysis.html", report)
-    if dashboard:
-        save_to_dashboard(study, report)
     write_atomically(out / "analysis.json", json.dumps(as_dict(analysis), indent=1))
     write_atomically(out / "summary.txt", "\n".join(lines) + "\n")
+    if dashboard:  # last: a storage that cannot take the figures leaves every file written
+        save_to_dashboard(study, report)
     return [*lines, f"wrote analysis.html, analysis.json and summary.txt in {out}"]

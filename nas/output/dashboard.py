@@ -57,7 +57,7 @@ def without_repeats(front: Callable[..., list[FrozenTrial]]) -> Callable[..., li
     return first_evaluations
 
 
-def serve(storage: str, artifacts: Path, host: str, port: int) -> None:
+def serve(storage: optuna.storages.BaseStorage, artifacts: Path, host: str, port: int) -> None:
     """Run optuna-dashboard on the storage (blocks until interrupted), figures in page order."""
     if not hasattr(_custom_plot_data, "list_graph_object_ids"):  # a change in optuna-dashboard's internals
         raise RuntimeError(f"optuna-dashboard {optuna_dashboard.__version__}: no figure listing to order")

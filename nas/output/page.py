@@ -10,7 +10,9 @@ import optuna
 import plotly.graph_objects as go
 from optuna_dashboard import save_plotly_graph_object
 
+from nas.errors import StorageFault
 from nas.files import write_atomically as write_atomically  # also for the JSON files of nas.verdict
+from nas.study.faults import STORAGE_ERRORS, storage_fault
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,13 @@ def card(fig: go.Figure) -> go.Figure:
 
 
 def save_to_dashboard(study: optuna.Study, report: Report) -> None:
-    """Store the figures in the study under fixed ids, so optuna-dashboard shows them and a rerun replaces them."""
-    for graph_id, fig in report.figures.items():
-        save_plotly_graph_object(study, card(report.cards.get(graph_id, fig)), graph_object_id=graph_id)
+    """Store the figures in the study under fixed ids, so optuna-dashboard shows them and a rerun replaces them;
+    a storage that cannot take them (read-only, full) is one line saying how to do without."""
+    try:
+        for graph_id, fig in report.figures.items():
+            save_plotly_graph_object(study, card(report.cards.get(graph_id, fig)), graph_object_id=graph_id)
+    except STORAGE_ERRORS as err:
+        fault = storage_fault(err)
+        if fault is None:
+            raise
+        raise StorageFault(f"{fault}; the figures were not saved into the study (--no-dashboard skips them)") from None

@@ -31,6 +31,7 @@ from nas.search.stopping import CurveStopper
 from nas.sr.data import PatchSampler, Picture
 from nas.study import keys
 from nas.study.claims import Claims
+from nas.study.faults import storage_fault
 from nas.study.naming import trial_arch_name
 from nas.study.optuna_adapter import storage_of
 from nas.study.records import is_result
@@ -72,8 +73,8 @@ class Searcher:
             return self.evaluate(trial, spec)
         except optuna.TrialPruned:
             raise
-        except Exception as err:
-            trial.set_user_attr(keys.FAIL_REASON, f"{err.__class__.__name__}: {err}")
+        except Exception as err:  # a storage fault by its cause: Optuna's own words blame "invalid data"
+            trial.set_user_attr(keys.FAIL_REASON, str(storage_fault(err) or f"{err.__class__.__name__}: {err}"))
             raise
 
     def _announce(self, trial: optuna.Trial) -> None:

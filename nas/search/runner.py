@@ -7,12 +7,14 @@ Examples (the command line is ``python -m nas.search``)::
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import sys
 import time
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import optuna
 
 from backbones import INIT_RULE
 from nas.analysis.fronts import front
-from nas.errors import InputError, MsnasError
+from nas.errors import InputError, MsnasError, StorageFault
 from nas.processes import process_alive
 from nas.search.budget import NewArchitectures
 from nas.search.objective import Searcher
@@ -39,6 +41,7 @@ from nas.sr.data import (
 from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.companion import data_key
+from nas.study.faults import STORAGE_ERRORS, storage_fault
 from nas.study.naming import join_names, named_points, plural, stored_name, trial_arch_name
 from nas.study.objectives import names as objective_names
 from nas.study.optuna_adapter import engine_of, trial_id
@@ -172,14 +175,29 @@ def requeue_failed_named(study: optuna.Study, definition: StudyDef) -> tuple[lis
 def fail_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
     """Fail at once the RUNNING trials whose worker ran on this machine and is gone (kill -9, a crash);
     trials of other machines are left to Optuna's heartbeat.  Returns their numbers."""
+    here = socket.gethostname()
+
+    def dead(pid: int) -> str | None:
+        return None if process_alive(pid) else f"worker process {pid} on {here} ended while the trial was running"
+
+    return fail_local_trials(study, storage, dead)
+
+
+def fail_local_trials(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, reason_for: Callable[[int], str | None]
+) -> list[int]:
+    """Fail the RUNNING trials of this machine's processes for which ``reason_for(pid)`` gives a reason."""
     here, failed = socket.gethostname(), []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         pid = t.user_attrs.get(keys.WORKER_PID)
-        if t.user_attrs.get(keys.WORKER_HOST) != here or not isinstance(pid, int) or process_alive(pid):
+        if t.user_attrs.get(keys.WORKER_HOST) != here or not isinstance(pid, int):
             continue
-        reason = f"worker process {pid} on {here} ended while the trial was running"
+        reason = reason_for(pid)
+        if reason is None:
+            continue
         try:
-            storage.set_trial_user_attr(trial_id(t), keys.FAIL_REASON, reason)
+            with suppress(*STORAGE_ERRORS):  # a full disk may take the FAIL but not its reason
+                storage.set_trial_user_attr(trial_id(t), keys.FAIL_REASON, reason)
             with warnings.catch_warnings():  # Optuna notes that tell() on a heartbeat storage bypasses optimize()
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
@@ -187,6 +205,22 @@ def fail_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseSto
             continue  # another worker restarting on this machine failed it first
         failed.append(t.number)
     return failed
+
+
+@contextmanager
+def failing_own_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> Iterator[None]:
+    """A storage or disk fault that ends the search FAILs this process's RUNNING trial with its cause, where the
+    storage takes it again (a server back after a dropped commit; otherwise the next run fails the trial), and
+    ends the run with one line naming the cause: trials finished before it are saved."""
+    try:
+        yield
+    except Exception as err:
+        fault = storage_fault(err)
+        if fault is None:
+            raise
+        with suppress(*STORAGE_ERRORS):
+            fail_local_trials(study, storage, lambda pid: str(fault) if pid == os.getpid() else None)
+        raise StorageFault(f"{fault}; the trials finished before it are saved: run the same command to go on") from None
 
 
 def claims_name(study: optuna.Study) -> str:
@@ -442,6 +476,22 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     if engine is not None:
         searcher = replace(searcher, claims=Claims(engine, claims_name(study)))
     guard = RepeatedFailure()
+    with failing_own_trials(study, storage):
+        optimise(study, searcher, config, definition, n_trials, guard)
+    if guard.stopped:
+        raise MsnasError(f"study {study.study_name} stopped: {guard.stopped}")
+    return summary(study, config.storage, store_dir)
+
+
+def optimise(
+    study: optuna.Study,
+    searcher: Searcher,
+    config: SearchConfig,
+    definition: StudyDef,
+    n_trials: int,
+    guard: RepeatedFailure,
+) -> None:
+    """Run the trials: successive halving, ASHA, or Optuna's loop (counting trainings, not repeats)."""
     if config.halving:
         from nas.search.halving import Rungs, run_halving
 
@@ -464,9 +514,6 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
         )
         if counter.exhausted:
             print(f"stopped after {plural(counter.progress.done, 'training')}: {counter.exhausted}", file=sys.stderr)
-    if guard.stopped:
-        raise MsnasError(f"study {study.study_name} stopped: {guard.stopped}")
-    return summary(study, config.storage, store_dir)
 
 
 def summarize(config: SearchConfig, definition: StudyDef | None = None) -> str:

@@ -13,7 +13,8 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from nas.errors import InputError
+from nas.errors import InputError, one_line
+from nas.study.faults import driver_cause
 from nas.study.naming import join_names
 from nas.study.objectives import check_msnas
 
@@ -59,11 +60,16 @@ def storage_for(url: str) -> optuna.storages.BaseStorage:
             if attempt < 5 and (racing or "already exists" in str(err)):  # another worker creating the tables
                 time.sleep(random.uniform(0.1, 0.5) * attempt)
                 continue
-            msg = scrubbed(f"{err.__class__.__name__}: {str(err).splitlines()[0]}", url)
-            raise InputError(f"--storage: cannot open {public_url(url)} ({msg})") from None
+            raise InputError(f"--storage: cannot open {public_url(url)}: {why_not_opened(err)}") from None
     if sqlite:
         serialise_sqlite(storage.engine)  # our own RDBStorage, before Optuna wraps it
     return storage
+
+
+def why_not_opened(err: Exception) -> str:
+    """The cause from the driver's code where there is one (never the URL: SQLAlchemy's messages hold none)."""
+    cause = driver_cause(err.orig) if isinstance(err, sqlalchemy.exc.DBAPIError) else None
+    return cause or f"{err.__class__.__name__}: {one_line(err)}"
 
 
 def serialise_sqlite(engine: sqlalchemy.engine.Engine) -> None:
@@ -108,15 +114,6 @@ def public_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
         return url
-
-
-def scrubbed(text: str, url: str) -> str:
-    """``text`` (an error from a storage library, say) with the URL's password replaced by ***."""
-    try:
-        password = make_url(url).password
-    except (ArgumentError, ValueError):
-        return text
-    return text.replace(str(password), "***") if password else text
 
 
 def open_existing_study(url: str, name: str) -> optuna.Study:
