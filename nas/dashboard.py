@@ -21,7 +21,8 @@ from nas.cli import Parser, bounded, run_cli
 from nas.errors import InputError
 from nas.output.dashboard import serve
 from nas.study.experimental import experimental_ok
-from nas.study.storage import DEFAULT_STORAGE, artifact_dir, public_url, storage_for
+from nas.study.storage import DEFAULT_STORAGE, artifact_dir, storage_for
+from nas.study.urls import public_url
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -26,7 +26,8 @@ from nas.output.page import save_to_dashboard, write_html
 from nas.output.report import build_report
 from nas.study.experimental import experimental_ok
 from nas.study.naming import definition_of
-from nas.study.storage import DEFAULT_STORAGE, artifact_dir, open_existing_study, public_url
+from nas.study.storage import DEFAULT_STORAGE, artifact_dir, open_existing_study
+from nas.study.urls import public_url
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -33,7 +33,7 @@ from nas.files import not_root
 from nas.processes import remove_stale_staging
 from nas.study import keys
 from nas.study.objectives import objectives_of
-from nas.study.storage import public_url
+from nas.study.urls import public_url
 from nas.study.versions import library_versions
 from nas.training.deploy import (
     DYNAMIC_AXES,

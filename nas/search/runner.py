@@ -51,9 +51,9 @@ from nas.study.storage import (
     artifact_dir,
     artifact_folder,
     check_storage_path,
-    public_url,
     storage_for,
 )
+from nas.study.urls import public_url
 from nas.training.loop import DivergenceError, resolve_device
 from nas.training.proxy import ValidationSet
 from space import load_spec

@@ -10,23 +10,26 @@ from typing import Any
 
 import optuna
 import sqlalchemy
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from nas.errors import InputError, one_line
 from nas.study.faults import driver_cause
 from nas.study.naming import join_names
 from nas.study.objectives import check_msnas
+from nas.study.urls import engine_url, parsed, public_url
 
 DEFAULT_STORAGE = "sqlite:///runs/msnas.db"
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
 
 
 def check_storage_path(url: str) -> bool:
-    """For a SQLite URL, make its folder (True); InputError for an in-memory one or a folder that cannot be."""
+    """For a SQLite URL, make its folder (True); InputError for an in-memory one, a folder that cannot be, or a URL
+    that does not parse."""
+    parsed(url)  # a URL that does not parse is refused before anything is made, and never repeated
     sqlite = url.startswith("sqlite:///")
     if url.startswith("sqlite:") and (not sqlite or url.removeprefix("sqlite:///") in ("", ":memory:")):
-        raise InputError(f"--storage: {url} keeps nothing after this process ends; give a file, sqlite:///PATH")
+        raise InputError(
+            f"--storage: {public_url(url)} keeps nothing after this process ends; give a file, sqlite:///PATH"
+        )
     if sqlite:
         folder = Path(url.removeprefix("sqlite:///")).parent
         try:
@@ -39,31 +42,36 @@ def check_storage_path(url: str) -> bool:
 def storage_for(url: str) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats (a killed worker's trial is failed when the next run starts).
 
-    Many processes may open one URL at once: they may all find the tables missing and create them
-    together, so that first opening is retried.  MSNAS_HEARTBEAT_SECONDS and MSNAS_GRACE_SECONDS
-    override the heartbeat interval and the grace period (for tests).
+    MSNAS_HEARTBEAT_SECONDS and MSNAS_GRACE_SECONDS override the heartbeat interval and the grace period (for
+    tests).
     """
-    engine: dict[str, Any] = {}
     sqlite = check_storage_path(url)
-    if sqlite:
-        engine = {"connect_args": {"timeout": 60}}
-    heartbeat = int(os.environ.get("MSNAS_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
+    engine: dict[str, Any] = {"connect_args": {"timeout": 60}} if sqlite else {}
     grace = int(os.environ.get("MSNAS_GRACE_SECONDS", GRACE_SECONDS))
+    storage = open_rdb(url, engine, int(os.environ.get("MSNAS_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)), grace)
+    if sqlite:
+        serialise_sqlite(storage.engine)  # our own RDBStorage, before Optuna wraps it
+    return storage
+
+
+def open_rdb(url: str, engine: dict[str, Any], heartbeat: int, grace: int) -> optuna.storages.RDBStorage:
+    """The storage; InputError naming the cause when it cannot be opened.
+
+    Many processes may open one URL at once: they may all find the tables missing and create them together,
+    so that first opening is retried.
+    """
     for attempt in range(1, 6):
         try:
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=grace
+            return optuna.storages.RDBStorage(
+                engine_url(url), engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=grace
             )
-            break
         except Exception as err:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
             racing = isinstance(err, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError)
             if attempt < 5 and (racing or "already exists" in str(err)):  # another worker creating the tables
                 time.sleep(random.uniform(0.1, 0.5) * attempt)
                 continue
             raise InputError(f"--storage: cannot open {public_url(url)}: {why_not_opened(err)}") from None
-    if sqlite:
-        serialise_sqlite(storage.engine)  # our own RDBStorage, before Optuna wraps it
-    return storage
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def why_not_opened(err: Exception) -> str:
@@ -106,14 +114,6 @@ def artifact_dir(url: str, override: str | None) -> Path:
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///") + ".artifacts")
     return Path("runs/artifacts")
-
-
-def public_url(url: str) -> str:
-    """The storage URL as it may be printed or recorded: its password shown as ***."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return url
 
 
 def open_existing_study(url: str, name: str) -> optuna.Study:

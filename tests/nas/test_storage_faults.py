@@ -166,7 +166,7 @@ def closed_port() -> int:
 
 @pytest.mark.slow
 def test_an_unreachable_server_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    url = f"postgresql+psycopg2://msnas:pw@127.0.0.1:{closed_port()}/msnas"
+    url = f"postgresql://msnas:pw@127.0.0.1:{closed_port()}/msnas"
     common = ["--study", "tiny", "--storage", url]
     assert search_main([*common, "--n-trials", "1", "--artifacts", str(tmp_path)]) == 2
     assert report_main([*common, "--out", str(tmp_path / "report.html")]) == 2
