@@ -61,7 +61,9 @@ from studies import STUDIES, StudyDef
 from studies.budget import ProxyBudget
 from studies.files import study_from_data, study_to_data
 
-TRIAL_ERRORS = (DivergenceError, RuntimeError, ValueError)  # a trial that raises these FAILs; the study goes on
+# A trial that raises these FAILs and the study goes on; a storage error included (a commit the database server
+# dropped as it restarted): where the storage cannot take even the FAIL, the run ends in one line instead.
+TRIAL_ERRORS = (DivergenceError, RuntimeError, ValueError, *STORAGE_ERRORS)
 
 
 @dataclass(frozen=True)

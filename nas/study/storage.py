@@ -1,4 +1,4 @@
-"""Opening storages: RDB with heartbeats, SQLite serialised, artifact folders, existing msnas studies."""
+"""Opening storages: RDB with heartbeats, SQLite serialised, servers waited for, artifact folders, msnas studies."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from nas.errors import InputError, one_line
 from nas.study.faults import driver_cause
 from nas.study.naming import join_names
 from nas.study.objectives import check_msnas
+from nas.study.reconnect import SERVER_ENGINE, SteadyStorage, wait_for_server
 from nas.study.urls import engine_url, parsed, public_url
 
 DEFAULT_STORAGE = "sqlite:///runs/msnas.db"
@@ -42,19 +43,23 @@ def check_storage_path(url: str) -> bool:
 def storage_for(url: str) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats (a killed worker's trial is failed when the next run starts).
 
-    MSNAS_HEARTBEAT_SECONDS and MSNAS_GRACE_SECONDS override the heartbeat interval and the grace period (for
-    tests).
+    A PostgreSQL (any server's) storage checks a pooled connection before using it and waits for a server that
+    went away (``nas.study.reconnect``): a restart of the server does not end the workers.
+    MSNAS_HEARTBEAT_SECONDS, MSNAS_GRACE_SECONDS and MSNAS_RECONNECT_SECONDS (default: the grace period)
+    override the heartbeat interval, the grace period and that wait (for tests).
     """
     sqlite = check_storage_path(url)
-    engine: dict[str, Any] = {"connect_args": {"timeout": 60}} if sqlite else {}
+    engine: dict[str, Any] = {"connect_args": {"timeout": 60}} if sqlite else dict(SERVER_ENGINE)
     grace = int(os.environ.get("MSNAS_GRACE_SECONDS", GRACE_SECONDS))
     storage = open_rdb(url, engine, int(os.environ.get("MSNAS_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)), grace)
     if sqlite:
         serialise_sqlite(storage.engine)  # our own RDBStorage, before Optuna wraps it
+    else:
+        wait_for_server(storage.engine, float(os.environ.get("MSNAS_RECONNECT_SECONDS", grace)))
     return storage
 
 
-def open_rdb(url: str, engine: dict[str, Any], heartbeat: int, grace: int) -> optuna.storages.RDBStorage:
+def open_rdb(url: str, engine: dict[str, Any], heartbeat: int, grace: int) -> SteadyStorage:
     """The storage; InputError naming the cause when it cannot be opened.
 
     Many processes may open one URL at once: they may all find the tables missing and create them together,
@@ -62,7 +67,7 @@ def open_rdb(url: str, engine: dict[str, Any], heartbeat: int, grace: int) -> op
     """
     for attempt in range(1, 6):
         try:
-            return optuna.storages.RDBStorage(
+            return SteadyStorage(
                 engine_url(url), engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=grace
             )
         except Exception as err:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server

@@ -1,0 +1,80 @@
+"""A database server that restarts under a running search: pooled connections are checked before use (pre-ping),
+a server that went away is waited for, and a heartbeat that cannot be written waits for the next beat.
+
+Without these, the first query after a restart ran on a dead pooled connection, Optuna reported it as "invalid
+data in the commit", and every worker ended with a long traceback, its trial left RUNNING.  The wait is as long
+as the heartbeat's grace period: a server away longer leaves every trial's heartbeat stale anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import optuna
+import sqlalchemy
+
+from nas.errors import one_line
+from nas.study.faults import STORAGE_ERRORS, storage_fault
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 1.0
+SERVER_ENGINE = {"pool_pre_ping": True}  # a connection the server dropped is replaced before a query runs on it
+
+
+class Patience:
+    """Waits up to ``seconds`` for a database server that went away, saying so once when it goes and once when
+    it is back."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.lost_at: float | None = None
+        self.lock = threading.Lock()  # the heartbeat thread reconnects beside the trial's
+
+    def connect(self, dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        """SQLAlchemy's ``do_connect`` hook: the driver's connection once the server answers; its error after
+        ``seconds``."""
+        deadline = time.monotonic() + self.seconds
+        while True:
+            try:
+                connection = dialect.connect(*cargs, **cparams)
+            except dialect.loaded_dbapi.OperationalError as err:
+                if time.monotonic() >= deadline:
+                    raise
+                self.lost(err)
+                time.sleep(RETRY_SECONDS)
+                continue
+            self.back()
+            return connection
+
+    def lost(self, err: BaseException) -> None:
+        with self.lock:
+            if self.lost_at is None:
+                self.lost_at = time.monotonic()
+                log.warning(f"storage: the database server cannot be reached ({one_line(err)});"
+                            f" trying again for {self.seconds:g} s")  # fmt: skip
+
+    def back(self) -> None:
+        with self.lock:
+            if self.lost_at is not None:
+                log.warning(f"storage: the database server answers again after {time.monotonic() - self.lost_at:.0f} s")
+                self.lost_at = None
+
+
+def wait_for_server(engine: sqlalchemy.engine.Engine, seconds: float) -> None:
+    """Every new connection of ``engine`` waits up to ``seconds`` for its server (once it has answered: a server
+    that never did is an error at once)."""
+    sqlalchemy.event.listen(engine, "do_connect", Patience(seconds).connect)
+
+
+class SteadyStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, whose heartbeat, when the database cannot take it, says so in one line and beats
+    again at the next interval: Optuna's heartbeat thread died with a traceback and never beat again."""
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except STORAGE_ERRORS as err:
+            log.warning(f"storage: a heartbeat was not recorded ({storage_fault(err) or one_line(err)})")

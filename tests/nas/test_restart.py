@@ -1,0 +1,110 @@
+"""A PostgreSQL server restarted, or stopped for a while, under a running ``nas.search``: the worker goes on once the
+server is back (pooled connections are checked before use, and a server that went away is waited for); a server
+away for longer than that wait ends the worker in one line, and the next run fails its trial and goes on.
+
+The server is the tests' own (``tests/nas/pgserver.py``), restarted with pg_ctl; the URL is a plain
+``postgresql://``, which names no driver (SQLAlchemy 2.1 would pick psycopg 3, which is not installed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas.search.__main__ import main as search_main
+from nas.study.storage import storage_for
+from tests.nas.pgserver import Server
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_SECONDS = 150
+pytestmark = pytest.mark.slow
+
+
+def start_search(url: str, n_trials: int, tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``python -m nas.search`` on the tiny study, its stderr in tmp_path/err."""
+    cmd = [sys.executable, "-m", "nas.search", "--study", "tiny", "--storage", url, "--n-trials", str(n_trials),
+           "--artifacts", str(tmp_path / "artifacts")]  # fmt: skip
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    with (tmp_path / "err").open("wb") as err:
+        return subprocess.Popen(
+            cmd, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+        )
+
+
+def wait_for(tmp_path: Path, pattern: str, proc: subprocess.Popen[bytes]) -> None:
+    """Until the worker's stderr holds ``pattern``; fails if the worker ends first."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not re.search(pattern, (tmp_path / "err").read_text(errors="replace"), re.MULTILINE):
+        assert proc.poll() is None, f"the worker ended before {pattern!r}:\n{(tmp_path / 'err').read_text()}"
+        assert time.monotonic() < deadline, f"no {pattern!r} within {WAIT_SECONDS} s"
+        time.sleep(0.1)
+
+
+def states(url: str) -> dict[int, str]:
+    study = optuna.load_study(study_name="tiny", storage=storage_for(url))
+    return {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+
+
+@pytest.fixture
+def server(private_postgres: Server) -> Iterator[Server]:
+    """The tests' own server, running again whatever the test left it in."""
+    yield private_postgres
+    with contextlib.suppress(subprocess.CalledProcessError):  # it runs already
+        private_postgres.start()
+
+
+def test_a_search_goes_on_through_a_restart_and_an_outage(server: Server, tmp_path: Path) -> None:
+    url = server.database("restart", "r3start-pw").render_as_string(hide_password=False)
+    worker = start_search(url, 5, tmp_path)
+    try:
+        wait_for(tmp_path, r"^trial 1 \S+ starts", worker)
+        server.restart()  # every pooled connection dies; the next query would have failed on one
+        wait_for(tmp_path, r"^trial 2 \S+ starts", worker)
+        server.stop()
+        wait_for(tmp_path, r"the database server cannot be reached", worker)  # the worker reached for it
+        time.sleep(2)
+        server.start()
+        assert worker.wait(timeout=WAIT_SECONDS) == 0, (tmp_path / "err").read_text()
+    finally:
+        worker.kill()
+    err = (tmp_path / "err").read_text()
+    assert "Traceback" not in err
+    assert "answers again after" in err
+    trials = states(url)
+    assert set(trials.values()) == {"COMPLETE"}, trials
+    assert len(trials) >= 5  # 5 trainings, and the repeats the sampler drew
+
+
+def test_a_server_away_too_long_ends_the_worker_in_one_line_and_loses_nothing(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = server.database("outage", "0utage-pw").render_as_string(hide_password=False)
+    worker = start_search(url, 3, tmp_path, {"MSNAS_RECONNECT_SECONDS": "2"})
+    try:
+        wait_for(tmp_path, r"^trial 1 \S+ starts", worker)
+        server.stop()
+        assert worker.wait(timeout=WAIT_SECONDS) == 2
+    finally:
+        worker.kill()
+    err = (tmp_path / "err").read_text().splitlines()
+    assert [line for line in err if line.startswith("nas.search: error:")] == [err[-1]], err
+    assert "storage: cannot connect to the database server" in err[-1]
+    assert "trials finished before it are saved" in err[-1]
+    assert not any("Traceback" in line for line in err)
+
+    server.start()
+    assert states(url) == {0: "COMPLETE", 1: "RUNNING", 2: "WAITING"}  # the server went while trial 1 trained
+    argv = ["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "artifacts")]
+    assert search_main(argv) == 0
+    assert "their worker on this machine is gone: trials [1]" in capsys.readouterr().err
+    after = states(url)
+    assert after[0] == "COMPLETE" and after[1] == "FAIL" and "RUNNING" not in after.values()
