@@ -195,4 +195,4 @@ def test_a_proxy_at_or_below_bicubic_is_flagged_on_the_trial_line_and_in_the_rep
     table = report.figures["msnas-front-table"].data[0]
     column = list(table.header.values).index("gain vs bicubic (dB)")
     assert "-0.350" in list(table.cells.values[column]) or "+0.400" in list(table.cells.values[column])
-    assert "WARNING: 1 of 2 architectures" in summary(s, "memory", tmp_path)
+    assert "WARNING: 1 of 2 architectures" in summary(s, f"sqlite:///{tmp_path}/s.db", tmp_path)
