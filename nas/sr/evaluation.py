@@ -23,7 +23,7 @@ from nas.errors import InputError, one_line
 from nas.jsonvalues import finite_or_none
 from nas.sr.images import ImageError, list_images, load_image, to_float
 from nas.sr.imresize import imresize_np
-from nas.sr.metrics import LUMA, SSIM_WINDOW, modcrop, sr_metrics
+from nas.sr.metrics import LUMA, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, Y_OFFSET, Y_WEIGHTS, modcrop, sr_metrics
 from space import ArchSpec
 
 SCALES = (2, 3, 4)
@@ -82,7 +82,11 @@ def prepare_hr(name: str, img: np.ndarray, scale: int) -> np.ndarray:
 def evaluate_image(name: str, img: np.ndarray, scale: int, upscale_fn: UpscaleFn) -> ImageScore:
     """PSNR and SSIM of one uint8 HR image: degrade it by ``1/scale``, upscale with ``upscale_fn``, compare on Y."""
     hr = prepare_hr(name, img, scale)
-    lr = imresize_np(hr, 1.0 / scale)
+    return score_image(name, hr, imresize_np(hr, 1.0 / scale), scale, upscale_fn)
+
+
+def score_image(name: str, hr: np.ndarray, lr: np.ndarray, scale: int, upscale_fn: UpscaleFn) -> ImageScore:
+    """PSNR and SSIM of ``upscale_fn(lr)`` against the prepared HR image, on Y with a border of ``scale``."""
     sr = np.asarray(upscale_fn(lr), dtype=np.float64)
     if sr.shape != hr.shape:
         raise ImageError(f"{name}: the upscaler returned shape {sr.shape} for HR shape {hr.shape}")
@@ -146,6 +150,65 @@ def evaluate_folder(
         if progress is not None:
             progress(len(scores), len(paths), scores[-1])
     return summarize(scores)
+
+
+@dataclass(frozen=True)
+class GainResult:
+    """A model and bicubic on the same images: their results and the model's gain over bicubic (dB)."""
+
+    model: EvalResult
+    bicubic: EvalResult
+
+    @property
+    def gain(self) -> float:
+        """The mean per-image gain, which is the difference of the means."""
+        return self.model.psnr - self.bicubic.psnr
+
+    def as_dict(self) -> dict[str, Any]:
+        """The model's result (as :meth:`EvalResult.as_dict`), each image with its bicubic PSNR and gain, and the
+        bicubic result beside it."""
+        model = self.model.as_dict()
+        for row, ours, base in zip(model["per_image"], self.model.per_image, self.bicubic.per_image, strict=True):
+            row.update(bicubic_psnr=finite_or_none(base.psnr), gain=finite_or_none(ours.psnr - base.psnr))
+        return {**model, "bicubic": self.bicubic.as_dict(), "gain": finite_or_none(self.gain)}
+
+
+def compare_folder(
+    folder: str | Path, scale: int, upscale_fn: UpscaleFn, progress: Progress | None = None
+) -> GainResult:
+    """``upscale_fn`` and bicubic on every image of ``folder``, each image read and degraded once; ``progress``
+    gets the model's score after each image."""
+    check_scale(scale)
+    bicubic = bicubic_upscaler(scale)
+    paths = list_images(folder)
+    model: list[ImageScore] = []
+    base: list[ImageScore] = []
+    for path in paths:
+        hr = prepare_hr(path.name, load_image(path), scale)
+        lr = imresize_np(hr, 1.0 / scale)
+        model.append(score_image(path.name, hr, lr, scale, upscale_fn))
+        base.append(score_image(path.name, hr, lr, scale, bicubic))
+        if progress is not None:
+            progress(len(model), len(paths), model[-1])
+    return GainResult(summarize(model), summarize(base))
+
+
+def protocol(scale: int) -> dict[str, Any]:
+    """This module's evaluation protocol as data, so that a record (``final.json``) says how its numbers were
+    measured."""
+    return {
+        "scale": scale,
+        "hr": f"modcrop to a multiple of {scale}",
+        "lr": f"MATLAB bicubic imresize(HR, 1/{scale}), antialiased, kept in float (not rounded)",
+        "sr": "clipped to [0, 1] and rounded to 8-bit levels",
+        "channel": "Y (MATLAB rgb2ycbcr: offset {:g}, weights {}), rounded to integer levels; grey stays grey".format(
+            Y_OFFSET, ", ".join(f"{w:g}" for w in Y_WEIGHTS)
+        ),
+        "border": scale,
+        "psnr": "peak 255",
+        "ssim": f"{SSIM_WINDOW}x{SSIM_WINDOW} Gaussian window, sigma {SSIM_SIGMA:g}, K1 {SSIM_K1:g}, K2 {SSIM_K2:g}",
+        "mean": "over images",
+    }
 
 
 def check_images(folder: str | Path, scale: int) -> int:

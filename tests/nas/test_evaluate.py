@@ -122,13 +122,13 @@ def test_bicubic_json(capsys, folder):
     code, out, err = run_cli(capsys, "--data", str(folder), "--scale", "2", "--bicubic", "--json")
     assert code == 0 and err == ""
     data = json.loads(out)
-    assert set(data) == {"psnr", "ssim", "n_images", "per_image", "scale", "mode"}
-    assert (data["n_images"], data["scale"], data["mode"]) == (3, 2, "bicubic")
+    assert set(data) == {"psnr", "ssim", "n_images", "per_image", "data", "scale", "mode"}
+    assert (data["n_images"], data["data"], data["scale"], data["mode"]) == (3, str(folder), 2, "bicubic")
     assert [r["name"] for r in data["per_image"]] == ["a_face.png", "b_suit.PNG", "c_grey.png"]
     for r in data["per_image"]:
         assert 20 < r["psnr"] < 50 and 0.5 < r["ssim"] <= 1
     assert data["psnr"] == pytest.approx(np.mean([r["psnr"] for r in data["per_image"]]))
-    assert data == {**evaluate_folder(folder, 2).as_dict(), "scale": 2, "mode": "bicubic"}
+    assert data == {**evaluate_folder(folder, 2).as_dict(), "data": str(folder), "scale": 2, "mode": "bicubic"}
 
 
 def test_text_output_and_progress(capsys, folder):
@@ -236,6 +236,7 @@ def test_bad_folders(capsys, tmp_path, astronaut, case):
         (["--scale", "2"], "--bicubic"),
         (["--scale", "2", "--bicubic", "--arch", "x.json"], "not allowed"),
         (["--scale", "2", "--bicubic", "--weights", "w.pt"], "--weights"),
+        (["--scale", "2", "--bicubic", "--bicubic-gain"], "--bicubic-gain needs --arch"),
     ],
 )
 def test_bad_command_lines(capsys, folder, argv, needle):
@@ -276,3 +277,73 @@ def test_cuda_without_a_device(capsys, folder, model_files):
     argv = ["--data", str(folder), "--scale", "4", "--arch", str(spec_path), "--weights", str(bare)]
     code, _, err = run_cli(capsys, *argv, "--device", "cuda")
     assert_one_line_error(code, err, "cuda")
+
+
+# ---- several image sets, and the gain over bicubic ----
+
+
+def independent_bicubic_psnr(path, scale: int) -> float:
+    """Y PSNR of bicubic on one image, computed here from the definitions (modcrop, MATLAB bicubic down and up,
+    8-bit SR, rgb2ycbcr Y rounded, border = scale), not through nas.sr.evaluation."""
+    from nas.sr.imresize import imresize_np
+
+    hr = modcrop(to_float(load_image(path)), scale)
+    sr = np.round(np.clip(imresize_np(imresize_np(hr, 1 / scale), scale), 0, 1) * 255) / 255
+
+    def y(img):
+        return np.round(img * 255 if img.ndim == 2 else 16 + img @ np.array([65.481, 128.553, 24.966]))
+
+    diff = (y(hr) - y(sr))[scale:-scale, scale:-scale]
+    return 10 * math.log10(255**2 / np.mean(diff**2))
+
+
+def gain_argv(folder, model_files, *extra: str) -> list[str]:
+    spec_path, weights, _ = model_files
+    return ["--data", str(folder), "--scale", "4", "--arch", str(spec_path), "--weights", str(weights), *extra]
+
+
+def test_bicubic_gain_json_scores_model_and_bicubic_on_the_same_images(capsys, folder, model_files):
+    code, out, err = run_cli(capsys, *gain_argv(folder, model_files, "--bicubic-gain", "--json"))
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    alone = json.loads(run_cli(capsys, *gain_argv(folder, model_files, "--json"))[1])
+    assert {k: data[k] for k in ("psnr", "ssim", "n_images")} == {k: alone[k] for k in ("psnr", "ssim", "n_images")}
+    for row in data["per_image"]:
+        bicubic = independent_bicubic_psnr(folder / row["name"], 4)
+        assert row["bicubic_psnr"] == pytest.approx(bicubic, abs=1e-9)
+        assert row["gain"] == pytest.approx(row["psnr"] - bicubic, abs=1e-9)
+    assert data["bicubic"]["psnr"] == pytest.approx(np.mean([r["bicubic_psnr"] for r in data["per_image"]]))
+    assert data["gain"] == pytest.approx(data["psnr"] - data["bicubic"]["psnr"])
+    assert data["bicubic"] == evaluate_folder(folder, 4).as_dict()
+
+
+def test_bicubic_gain_text_over_several_sets(capsys, tmp_path, folder, model_files, astronaut):
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.fromarray(astronaut[200:260, 200:252]).save(other / "z.png")
+    code, out, _ = run_cli(capsys, *gain_argv(folder, model_files, "--data", str(other), "--bicubic-gain"))
+    assert code == 0
+    tables = out.strip().split("\n\n")
+    assert len(tables) == 3 and tables[0].startswith(f"{folder} x4, model against bicubic: 3 images")
+    assert tables[1].splitlines()[2].split()[0] == "z.png"
+    summary = tables[2].splitlines()
+    assert summary[1].split() == ["set", "images", "model", "bicubic", "gain"]
+    for line, data, n in zip(summary[2:], (folder, other), (3, 1), strict=True):
+        name, images, model, bicubic, gain = line.split()
+        expected = evaluate_folder(data, 4)
+        assert (name, int(images), float(bicubic)) == (str(data), n, round(expected.psnr, 2))
+        assert float(gain) == pytest.approx(float(model) - float(bicubic), abs=0.011)
+    mean = tables[0].splitlines()[-1].split()
+    assert mean[0] == "mean" and float(mean[3]) == round(evaluate_folder(folder, 4).psnr, 2)
+
+
+def test_every_data_folder_is_scored_and_none_twice(capsys, tmp_path, folder, astronaut):
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.fromarray(astronaut[:40, :40]).save(other / "corner.png")
+    code, out, _ = run_cli(capsys, "--data", str(folder), "--data", str(other), "--scale", "2", "--bicubic", "--json")
+    assert code == 0
+    records = [json.loads(line) for line in out.strip().splitlines()]
+    assert [(r["data"], r["n_images"]) for r in records] == [(str(folder), 3), (str(other), 1)]
+    code, _, err = run_cli(capsys, "--data", str(folder), "--data", str(folder), "--scale", "2", "--bicubic")
+    assert_one_line_error(code, err, f"--data: {folder} given more than once")
