@@ -9,6 +9,10 @@ Under ``torchrun`` (one process per GPU, or gloo ranks on the CPU) the global ``
 the ranks and rank 0 alone logs, validates, checkpoints and evaluates; batches stay a function of the seed
 and the iteration, so a run resumes under any number of ranks that divides the batch.
 
+``OUT/train.log`` is the run's progress in plain text, one timestamped line each: the start (and each resume:
+the log is appended to), the recipe, every validation, the benchmarks, and how the run ended.  ``final.json``
+records the recipe and the evaluation protocol (``nas.training.full``).
+
 Examples::
 
     python -m nas.train --arch ms3.json --data DIV2K/DIV2K_train_HR --out runs/ms3 \\
@@ -20,17 +24,36 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from nas.allocator import keep_freed_memory
 from nas.cli import Parser
-from nas.errors import MsnasError
+from nas.errors import InputError, MsnasError, one_line
 from nas.training.distributed import leave
-from nas.training.full import PAPER_HALVE_EVERY, PAPER_ITERS, TrainConfig, finish, setup, train
+from nas.training.full import (
+    PAPER_HALVE_EVERY,
+    PAPER_ITERS,
+    Run,
+    TrainConfig,
+    benchmark_line,
+    finish,
+    logger,
+    setup,
+    start_line,
+    train,
+)
 from nas.training.loop import DivergenceError
 from space import SpecError
+
+LOG = "train.log"
+LOG_FORMAT = "%(asctime)s %(message)s"
+LOG_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -49,7 +72,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="folder of HR validation images; repeatable, names unique across folders (default: bundled photos)",
     )
     p.add_argument("--bench-data", action="append", default=[], help="benchmark folder to evaluate at the end")
-    p.add_argument("--out", default="runs/train", help="output folder (checkpoints, log, final model)")
+    p.add_argument(
+        "--out", default="runs/train", help=f"output folder (checkpoints, the log {LOG}, final model and final.json)"
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run's files in OUT")
     p.add_argument("--iters", type=int, default=PAPER_ITERS)
@@ -74,21 +99,66 @@ def config_of(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{**values, **folders})
 
 
+def open_log(path: Path, append: bool) -> int:
+    """The log's file descriptor, appended to on resume and made anew otherwise; a link at its name is replaced
+    by a new run and refused by a resume (never written through)."""
+    if not append and path.is_symlink():
+        path.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as err:
+        raise InputError(
+            f"--out: cannot write the log {path} ({err.strerror or err}; a link is never followed)"
+        ) from None
+
+
+@contextmanager
+def progress_log(run: Run, append: bool) -> Iterator[None]:
+    """The run's progress lines (``nas.training.full``'s logger) into OUT/train.log while the block runs (rank 0),
+    with how the run ended when it did not finish."""
+    if not run.ranks.main:
+        yield
+        return
+    file = os.fdopen(open_log(run.out / LOG, append), "a", encoding="utf-8")
+    handler = logging.StreamHandler(file)
+    formatter = logging.Formatter(LOG_FORMAT, LOG_TIME)
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    except KeyboardInterrupt:
+        logger.info("interrupted; checkpoint saved, continue with --resume")
+        raise
+    except Exception as err:  # a diverged loss, a benchmark image that cannot be read, ...
+        logger.info(f"stopped: {one_line(err)}")
+        raise
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        file.close()
+
+
+def run_training(args: TrainConfig) -> None:
+    """Set up, train and finish, logging to OUT/train.log; rank 0 prints where it starts and the benchmarks."""
+    run = setup(args)
+    with progress_log(run, args.resume):
+        if run.ranks.main:
+            print(start_line(run, args.iters), file=sys.stderr)
+        train(run, args)
+        summary = finish(run, args.bench_data)
+    for name, result in summary.get("benchmarks", {}).items():
+        print(benchmark_line(name, result))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
     main_rank = os.environ.get("RANK", "0") == "0"  # every rank checks the same input: rank 0 says what is wrong
     try:
-        args = config_of(parse_args(argv))
-        run = setup(args)
-        if run.ranks.main:
-            ranks = f" ({run.ranks.world_size} ranks of {run.sampler.per_rank})" if run.ranks.world_size > 1 else ""
-            print(
-                f"training {run.spec.spec_hash} on {run.device}{ranks} from iteration {run.start} to {args.iters};"
-                f" output in {run.out}",
-                file=sys.stderr,
-            )
-        train(run, args)
-        finish(run, args.bench_data)
+        run_training(config_of(parse_args(argv)))
     except (MsnasError, SpecError, ValueError) as err:
         if main_rank:
             print(f"nas.train: error: {err}", file=sys.stderr)

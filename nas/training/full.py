@@ -5,11 +5,17 @@ one (batches depend only on the seed and the iteration).  Under ``torchrun`` the
 over the ranks (``nas.training.distributed``); rank 0 alone logs, validates, checkpoints and evaluates,
 and a checkpoint resumes under any number of ranks that divides the batch.  SIGINT or SIGTERM stops a run
 after the step in progress, with a checkpoint of that step.  ``python -m nas.train`` is the command line.
+
+``final.json`` records how the network was made (``recipe``: data, iterations, batch, patches, optimizer,
+schedule, seed, scale) and how it was measured (``protocol``: ``nas.sr.evaluation``'s, with the validation and
+benchmark sets); a checkpoint keeps the recipe, and a resume with another one is refused.  Progress lines go to
+this module's logger (``nas.train`` writes them to ``OUT/train.log``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import signal
@@ -31,20 +37,29 @@ from nas.sr.data import (
     NamedImage,
     PatchSampler,
     check_unseen,
+    data_identity,
+    describe_data,
     source_pictures,
     training_pictures,
     validation_images,
 )
-from nas.sr.evaluation import EvalResult, check_images, evaluate_folder, evaluate_images, model_upscaler
+from nas.sr.evaluation import EvalResult, check_images, evaluate_folder, evaluate_images, model_upscaler, protocol
 from nas.training.distributed import Ranks, join, launch_ranks, unwrap, wrap
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
 from nas.training.memory import check_memory
 from space import load_spec
 from space.arch import ArchSpec
 
+logger = logging.getLogger(__name__)
+
 CHECKPOINT = "checkpoint.pt"
+FINAL = "final.json"
 PAPER_ITERS = 1_000_000
 PAPER_HALVE_EVERY = 250_000
+RECIPE = "recipe"  # final.json and the checkpoint: how the network was trained (recipe_of)
+PROTOCOL = "protocol"  # final.json: how it was measured (nas.sr.evaluation.protocol, with the sets)
+RESUMABLE = ("iterations", "precision")  # recipe fields a resume may change: train longer, on another device
+AUGMENTATION = "random crops, flips and 90-degree rotations; LR made by the evaluation's bicubic"
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,8 @@ class Run:
     start: int = 0
     ranks: Ranks = field(default_factory=Ranks)
     workers: int = 0
+    recipe: dict[str, Any] = field(default_factory=dict)  # recipe_of: saved in checkpoints and final.json
+    protocol: dict[str, Any] = field(default_factory=dict)  # protocol_of: final.json
 
     @property
     def network(self) -> nn.Module:
@@ -133,12 +150,13 @@ def setup(args: TrainConfig) -> Run:
     shard = (ranks.rank, ranks.world_size)
     sampler = PatchSampler(hr, spec.upscale, lr_patch, args.batch, args.seed, lr_pictures=lr, shard=shard)
     val = validation_images(args.val_data)  # bad validation or benchmark images fail now, not after training
-    for folder in args.bench_data:
-        check_images(folder, spec.upscale)
+    bench = {folder: check_images(folder, spec.upscale) for folder in args.bench_data}
     check_unseen(hr if cache is None else source_pictures(args.data), args.val_data, args.bench_data)
+    recipe = recipe_of(args, spec, schedule, optimizer, device, subimages=cache is not None)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     run = Run(spec, model, optimizer, scheduler, sampler, device, out, [], val, ranks=ranks, workers=args.workers)
+    run.recipe, run.protocol = recipe, protocol_of(args, spec, recipe, bench)
     if args.resume:
         load_checkpoint(run)  # every rank reads it: OUT must be visible to all of them
     run.model = wrap(model, device)  # after loading: the optimizer holds the same parameters either way
@@ -147,7 +165,61 @@ def setup(args: TrainConfig) -> Run:
     return run
 
 
-RUN_FILES = (CHECKPOINT, "model.pt", "final.json")
+def recipe_of(
+    args: TrainConfig,
+    spec: ArchSpec,
+    schedule: Schedule,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    subimages: bool,
+) -> dict[str, Any]:
+    """How the network is trained, as final.json records it: enough to train it again."""
+    lr_patch = args.hr_patch // spec.upscale
+    return {
+        "data": data_identity(args.data, args.val_data),  # folders, image counts and content hashes of both sides
+        "lr_data": None if args.lr_data is None else Path(args.lr_data).name,
+        "subimages": "480x480, stride 240" if subimages else None,
+        "scale": spec.upscale,
+        "iterations": args.iters,
+        "batch": args.batch,
+        "hr_patch": args.hr_patch,
+        "lr_patch": lr_patch,
+        "augmentation": AUGMENTATION,
+        "loss": "L1",
+        "optimizer": {"name": type(optimizer).__name__, **{k: optimizer.defaults[k] for k in ("betas", "eps")}},
+        "lr": args.lr,
+        "schedule": {
+            "kind": schedule.kind,
+            "warmup": schedule.warmup,
+            "every": schedule.step_every,
+            "factor": schedule.gamma,
+        },
+        "seed": args.seed,
+        "precision": "bf16 autocast" if device.type == "cuda" else "float32",
+    }
+
+
+def protocol_of(args: TrainConfig, spec: ArchSpec, recipe: dict[str, Any], bench: dict[str, int]) -> dict[str, Any]:
+    """How the validation history and the benchmarks were measured, and on which images."""
+    val = recipe["data"]["val"]
+    return {
+        **protocol(spec.upscale),
+        "validation": {"folders": val["folders"], "images": val["images"], "every": args.val_every},
+        "benchmarks": {Path(folder).name: images for folder, images in bench.items()},
+    }
+
+
+def recipe_text(recipe: dict[str, Any]) -> str:
+    """A recipe in one line, for the log."""
+    schedule = recipe["schedule"]
+    return (
+        f"data {describe_data(recipe['data'])}; x{recipe['scale']}, {recipe['iterations']} iterations, batch"
+        f" {recipe['batch']}, HR patch {recipe['hr_patch']}, lr {recipe['lr']:g} x{schedule['factor']:g} every"
+        f" {schedule['every']}, seed {recipe['seed']}, {recipe['precision']}"
+    )
+
+
+RUN_FILES = (CHECKPOINT, "model.pt", FINAL)
 
 
 def check_out(out: Path, resume: bool, overwrite: bool) -> None:
@@ -188,6 +260,7 @@ def save_checkpoint(run: Run, iteration: int) -> None:
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(),
         "history": run.history,
+        RECIPE: run.recipe,
         **layout(run),
     }
     with replacing(run.out / CHECKPOINT) as file:
@@ -211,8 +284,28 @@ def load_checkpoint(run: Run) -> None:
     run.network.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
+    check_recipe(path, state.get(RECIPE), run.recipe)
     run.history = list(state["history"])
     run.start = int(state["iteration"])
+
+
+def check_recipe(path: Path, saved: dict[str, Any] | None, now: dict[str, Any]) -> None:
+    """Refuse to resume with another recipe than the checkpoint's (but for RESUMABLE fields): final.json would
+    record a recipe the network was not trained with.  A checkpoint from before recipes were kept is taken."""
+    if saved is None:
+        return
+    changed = [k for k in sorted(saved.keys() | now.keys()) if k not in RESUMABLE and saved.get(k) != now.get(k)]
+    if changed:
+        said = "; ".join(f"{k} {shown(k, saved.get(k))} -> {shown(k, now.get(k))}" for k in changed)
+        raise InputError(
+            f"--resume: {path} was trained with another recipe ({said}): resume with its flags, or train anew"
+            " in another --out"
+        )
+
+
+def shown(key: str, value: Any) -> str:
+    """A recipe field in a few words (a data identity as describe_data says it)."""
+    return describe_data(value) if key == "data" and isinstance(value, dict) else json.dumps(value)
 
 
 class StopAsked(KeyboardInterrupt):
@@ -241,11 +334,36 @@ def stop_between_steps() -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+def start_line(run: Run, iters: int) -> str:
+    """What a run says as it starts (or resumes)."""
+    ranks = f" ({run.ranks.world_size} ranks of {run.sampler.per_rank})" if run.ranks.world_size > 1 else ""
+    return (
+        f"training {run.spec.spec_hash} on {run.device}{ranks} from iteration {run.start} to {iters};"
+        f" output in {run.out}"
+    )
+
+
+def validation_line(run: Run, iters: int, losses: list[torch.Tensor]) -> str:
+    """The log's line for the latest validation (``run.history[-1]``): iteration, the mean training loss of
+    ``losses`` (rank 0's, since the last validation), PSNR, SSIM, learning rate and speed."""
+    last = run.history[-1]
+    loss = f"{torch.stack(losses).float().mean().item():.4f}" if losses else "n/a"
+    return (
+        f"iteration {last['iteration']}/{iters}: loss {loss} (mean since the last validation), validation PSNR"
+        f" {last['psnr']:.2f} dB, SSIM {last['ssim']:.4f}, lr {run.optimizer.param_groups[0]['lr']:.3g},"
+        f" {last['samples_per_second']:.1f} samples/s"
+    )
+
+
 def train(run: Run, args: TrainConfig) -> None:
     """Train to ``--iters`` in chunks, validating and checkpointing between chunks (rank 0)."""
     from tqdm import tqdm
 
+    if run.ranks.main:
+        logger.info(start_line(run, args.iters))
+        logger.info(recipe_text(run.recipe))
     log = StepLog()
+    logged = 0  # log.losses already summarised in a validation line
     bar = tqdm(
         total=args.iters, initial=run.start, unit="it", dynamic_ncols=True, file=sys.stderr, disable=not run.ranks.main
     )
@@ -283,6 +401,8 @@ def train(run: Run, args: TrainConfig) -> None:
                             "samples_per_second": log.samples * run.ranks.world_size / max(log.seconds, 1e-9),
                         }
                     )
+                    logger.info(validation_line(run, args.iters, log.losses[logged:]))
+                    logged = len(log.losses)
                 save_checkpoint(run, i)
                 if asked:
                     raise StopAsked
@@ -311,7 +431,8 @@ def save_model(folder: Path, spec: ArchSpec, model: nn.Module) -> None:
 
 
 def finish(run: Run, bench: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """Save the final model and evaluate it on each benchmark folder (rank 0; other ranks return {})."""
+    """Save the final model, evaluate it on each benchmark folder and write final.json, which it returns (rank 0;
+    other ranks return {})."""
     if not run.ranks.main:
         return {}
     save_model(run.out, run.spec, run.network)
@@ -319,7 +440,21 @@ def finish(run: Run, bench: tuple[str, ...] | list[str]) -> dict[str, Any]:
     for folder in bench:
         result: EvalResult = evaluate_folder(folder, run.spec.upscale, model_upscaler(run.network, run.device))
         results[Path(folder).name] = result.as_dict()
-        print(f"{Path(folder).name:<12} PSNR {result.psnr:.2f} dB  SSIM {result.ssim:.4f}  ({result.n_images} images)")
-    summary = {"spec_hash": run.spec.spec_hash, "history": run.history, "benchmarks": results, **layout(run)}
-    write_atomically(run.out / "final.json", json.dumps(summary, indent=2))
+        logger.info(benchmark_line(Path(folder).name, result.as_dict()))
+    summary = {
+        "spec_hash": run.spec.spec_hash,
+        "history": run.history,
+        "benchmarks": results,
+        RECIPE: run.recipe,
+        PROTOCOL: run.protocol,
+        **layout(run),
+    }
+    write_atomically(run.out / FINAL, json.dumps(summary, indent=2))
+    logger.info(f"finished: model.pt and {FINAL} written")
     return summary
+
+
+def benchmark_line(name: str, result: dict[str, Any]) -> str:
+    """One benchmark's result (as ``EvalResult.as_dict``) in a line; an exact reconstruction's PSNR is inf."""
+    psnr = math.inf if result["psnr"] is None else result["psnr"]
+    return f"{name:<12} PSNR {psnr:.2f} dB  SSIM {result['ssim']:.4f}  ({result['n_images']} images)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,8 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nas.train import main
-from nas.training.full import CHECKPOINT, RUN_FILES, next_boundary
+from nas.train import LOG, main
+from nas.training.full import CHECKPOINT, FINAL, PROTOCOL, RECIPE, RUN_FILES, next_boundary
 from space import preset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +99,7 @@ def test_killed_run_resumes_to_the_same_weights(setup_files, tmp_path):
     assert main(argv(setup_files, killed, "--resume")) == 0
     a, b = weights(straight), weights(killed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    summary = json.loads((killed / "final.json").read_text())
+    summary = json.loads((killed / FINAL).read_text())
     assert summary["benchmarks"]["val"]["n_images"] == 2
     assert [h["iteration"] for h in summary["history"]] == [12, 24, 36]
 
@@ -133,7 +134,7 @@ def test_planted_links_are_never_written_through(setup_files, tmp_path):
     """A link at the old fixed temporary name (checkpoint.pt.tmp) or at an output's own name is never followed."""
     out = tmp_path / "run"
     out.mkdir()
-    names = [CHECKPOINT + ".tmp", "spec.json", "final.json"]
+    names = [CHECKPOINT + ".tmp", "spec.json", "final.json", LOG]
     for name in names:
         (tmp_path / f"victim-{name}").write_text("untouched")
         (out / name).symlink_to(tmp_path / f"victim-{name}")
@@ -141,7 +142,8 @@ def test_planted_links_are_never_written_through(setup_files, tmp_path):
     assert main([*argv(setup_files, out), *short]) == 0
     assert all((tmp_path / f"victim-{name}").read_text() == "untouched" for name in names)
     assert json.loads((out / "final.json").read_text())["history"] and not (out / "spec.json").is_symlink()
-    assert sorted(p.name for p in out.iterdir()) == sorted([*RUN_FILES, "spec.json", CHECKPOINT + ".tmp"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*RUN_FILES, "spec.json", LOG, CHECKPOINT + ".tmp"])
+    assert not (out / LOG).is_symlink() and "finished" in (out / LOG).read_text()
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint", None])
@@ -188,3 +190,122 @@ def test_data_that_cannot_train_is_one_line(setup_files, tmp_path, capsys, case)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and said in err
     assert not (tmp_path / "out" / "model.pt").exists()
+
+
+# ---- what a run records: final.json's recipe and protocol, the log ----
+
+RECORDED = [
+    "--iters",
+    "4",
+    "--val-every",
+    "2",
+    "--ckpt-every",
+    "2",
+    "--seed",
+    "3",
+    "--lr",
+    "1e-3",
+    "--halve-every",
+    "3",
+]
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (.*)")
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> dict[str, Path]:
+    """One short run on two training folders (3 images), its recipe set away from every default."""
+    root = tmp_path_factory.mktemp("recorded")
+    files = make_files(root)
+    more = root / "more"
+    more.mkdir()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 36, 3), dtype=np.uint8)).save(more / "m.png")
+    out = root / "out"
+    assert main(argv(files, out, "--data", str(more), *RECORDED)) == 0
+    return {**files, "more": more, "out": out}
+
+
+def log_messages(out: Path) -> list[str]:
+    """The log's lines without their timestamps (every line has one)."""
+    lines = (out / LOG).read_text().splitlines()
+    matches = [LOG_LINE.fullmatch(line) for line in lines]
+    assert all(matches), lines
+    return [m.group(1) for m in matches if m]
+
+
+def test_final_json_records_the_recipe_and_the_evaluation_protocol(recorded):
+    final = json.loads((recorded["out"] / FINAL).read_text())
+    recipe, protocol = final[RECIPE], final[PROTOCOL]
+    assert recipe["data"]["train"]["folders"] == ["train", "more"] and recipe["data"]["train"]["images"] == 3
+    assert recipe["data"]["val"]["folders"] == ["val"] and recipe["data"]["val"]["images"] == 2
+    assert recipe["lr_data"] is None and recipe["subimages"] is None  # --no-subimages
+    assert (recipe["scale"], recipe["iterations"], recipe["batch"]) == (2, 4, 2)
+    assert (recipe["hr_patch"], recipe["lr_patch"], recipe["lr"], recipe["seed"]) == (16, 8, 1e-3, 3)
+    assert recipe["schedule"] == {"kind": "step", "warmup": 0, "every": 3, "factor": 0.5}
+    assert recipe["optimizer"] == {"name": "Adam", "betas": [0.9, 0.999], "eps": 1e-8}
+    assert (recipe["loss"], recipe["precision"]) == ("L1", "float32")
+    assert (protocol["scale"], protocol["border"]) == (2, 2) and "Y" in protocol["channel"]
+    assert protocol["validation"] == {"folders": ["val"], "images": 2, "every": 2}
+    assert protocol["benchmarks"] == {"val": 2} and final["benchmarks"]["val"]["n_images"] == 2
+
+
+def test_the_log_says_each_step_of_the_run(recorded):
+    messages = log_messages(recorded["out"])
+    assert messages[0].startswith("training ") and " from iteration 0 to 4; " in messages[0]
+    assert (
+        messages[1].startswith("data train train+more (3 images, ") and "lr 0.001 x0.5 every 3, seed 3" in messages[1]
+    )
+    history = json.loads((recorded["out"] / FINAL).read_text())["history"]
+    validations = [m for m in messages if m.startswith("iteration ")]
+    assert [v.split(":")[0] for v in validations] == ["iteration 2/4", "iteration 4/4"]
+    for line, entry in zip(validations, history, strict=True):
+        assert f"validation PSNR {entry['psnr']:.2f} dB, SSIM {entry['ssim']:.4f}" in line
+        loss = float(re.search(r"loss (\S+) ", line).group(1))  # type: ignore[union-attr]
+        assert 0 < loss < 1
+    assert "lr 0.0005," in validations[1]  # halved after iteration 3
+    assert messages[-2].startswith("val ") and "(2 images)" in messages[-2]
+    assert messages[-1] == f"finished: model.pt and {FINAL} written"
+
+
+def test_a_resume_appends_to_the_log(recorded, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(recorded["out"], out)
+    before = (out / LOG).read_text()
+    extra = ["--data", str(recorded["more"]), *RECORDED, "--iters", "6", "--resume"]
+    assert main(argv(recorded, out, *extra)) == 0
+    assert (out / LOG).read_text().startswith(before)
+    added = log_messages(out)[len(before.splitlines()) :]
+    assert " from iteration 4 to 6; " in added[0] and added[2].startswith("iteration 6/6: ")
+    assert json.loads((out / FINAL).read_text())[RECIPE]["iterations"] == 6  # a resume may train longer
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [(["--lr", "2e-3"], "lr 0.001 -> 0.002"), (["--seed", "4"], "seed 3 -> 4"), ([], "data train train+more")],
+)
+def test_a_resume_with_another_recipe_is_refused(recorded, capsys, extra, said):
+    out = recorded["out"]
+    kept = {p.name: p.read_bytes() for p in out.iterdir()}
+    more = [] if not extra else ["--data", str(recorded["more"])]  # no extra: the second folder is left out
+    assert main(argv(recorded, out, *more, *RECORDED, *extra, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "was trained with another recipe (" in err and said in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == kept
+
+
+def test_every_data_flag_is_kept():
+    """A repeated flag of nas.train is a list in its configuration, never the last one alone."""
+    from nas.train import config_of, parse_args
+
+    flags = {"--data": "data", "--val-data": "val_data", "--bench-data": "bench_data"}
+    given = [part for flag, field in flags.items() for part in (flag, f"{field}-1", flag, f"{field}-2")]
+    config = config_of(parse_args(["--arch", "a.json", *given]))
+    assert all(getattr(config, field) == (f"{field}-1", f"{field}-2") for field in flags.values())
+
+
+def test_a_run_that_diverges_says_so_in_its_log(setup_files, tmp_path):
+    out = tmp_path / "run"
+    assert main(argv(setup_files, out, "--iters", "4", "--val-every", "2", "--ckpt-every", "2", "--lr", "1e30")) == 1
+    messages = log_messages(out)
+    assert messages[0].startswith("training ") and messages[-1].startswith("stopped: training diverged: loss became")
