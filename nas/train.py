@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nas.allocator import keep_freed_memory
-from nas.cli import Parser
+from nas.cli import Parser, UsageError
 from nas.errors import InputError, MsnasError, one_line
 from nas.training.distributed import leave
 from nas.training.full import (
@@ -63,7 +63,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--data", action="append", default=[], help="folder of HR training images; repeatable (default: bundled photos)"
     )
     p.add_argument(
-        "--lr-data", default=None, help="folder of pre-made LR images matching a single --data (e.g. DIV2K X4)"
+        "--lr-data",
+        action="append",
+        default=[],
+        help="folder of pre-made LR images matching a single --data (e.g. DIV2K X4); at most one",
     )
     p.add_argument(
         "--val-data",
@@ -96,7 +99,9 @@ def config_of(args: argparse.Namespace) -> TrainConfig:
     """The command line as a run's plain-data configuration."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     folders = {name: tuple(getattr(args, name)) for name in ("data", "val_data", "bench_data")}
-    return TrainConfig(**{**values, **folders})
+    if len(args.lr_data) > 1:  # kept as a list so that a second one is refused, never silently the only one
+        raise UsageError(f"--lr-data: one folder (the LR images of the one --data), got {len(args.lr_data)}")
+    return TrainConfig(**{**values, **folders, "lr_data": args.lr_data[0] if args.lr_data else None})
 
 
 def open_log(path: Path, append: bool) -> int:
@@ -149,9 +154,7 @@ def run_training(args: TrainConfig) -> None:
         if run.ranks.main:
             print(start_line(run, args.iters), file=sys.stderr)
         train(run, args)
-        summary = finish(run, args.bench_data)
-    for name, result in summary.get("benchmarks", {}).items():
-        print(benchmark_line(name, result))
+        finish(run, args.bench_data, lambda name, result: print(benchmark_line(name, result)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -430,17 +430,22 @@ def save_model(folder: Path, spec: ArchSpec, model: nn.Module) -> None:
         torch.save({"spec": spec.to_dict(), "model": model.state_dict()}, file)
 
 
-def finish(run: Run, bench: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """Save the final model, evaluate it on each benchmark folder and write final.json, which it returns (rank 0;
-    other ranks return {})."""
+def finish(
+    run: Run, bench: tuple[str, ...] | list[str], progress: Callable[[str, dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Save the final model, evaluate it on each benchmark folder (``progress(name, result)`` after each) and write
+    final.json, which it returns (rank 0; other ranks return {})."""
     if not run.ranks.main:
         return {}
     save_model(run.out, run.spec, run.network)
     results: dict[str, Any] = {}
     for folder in bench:
         result: EvalResult = evaluate_folder(folder, run.spec.upscale, model_upscaler(run.network, run.device))
-        results[Path(folder).name] = result.as_dict()
-        logger.info(benchmark_line(Path(folder).name, result.as_dict()))
+        name, record = Path(folder).name, result.as_dict()
+        results[name] = record
+        logger.info(benchmark_line(name, record))
+        if progress is not None:
+            progress(name, record)
     summary = {
         "spec_hash": run.spec.spec_hash,
         "history": run.history,

@@ -304,6 +304,14 @@ def test_every_data_flag_is_kept():
     assert all(getattr(config, field) == (f"{field}-1", f"{field}-2") for field in flags.values())
 
 
+def test_a_second_lr_data_is_refused_not_taken_alone(setup_files, tmp_path, capsys):
+    lr = ["--lr-data", str(setup_files["val"]), "--lr-data", str(setup_files["train"])]
+    assert main(argv(setup_files, tmp_path / "out", *lr)) == 2
+    err = capsys.readouterr().err
+    assert err == "nas.train: error: --lr-data: one folder (the LR images of the one --data), got 2\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_run_that_diverges_says_so_in_its_log(setup_files, tmp_path):
     out = tmp_path / "run"
     assert main(argv(setup_files, out, "--iters", "4", "--val-every", "2", "--ckpt-every", "2", "--lr", "1e30")) == 1
