@@ -78,7 +78,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--out", default="runs/train", help=f"output folder (checkpoints, the log {LOG}, final model and final.json)"
     )
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/checkpoint.pt, with the run's own flags (--iters may grow, --device change)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run's files in OUT")
     p.add_argument("--iters", type=int, default=PAPER_ITERS)
     p.add_argument("--batch", type=int, default=16, help="global batch, split over torchrun's ranks")

@@ -317,3 +317,16 @@ def test_a_run_that_diverges_says_so_in_its_log(setup_files, tmp_path):
     assert main(argv(setup_files, out, "--iters", "4", "--val-every", "2", "--ckpt-every", "2", "--lr", "1e30")) == 1
     messages = log_messages(out)
     assert messages[0].startswith("training ") and messages[-1].startswith("stopped: training diverged: loss became")
+
+
+def test_a_checkpoint_from_before_recipes_were_kept_resumes(recorded, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(recorded["out"], out)
+    state = torch.load(out / CHECKPOINT, weights_only=True)
+    del state[RECIPE]
+    torch.save(state, out / CHECKPOINT)
+    extra = ["--data", str(recorded["more"]), *RECORDED, "--iters", "6", "--resume"]
+    assert main(argv(recorded, out, *extra)) == 0
+    assert json.loads((out / FINAL).read_text())[RECIPE]["seed"] == 3  # the flags of the resume, as before
