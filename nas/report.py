@@ -1,11 +1,13 @@
-"""``python -m nas.report --study NAME --out report.html``: a search's Pareto front as one offline HTML page.
+"""``python -m nas.report --study NAME --out report.html``: a search as one offline HTML page.
 
-The page holds PSNR-vs-MACs and PSNR-vs-params fronts (named paper variants
-labelled, dominated points faded), the hypervolume history, each front point's
-transform matrix and a table of the front, and says which named variants lie on
-the front.  The same figures are saved into the study, where optuna-dashboard
-shows them.  Only COMPLETE trials are points: an over-budget trial is PRUNED
-before training and appears nowhere; a repeated architecture counts once.
+The page opens with a table of every evaluated architecture (PSNR with the
+interval its seeds allow, gain over bicubic, costs, standing within the study's
+ROPE), then the PSNR-vs-MACs and PSNR-vs-params fronts (named paper variants
+labelled, error bars where seeds were repeated), the hypervolume history, each
+front point's transform matrix, and says which named variants lie on the front.
+The same figures are saved into the study, where optuna-dashboard shows them.
+Only COMPLETE trials are points: an over-budget trial is PRUNED before training
+and appears nowhere; a repeated architecture counts once.
 
 Examples::
 
@@ -31,7 +33,10 @@ from nas.study.urls import public_url
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = Parser(prog="python -m nas.report", description="An HTML report of a search's Pareto front.")
+    p = Parser(
+        prog="python -m nas.report",
+        description="An HTML report of a search: every architecture, its front and its noise.",
+    )
     p.add_argument("--study", required=True, help="the study name in the storage")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
     p.add_argument("--out", required=True, help="the HTML file to write (its folder must exist)")

@@ -24,18 +24,25 @@ class Report:
     figures: dict[str, go.Figure]
     captions: dict[str, str] = field(default_factory=dict)  # by graph-object id: what a short title leaves out
     cards: dict[str, go.Figure] = field(default_factory=dict)  # by id: a smaller version for a dashboard card
+    lead: tuple[str, ...] = ()  # ids of the figures the page opens with, above the sentences
 
 
 def write_html(path: Path, report: Report) -> None:
-    """One self-contained page (plotly.js inline, so it opens offline), written beside and then renamed."""
+    """One self-contained page (plotly.js inline, so it opens offline), written beside and then renamed: the lead
+    figures, the sentences, the other figures."""
+    lead = [graph_id for graph_id in report.lead if graph_id in report.figures]
+    order = [*lead, *(graph_id for graph_id in report.figures if graph_id not in lead)]
     blocks = [
-        fig.to_html(full_html=False, include_plotlyjs=i == 0, div_id=graph_id) + caption(report.captions.get(graph_id))
-        for i, (graph_id, fig) in enumerate(report.figures.items())
+        report.figures[graph_id].to_html(full_html=False, include_plotlyjs=i == 0, div_id=graph_id)
+        + caption(report.captions.get(graph_id))
+        for i, graph_id in enumerate(order)
     ]
     sentences = "\n".join(paragraph(line) for line in report.lines)
     page = (
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(report.title)}</title></head>\n'
-        f"<body>\n<h1>{html.escape(report.title)}</h1>\n{sentences}\n" + "\n".join(blocks) + "\n</body></html>\n"
+        f"<body>\n<h1>{html.escape(report.title)}</h1>\n"
+        + "\n".join([*blocks[: len(lead)], sentences, *blocks[len(lead) :]])
+        + "\n</body></html>\n"
     )
     write_atomically(path, page)
 

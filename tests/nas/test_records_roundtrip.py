@@ -23,7 +23,7 @@ from nas.analysis.noise import noise_aware, noisy_points, seed_results
 from nas.analysis.selection import select
 from nas.analysis.subspaces import analyse
 from nas.export import main as export_main
-from nas.output.report import build_report
+from nas.output.report import TABLE, build_report
 from nas.search.budget import NewArchitectures
 from nas.search.retrain import Work, plan, store
 from nas.search.runner import summary
@@ -127,7 +127,7 @@ def test_report_reads_every_kind(study):
     assert report.lines[0].startswith("Study roundtrip: 7 trials (4 complete, 1 fail, 2 pruned)")
     assert "3 distinct architectures evaluated" in report.lines[0] and "3 on the Pareto front" in report.lines[0]
     assert "standard (trial 0)" in report.lines[1]
-    table = report.figures["msnas-front-table"].data[0]
+    table = report.figures[TABLE].data[0]
     assert "CPU latency (ms)" in table.header.values and list(table.cells.values[0]) == [0, 1, 2]
     assert "4-objective front" in report.figures["msnas-pareto-macs"].data[0].name
     assert "CPU latency (ms) min" in report.figures["msnas-hypervolume"].layout.title.subtitle.text
@@ -192,7 +192,7 @@ def test_a_proxy_at_or_below_bicubic_is_flagged_on_the_trial_line_and_in_the_rep
     assert "WARNING" not in capsys.readouterr().err
     report = build_report(s, None)
     assert any(line.startswith("WARNING: 1 of 2 architectures score at or below bicubic") for line in report.lines)
-    table = report.figures["msnas-front-table"].data[0]
+    table = report.figures[TABLE].data[0]
     column = list(table.header.values).index("gain vs bicubic (dB)")
     assert "-0.350" in list(table.cells.values[column]) or "+0.400" in list(table.cells.values[column])
     assert "WARNING: 1 of 2 architectures" in summary(s, f"sqlite:///{tmp_path}/s.db", tmp_path)

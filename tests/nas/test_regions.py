@@ -215,7 +215,7 @@ def test_search_trials_record_region_psnr_and_analyze_compares_on_one_region(tin
         assert all(10.0 < t.user_attrs[k] < 60.0 for k in recorded[0])
     figure = build_report(study, None).figures["msnas-regions"]  # one panel per class, each with its own front
     assert [a.text for a in figure.layout.annotations] == [k.removeprefix(keys.REGION_PREFIX) for k in recorded[0]]
-    scatters = [t for t in figure.data if t.mode == "markers"]
+    scatters = [t for t in figure.data if t.mode == "markers+text"]  # named variants labelled
     assert len(scatters) == len(recorded[0]) and all(len(t.x) == len(done) for t in scatters)
     out = tmp_path / "analysis"
     argv = ["--study", "tiny-random", "--storage", tiny_random_url, "--out", str(out), "--no-dashboard"]

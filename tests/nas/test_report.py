@@ -10,7 +10,8 @@ import optuna
 import pytest
 
 from nas.analysis.fronts import dominates, hypervolume, hypervolume_history, pareto_mask, scaled_losses
-from nas.output.report import branch_labels, drawn_units, entry_name, matrix_cells, matrix_trace, variant_lines
+from nas.output.report_matrices import branch_labels, drawn_units, entry_name, matrix_cells, matrix_trace
+from nas.output.report_text import variant_lines
 from nas.report import main
 from nas.study.naming import named_points
 from space import ArchSpec, analytic_cost, preset
@@ -268,7 +269,7 @@ def test_missing_output_folder(storage: str, tmp_path: Path, capsys: pytest.Capt
 
 
 def test_hypervolume_axis_counts_whole_trials(storage: str):
-    from nas.output.report import hypervolume_figure, pareto_figure
+    from nas.output.report_figures import hypervolume_figure, pareto_figure
     from nas.study.records import arch_records
 
     points = arch_records(optuna.load_study(study_name="tiny", storage=storage))
@@ -283,7 +284,7 @@ def test_hypervolume_axis_counts_whole_trials(storage: str):
 
 def test_every_front_point_is_labelled(storage: str):
     from nas.analysis.fronts import front_mask
-    from nas.output.report import pareto_figure
+    from nas.output.report_figures import pareto_figure
     from nas.study.records import arch_records
 
     points = arch_records(optuna.load_study(study_name="tiny", storage=storage))
@@ -295,7 +296,8 @@ def test_every_front_point_is_labelled(storage: str):
 
 
 def test_learning_curves_are_drawn_from_the_recorded_curves(tmp_path: Path):
-    from nas.output.report import build_report, curves_figure
+    from nas.output.report import build_report
+    from nas.output.report_figures import curves_figure
     from nas.study.records import arch_records
 
     study = optuna.create_study(study_name="c", storage=f"sqlite:///{tmp_path}/c.db",
@@ -314,7 +316,8 @@ def test_learning_curves_are_drawn_from_the_recorded_curves(tmp_path: Path):
 
 def test_loss_curves_are_recorded_by_the_search_and_drawn(tiny_random_url: str):
     """Each proxy run's loss per tenth is a user attribute (placed at the tenth's last iteration), and a figure."""
-    from nas.output.report import FIGURE_ORDER, build_report, curves_figure
+    from nas.output.report import FIGURE_ORDER, build_report
+    from nas.output.report_figures import curves_figure
     from nas.study import keys
     from nas.study.records import arch_records
 
@@ -342,14 +345,14 @@ def test_matrices_include_the_dominated_named_variants(storage: str):
 
 def test_figures_are_titled_for_a_dashboard_card(storage: str):
     """Short titles (a half-width card shows about 45 characters); the explanation is the page's caption."""
-    from nas.output.report import build_report
+    from nas.output.report import TABLE, build_report
 
     report = build_report(optuna.load_study(study_name="tiny", storage=storage), STUDIES["tiny"])
     for graph_id, fig in report.figures.items():
         title, subtitle = fig.layout.title.text, fig.layout.title.subtitle.text or ""
         assert len(title) <= 30 and len(subtitle) <= 45 and "<br>" not in title + subtitle, (graph_id, title)
         assert report.captions[graph_id], graph_id
-    assert "Named variants" not in report.figures["msnas-front-table"].layout.title.text  # the sentences are text
+    assert "Named variants" not in report.figures[TABLE].layout.title.text  # the sentences are text
 
 
 def test_report_ends_by_saying_where_it_is_and_how_to_open_the_dashboard(
@@ -370,7 +373,7 @@ def test_report_ends_by_saying_where_it_is_and_how_to_open_the_dashboard(
 def test_labels_of_close_points_are_placed_apart():
     """Two points at one MAC count 0.02 dB apart (ms3 and a sampled point) get different label positions; a point
     far from the others keeps the default above it; an unlabelled point is never moved."""
-    from nas.output.report import label_positions
+    from nas.output.report_labels import label_positions
 
     places = label_positions([(0.226, 32.972), (0.226, 32.991), (0.49, 31.8), (0.3, 32.0)], ["ms3", "trial 7", "x", ""])
     assert places[0] != places[1]
