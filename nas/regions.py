@@ -2,9 +2,10 @@
 
 Each model (and bicubic, always) upscales every HR image of ``--data`` under the evaluation protocol; the
 pixels are split into region classes from the HR image alone (flat, edge, texture, periodic: see
-``nas.sr.regions``), and per class the page gives PSNR, SSIM, GMSD and each pair's PSNR difference with a
-paired bootstrap interval over tiles; a gallery shows, per image and class, the crop where the first two
-models differ most.  ``--rescale`` repeats the analysis on the HR images shrunk by each factor first.
+``nas.sr.region_classes``), and per class the page gives PSNR, SSIM, GMSD and each pair's PSNR difference with a
+paired bootstrap interval over images; a gallery shows, per image and class, the crop where the first two
+models differ most, and each image shows its tiles' classes over it.  ``--rescale`` repeats the analysis on the HR
+images shrunk by each factor first.  ``regions.json`` lists every tile (image, box, class), to audit the classes.
 
 Examples::
 
@@ -40,7 +41,8 @@ from nas.sr.evaluation import (
 from nas.sr.images import list_images, load_image
 from nas.sr.imresize import imresize_np, output_size
 from nas.sr.metrics import quantize
-from nas.sr.regions import TILE, Analysis, Measured, analyse, as_json, measure_image
+from nas.sr.regions import TILE, Analysis, Measured, analyse, measure_image
+from nas.sr.regions_json import as_json
 from space import ArchSpec, load_spec
 
 BICUBIC = "bicubic"
@@ -64,7 +66,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--rescale", default="", help="comma-separated factors in (0, 1), e.g. 0.8,0.6,0.5")
     p.add_argument("--tile", type=int, default=TILE, help=f"tile side in HR pixels (default {TILE})")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples per interval (default 2000)")
-    p.add_argument("--json", action="store_true", help="also write regions.json")
+    p.add_argument(
+        "--json", action="store_true", help="also write regions.json (with every tile's image, box and class)"
+    )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the models run (default cpu)")
     return p.parse_args(argv)
 

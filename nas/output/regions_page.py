@@ -14,26 +14,33 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from nas.files import write_atomically
-from nas.sr.regions import (
-    ALL,
+from nas.sr.region_classes import (
     CLASSES,
     EDGE_COHERENCE,
-    FLAT_STD,
-    MAX_PERIOD,
-    PERIODIC_SHARE,
-    Analysis,
-    Crop,
-    PairDifference,
+    EDGE_SPARSITY,
+    FLAT_GRADIENT,
+    MIN_ALTERNATIONS,
+    MIN_REPEAT,
+    SPARSE_SHARE,
 )
+from nas.sr.regions import ALL, Analysis, Crop, Measured, PairDifference
 
 ZOOM = 4  # crops are enlarged by nearest neighbour, so every pixel stays visible
-ERROR_RANGE = 32.0  # Y levels at which the error-difference map saturates
+MIN_ERROR_RANGE = 2.0  # Y levels: the difference map's saturation never drops below this, so rounding stays white
+CLASS_COLOURS = {"flat": (70, 130, 230), "edge": (250, 200, 0), "texture": (40, 180, 70), "periodic": (220, 40, 200)}
+OVERLAY_ALPHA = 110  # of 255: the image stays readable under its classes
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em; max-width: 80em; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .crops { display: flex; flex-wrap: wrap; gap: 0.6em; margin-bottom: 1em; }
+.views { display: flex; flex-wrap: wrap; gap: 0.8em; }
+.view { position: relative; display: inline-block; }
+.view img { display: block; }
+.view img.classes { position: absolute; left: 0; top: 0; image-rendering: pixelated; }
+#show-classes:not(:checked) ~ .views img.classes { display: none; }
+.swatch { display: inline-block; width: 1em; height: 1em; vertical-align: middle; margin: 0 0.3em 0 0.8em; }
 figure { margin: 0; text-align: center; font-size: 0.85em; }
 figure img { image-rendering: pixelated; display: block; }
 """
@@ -46,9 +53,19 @@ def png_uri(rgb: npt.NDArray[np.uint8]) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def difference_map(worse_a: npt.NDArray[np.float64], worse_b: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
-    """|error of a| - |error of b| as colour: red where a errs more, blue where b does, white where they agree."""
-    d = np.clip((worse_a - worse_b) / ERROR_RANGE, -1.0, 1.0)
+def error_range(worse_a: npt.NDArray[np.float64], worse_b: npt.NDArray[np.float64]) -> float:
+    """The difference (Y levels) at which a crop's map saturates: its largest, so every crop uses its full colour
+    range (two trained networks differ by a few levels, which a fixed scale of 32 left near white)."""
+    return max(MIN_ERROR_RANGE, float(np.max(np.abs(worse_a - worse_b), initial=0.0)))
+
+
+def difference_map(
+    worse_a: npt.NDArray[np.float64], worse_b: npt.NDArray[np.float64], scale: float | None = None
+) -> npt.NDArray[np.uint8]:
+    """|error of a| - |error of b| as colour: red where a errs more, blue where b does, white where they agree;
+    full colour at ``scale`` levels (by default the crop's largest difference)."""
+    scale = error_range(worse_a, worse_b) if scale is None else scale
+    d = np.clip((worse_a - worse_b) / scale, -1.0, 1.0)
     rgb = np.ones((*d.shape, 3))
     rgb[..., 1] -= np.abs(d)
     rgb[..., 2] -= np.clip(d, 0.0, 1.0)
@@ -70,7 +87,9 @@ def crop_html(crop: Crop, pair: tuple[str, str]) -> str:
     parts = [figure_html(png_uri(crop.rgb["hr"]), "HR", h, w)]
     parts += [figure_html(png_uri(crop.rgb[u]), f"{u} {crop.psnr[u]:.2f} dB", h, w) for u in crop.psnr]
     a, b = pair
-    parts.append(figure_html(png_uri(difference_map(crop.error[a], crop.error[b])), f"red: {a} worse, blue: {b}", h, w))
+    levels = error_range(crop.error[a], crop.error[b])
+    caption = f"red: {a} worse, blue: {b} (full colour at {levels:.0f} Y levels)"
+    parts.append(figure_html(png_uri(difference_map(crop.error[a], crop.error[b], levels)), caption, h, w))
     gap = crop.psnr[a] - crop.psnr[b]
     title = f"{crop.image}, {crop.region} (tile at row {y0}, column {x0}): {a} - {b} = {gap:+.2f} dB"
     return f'<h3>{html.escape(title)}</h3>\n<div class="crops">{"".join(parts)}</div>'
@@ -134,11 +153,55 @@ def differences_figure(pairs: Sequence[PairDifference]) -> go.Figure:
 
 def rules_text() -> str:
     return (
-        f"Tiles are classed from the HR image alone: flat when Y less its best-fitting plane varies by under "
-        f"{FLAT_STD:g} levels; periodic when two spectral peaks hold at least {PERIODIC_SHARE:.0%} of the energy at a "
-        f"period of at most {MAX_PERIOD:g} pixels; edge when one orientation dominates the gradients (coherence at "
-        f"least {EDGE_COHERENCE:g}); texture otherwise. '{ALL}' is every evaluated pixel. Intervals are paired "
-        "bootstrap percentiles over the class's tiles."
+        f"Tiles are classed from the HR image alone: flat when the smoothed gradient stays under {FLAT_GRADIENT:g} "
+        f"levels per pixel (95th percentile); periodic when the profile across the tile alternates at least "
+        f"{MIN_ALTERNATIONS} times (three lines or more) and the structure repeats (autocorrelation peak of at least "
+        f"{MIN_REPEAT:g}) or shares one orientation; edge when one orientation dominates the gradients (coherence at "
+        f"least {EDGE_COHERENCE:g}) or {EDGE_SPARSITY:.0%} of the gradient energy lies in {SPARSE_SHARE:.0%} of the "
+        f"pixels; texture otherwise. '{ALL}' is every evaluated pixel. Intervals are paired bootstrap percentiles "
+        "that resample images with their tiles."
+    )
+
+
+def class_overlay(measured: Measured, index: int, shape: tuple[int, int]) -> npt.NDArray[np.uint8]:
+    """RGBA of one image's tile classes at the size of its view: each tile in its class's colour, its top and left
+    edges more opaque so that neighbouring tiles of one class stay apart."""
+    frame_h, frame_w = measured.frames[index]
+    fy, fx = shape[0] / frame_h, shape[1] / frame_w
+    out = np.zeros((*shape, 4), dtype=np.uint8)
+    for (y0, y1, x0, x1), c in zip(measured.boxes[index], measured.classes[index], strict=True):
+        r0, r1, c0, c1 = round(y0 * fy), round(y1 * fy), round(x0 * fx), round(x1 * fx)
+        out[r0:r1, c0:c1] = (*CLASS_COLOURS[CLASSES[int(c)]], OVERLAY_ALPHA)
+        out[r0:r1, c0, 3] = out[r0, c0:c1, 3] = min(255, 2 * OVERLAY_ALPHA)
+    return out
+
+
+def rgba_uri(rgba: npt.NDArray[np.uint8]) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG")  # (h, w, 4) uint8: RGBA
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def classes_section(measured: Measured) -> str:
+    """Each image with its tiles' classes over it (a checkbox hides them), so the classes can be checked by eye."""
+    legend = "".join(f'<span class="swatch" style="background: rgb{CLASS_COLOURS[c]}"></span>{c}' for c in CLASSES)
+    views = []
+    for k, name in enumerate(measured.images):
+        view = measured.views.get(name)
+        if view is None:
+            continue
+        h, w = view.shape[:2]
+        views.append(
+            f'<figure class="view"><img src="{png_uri(view)}" width="{w}" height="{h}" alt="{html.escape(name)}">'
+            f'<img class="classes" src="{rgba_uri(class_overlay(measured, k, (h, w)))}" width="{w}" height="{h}" '
+            f'alt="classes of {html.escape(name)}"><figcaption>{html.escape(name)}</figcaption></figure>'
+        )
+    if not views:
+        return ""
+    return (
+        "<h2>Region classes of each image</h2>\n"
+        '<input type="checkbox" id="show-classes" checked> <label for="show-classes">show the classes</label>'
+        f"{legend}\n" + f'<div class="views">{"".join(views)}</div>'
     )
 
 
@@ -159,6 +222,7 @@ def write_page(
     ]
     for factor, analysis in rescaled.items():
         body += [f"<h2>HR rescaled by {factor:g}</h2>", scores_table(analysis), pairs_table(analysis.pairs)]
+    body.append(classes_section(main.measured))
     body.append(f"<h2>Gallery: where {html.escape(pair[0])} and {html.escape(pair[1])} differ most, per class</h2>")
     order = {c: i for i, c in enumerate(CLASSES)}
     for crop in sorted(main.measured.crops, key=lambda c: (main.measured.images.index(c.image), order[c.region])):

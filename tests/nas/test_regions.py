@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,21 @@ import pytest
 from PIL import Image
 
 from nas.analyze import main as analyze_main
+from nas.output.regions_page import (
+    CLASS_COLOURS,
+    MIN_ERROR_RANGE,
+    class_overlay,
+    difference_map,
+    error_range,
+    write_page,
+)
 from nas.output.report import build_report
 from nas.regions import main as regions_main
 from nas.sr import regions as R
+from nas.sr import tile_sums as T
+from nas.sr.evaluation import bicubic_upscaler
 from nas.sr.metrics import ssim
+from nas.sr.regions_json import as_json
 from nas.study import keys
 from nas.train import main as train_main
 from space import preset
@@ -87,10 +99,12 @@ def measured_of(hr: np.ndarray, srs: dict[str, np.ndarray], tiling: R.Tiling) ->
     measured = R.Measured(tuple(srs))
     measured.images.append("synthetic")
     measured.image_of.append(np.zeros(len(tiling.boxes), np.int64))
+    measured.boxes.append(tiling.boxes)
+    measured.frames.append(tiling.shape)
     measured.classes.append(tiling.classes)
     measured.pixels.append(tiling.pixels)
     for name, sr in srs.items():
-        measured.sums[name] = [R.tile_sums(hr, sr, tiling)]
+        measured.sums[name] = [T.tile_sums(hr, sr, tiling)]
     return measured
 
 
@@ -110,15 +124,15 @@ def test_ssim_and_gmsd_over_all_classes_equal_the_whole_image_figures():
     hr, sr, tiling = half_flat_half_grating()
     scores = R.per_class(measured_of(hr, {"m": sr}, tiling))[R.ALL]["m"]
     assert scores.ssim == pytest.approx(ssim(hr, sr), abs=1e-12)
-    assert scores.gmsd == pytest.approx(R.gmsd(hr, sr), abs=1e-12)
-    assert R.gmsd(hr, hr) == 0.0
+    assert scores.gmsd == pytest.approx(T.gmsd(hr, sr), abs=1e-12)
+    assert T.gmsd(hr, hr) == 0.0
 
 
 def test_gms_map_of_two_ramps_is_the_formula_inside():
     """Ramps of slopes 2 and 4 per pixel are ramps of 4 and 8 per half-resolution pixel; Prewitt's (1, 0, -1) / 3
     over three rows gives twice that, 8 and 16; GMS = (2*8*16 + T) / (64 + 256 + T) away from the zero-padded frame."""
-    gms = R.gms_map(2.0 * COLS, 4.0 * COLS)
-    assert np.allclose(gms[1:-1, 1:-1], (2 * 8 * 16 + R.GMSD_T) / (64 + 256 + R.GMSD_T))
+    gms = T.gms_map(2.0 * COLS, 4.0 * COLS)
+    assert np.allclose(gms[1:-1, 1:-1], (2 * 8 * 16 + T.GMSD_T) / (64 + 256 + T.GMSD_T))
 
 
 def test_psnr_difference_of_errors_in_ratio_two_is_ten_log_two():
@@ -240,3 +254,87 @@ def test_intervals_resample_images_not_tiles():
     assert R.clustered_interval(a[:160], b[:160], images[:160]) is None  # 4 images: not enough data
     d = R.PairDifference("a", "b", "edge", 0.1, None, 4)
     assert d.ci_text() == f"not enough data: 4 image(s), {R.MIN_IMAGES} or more"
+
+
+def nearest_x4(lr: np.ndarray) -> np.ndarray:
+    """A second upscaler that needs no training: each LR pixel becomes a 4x4 block."""
+    return np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)
+
+
+PAIR = ("bicubic", "nearest")
+
+
+@pytest.fixture(scope="module")
+def measured_pair() -> R.Measured:
+    return measure_pair()
+
+
+def measure_pair() -> R.Measured:
+    """Five synthetic HR images (a flat half that both upscalers reproduce exactly beside a grating, one shifted per
+    image) through bicubic and nearest-neighbour x4: enough images for intervals, no model to train."""
+    measured = R.Measured(PAIR)
+    fns = {"bicubic": bicubic_upscaler(4), "nearest": nearest_x4}
+    for k in range(5):
+        grating = np.tile(np.roll(synthetic("grating"), k, axis=1), (2, 2))
+        y = np.where(np.arange(2 * N)[None, :] < 80, 120.0, grating)  # tiles left of column 64 are exactly flat
+        img = np.clip(np.round(y), 0, 255).astype(np.uint8)[:, :, None].repeat(3, axis=2)
+        R.measure_image(measured, f"{k}.png", img, 4, fns, 32, PAIR)
+    return measured
+
+
+def test_regions_json_lists_every_tile_with_its_image_box_and_class(measured_pair: R.Measured):
+    doc = json.loads(json.dumps(as_json(R.analyse(measured_pair, [PAIR], n_boot=200), {})))
+    assert doc["border"] == 4 and "border" in doc["tile_frame"]
+    for k, name in enumerate(doc["images"]):
+        mine = [t for t in doc["tiles"] if t["image"] == name]
+        h, w = measured_pair.frames[k]
+        owner = np.zeros((h, w), dtype=np.int64)
+        for t in mine:
+            y0, y1, x0, x1 = t["box"]
+            owner[y0:y1, x0:x1] += 1
+        assert (owner == 1).all()  # the boxes cover the evaluated frame, each pixel once
+        assert [t["class"] for t in mine] == [R.CLASSES[c] for c in measured_pair.classes[k]]
+    counts = {c: sum(t["class"] == c for t in doc["tiles"]) for c in R.CLASSES}
+    for region, scores in doc["per_class"].items():
+        if region != R.ALL:
+            assert scores["bicubic"]["tiles"] == counts[region]
+    assert {"flat", "periodic"} <= {t["class"] for t in doc["tiles"]}
+
+
+def test_exactly_reproduced_tiles_print_no_runtime_warning():
+    """Flat tiles that an upscaler reproduces exactly have no error: their PSNRs and PSNR ratios are infinite, which
+    used to reach the console as 'divide by zero encountered' (and 'invalid value' when ranking the gallery's
+    tiles)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        measured = measure_pair()
+        analysis = R.analyse(measured, [PAIR], n_boot=200)
+        assert R.difference_interval(np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) is not None
+        assert R.difference_interval(np.array([1.0, 2.0, 3.0]), np.array([0.0, 2.0, 3.0])) is not None
+    assert any(d.ci is not None for d in analysis.pairs)
+    assert all((np.concatenate([s.sse for s in measured.sums[u]]) == 0).any() for u in PAIR)  # the case at hand
+
+
+def test_page_overlays_each_images_classes(measured_pair: R.Measured, tmp_path: Path):
+    analysis = R.analyse(measured_pair, [PAIR], n_boot=200)
+    page = write_page(tmp_path / "regions.html", analysis, {}, PAIR, "synthetic").read_text()
+    assert 'id="show-classes"' in page and page.count('class="classes"') == len(measured_pair.images)
+    assert all(f"></span>{c}" in page for c in R.CLASSES)  # the legend names every class
+    view = measured_pair.views["0.png"]
+    overlay = class_overlay(measured_pair, 0, view.shape[:2])
+    fy, fx = view.shape[0] / measured_pair.frames[0][0], view.shape[1] / measured_pair.frames[0][1]
+    for (y0, y1, x0, x1), c in zip(measured_pair.boxes[0], measured_pair.classes[0], strict=True):
+        centre = overlay[round((y0 + y1) / 2 * fy), round((x0 + x1) / 2 * fx)]
+        assert tuple(centre[:3]) == CLASS_COLOURS[R.CLASSES[c]] and centre[3] > 0
+
+
+def test_difference_map_spans_full_colour_for_small_differences():
+    """Two networks differ by a few Y levels; the map saturates at the crop's largest difference, not at 32."""
+    a = np.zeros((4, 4))
+    b = a.copy()
+    b[0, 0], a[1, 1] = 3.0, 1.5  # b errs 3 levels more at one pixel, a 1.5 at another
+    rgb = difference_map(a, b)
+    assert tuple(rgb[0, 0]) == (0, 0, 255)  # full blue: b worse by the largest difference
+    assert tuple(rgb[1, 1]) == (255, 128, 128)  # half red
+    assert tuple(rgb[3, 3]) == (255, 255, 255)
+    assert error_range(a, a) == MIN_ERROR_RANGE  # no difference at all stays white, not a division by zero
