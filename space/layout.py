@@ -88,6 +88,7 @@ LAYOUTS: dict[str, Callable[[int, int, int], Layout]] = {"srresnet": srresnet_la
 DEFAULT_BLOCKS = {"srresnet": 16, "carn": 3}
 DEFAULT_WIDTH = 64
 MAX_WIDTH = 4096  # 64 times the paper's width; a width of 10^6 would ask for terabytes
+MAX_BLOCKS = 512
 
 
 def layout_of(backbone: str, upscale: int, width: int, blocks: int) -> Layout:
@@ -95,7 +96,9 @@ def layout_of(backbone: str, upscale: int, width: int, blocks: int) -> Layout:
     require(backbone in LAYOUTS, "backbone", repr(backbone), LAYOUTS)
     require(upscale in UPSCALES, "upscale", repr(upscale), UPSCALES)
     require(type(width) is int and 1 <= width <= MAX_WIDTH, "width", f"{width!r} must be an integer in 1..{MAX_WIDTH}")
-    require(type(blocks) is int and 1 <= blocks <= 512, "blocks", f"{blocks!r} must be an integer in 1..512")
+    require(
+        type(blocks) is int and 1 <= blocks <= MAX_BLOCKS, "blocks", f"{blocks!r} must be an integer in 1..{MAX_BLOCKS}"
+    )
     return _cached_layout(backbone, upscale, width, blocks)
 
 

@@ -16,23 +16,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
 from space import PRESETS, load_spec
+from space.arch import ArchSpec
 from space.choices import SpaceDef, UnitChoices
 from space.errors import SpecError
 from space.features import compile_predicate
-from studies.budget import ProxyBudget
-from studies.definitions import StudyDef
+from space.layout import DEFAULT_BLOCKS, MAX_BLOCKS, MAX_WIDTH, layout_of
+from studies.budget import BUDGET_FIELDS, ProxyBudget, budget_problem
+from studies.definitions import STUDIES, StudyDef
 
 NONE_WORDS = {"cross_kernel": "layer", "width": "spec", "blocks": "spec"}  # field -> how None is written
 TABLES = (("space", SpaceDef), ("space.unit", UnitChoices), ("cpu_proxy", ProxyBudget), ("gpu_proxy", ProxyBudget))
+PROXY_TABLES = ("cpu_proxy", "gpu_proxy")
+SPACE_FIELDS = tuple(f.name for f in dataclasses.fields(SpaceDef))
+MAX_TRIALS = 1_000_000
 
 
 SCALARS: dict[type, tuple[Callable[[Any], bool], str]] = {  # a TOML value's check, and what to say otherwise
@@ -83,24 +89,57 @@ def study_from_data(data: Mapping[str, Any], source: str = "study file") -> Stud
 
 
 def _check(study: StudyDef) -> None:
-    """What the dataclasses do not check themselves: a usable name, positive counts, predicates that compile."""
+    """What the dataclasses do not check themselves: a usable name, every number in its range, a space whose points
+    are networks, proxy sizes those networks can take, predicates that compile (all before any study is made)."""
     if not study.name or not all(c.isalnum() or c in "-_." for c in study.name) or study.name.endswith(".fidelity"):
         raise StudyFileError(f"name: {study.name!r} must be letters, digits, '-', '_' or '.' (not ending .fidelity)")
-    if study.n_trials < 1:
-        raise StudyFileError(f"n_trials: {study.n_trials} must be at least 1")
+    if not 1 <= study.n_trials <= MAX_TRIALS:
+        raise StudyFileError(f"n_trials: {study.n_trials} (allowed: 1..{MAX_TRIALS})")
     if not (study.rope > 0 and study.rope < 100):
         raise StudyFileError(f"rope: {study.rope} must be a positive number of dB (below 100)")
     for field_name in ("max_gmacs", "max_mparams"):
         limit = getattr(study, field_name)
-        if limit is not None and not limit > 0:
-            raise StudyFileError(f"{field_name}: {limit} must be positive")
-    for table in ("cpu_proxy", "gpu_proxy"):
-        budget = getattr(study, table)
-        for field_name in ("iterations", "batch", "patch"):
-            if getattr(budget, field_name) < 1:
-                raise StudyFileError(f"{table}.{field_name}: {getattr(budget, field_name)} must be at least 1")
-        if not budget.peak_lr > 0:
-            raise StudyFileError(f"{table}.peak_lr: {budget.peak_lr} must be positive")
+        if limit is not None and not (math.isfinite(limit) and limit > 0):
+            raise StudyFileError(f"{field_name}: {limit} must be a finite positive number (or left out: no limit)")
+    points = [*_space_points(study.space), *_named_points(study)]
+    for table in PROXY_TABLES:
+        _check_budget(f"{table}.", getattr(study, table), points)
+    for sub, predicate in study.subspaces.items():
+        try:
+            compile_predicate(predicate)
+        except SpecError as err:
+            raise StudyFileError(f"subspaces.{sub}: {err}") from None
+
+
+def _space_points(space: SpaceDef) -> list[tuple[str, ArchSpec]]:
+    """Every uniform point of the space as (how to name it, spec): a value out of range fails here, not in a trial."""
+    if not 0 <= space.blocks <= MAX_BLOCKS:
+        raise StudyFileError(f"space.blocks: {space.blocks} (allowed: 0 (the backbone's own) or 1..{MAX_BLOCKS})")
+    per_branch = space.width_per_branch
+    if per_branch is not None and not 1 <= per_branch <= MAX_WIDTH:
+        raise StudyFileError(f"space.width_per_branch: {per_branch} (allowed: 1..{MAX_WIDTH}, or left out)")
+    try:  # the backbone, scale, width and depth first: a point's own error would name another field
+        layout_of(space.backbone, space.upscale, space.width, space.blocks or DEFAULT_BLOCKS.get(space.backbone, 1))
+    except SpecError as err:
+        raise StudyFileError(f"space.{err}") from None
+    points = []
+    choices = space.unit.grid()
+    try:
+        for choice in choices:
+            points.append((f"the point {_choice_text(choice)}", space.build(choice)))
+    except SpecError as err:
+        where = f"space.{err}" if err.field in SPACE_FIELDS else f"space: {err} (at the point {_choice_text(choice)})"
+        raise StudyFileError(where) from None
+    return points
+
+
+def _choice_text(choice: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in choice.items())
+
+
+def _named_points(study: StudyDef) -> list[tuple[str, ArchSpec]]:
+    """The study's own named points as (how to name it, spec); one that is no spec of the study's scale is refused."""
+    points = []
     for name, spec in study.named.items():
         if name in PRESETS:
             raise StudyFileError(f"named.{name}: a built-in preset's name; give your point another")
@@ -110,11 +149,21 @@ def _check(study: StudyDef) -> None:
             raise StudyFileError(f"named.{name}: {err}") from None
         if point.upscale != study.space.upscale:  # its proxy is validated at the study's scale
             raise StudyFileError(f"named.{name}: upscales x{point.upscale}, the study's space x{study.space.upscale}")
-    for sub, predicate in study.subspaces.items():
+        points.append((f"the named point {name}", point))
+    return points
+
+
+def _check_budget(table: str, budget: ProxyBudget, points: Sequence[tuple[str, ArchSpec]] = ()) -> None:
+    """Every number of the budget in its range, and its width and depth ones each point can be trained at."""
+    problem = budget_problem(budget)
+    if problem:
+        raise StudyFileError(f"{table}{problem}")
+    for label, spec in points:
         try:
-            compile_predicate(predicate)
+            spec.resized(budget.width, budget.blocks)
         except SpecError as err:
-            raise StudyFileError(f"subspaces.{sub}: {err}") from None
+            size = "width" if budget.width is not None else "blocks"
+            raise StudyFileError(f"{table}{size}: {getattr(budget, size)} does not fit {label} ({err})") from None
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
@@ -206,6 +255,59 @@ def load_study_file(path: str | Path) -> StudyDef:
     except (OSError, UnicodeDecodeError) as err:
         raise StudyFileError(f"{p}: cannot read ({err.__class__.__name__})") from None
     return loads(text, str(p), p.parent)
+
+
+def proxy_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``FIELD=VALUE`` items (``nas.search --proxy``) as proxy-budget fields; a value is read as in a study file
+    (``peak_lr=1e-3``, ``width="spec"``), or taken as a word when it is none (``schedule=wsd``, ``width=spec``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = (part.strip() for part in item.partition("="))
+        if not sep or not name or not text:
+            raise StudyFileError(f"{item!r} must read FIELD=VALUE (fields: {', '.join(BUDGET_FIELDS)})")
+        if name not in BUDGET_FIELDS:
+            raise StudyFileError(f"{name}: no such field of the proxy budget (fields: {', '.join(BUDGET_FIELDS)})")
+        out[name] = _toml_value(text)
+    return out
+
+
+def _toml_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def with_proxy(study: StudyDef, overrides: Mapping[str, Any], source: str = "--proxy") -> StudyDef:
+    """The definition with these fields changed in both proxy budgets (CPU and GPU), checked as a study file's
+    budget is: StudyFileError naming ``source`` and the field when a value is of the wrong type or out of range.
+
+    ``iterations`` without ``warmup`` keeps the warm-up's share of the run (``ms3``: 50 of 300, so 5 of 30), as
+    ``ProxyBudget.scaled`` does: the study's recipe at another length, not a run that never leaves its warm-up."""
+    if not overrides:
+        return study
+    data = study_to_data(study)
+    for table in PROXY_TABLES:
+        try:
+            budget = _build(ProxyBudget, {**data[table], **overrides}, "")
+            if "iterations" in overrides and "warmup" not in overrides:  # the study's recipe at another length
+                before = getattr(study, table)
+                budget = dataclasses.replace(
+                    budget, warmup=round(before.warmup * budget.iterations / before.iterations)
+                )
+            _check_budget("", budget)
+        except StudyFileError as err:
+            raise StudyFileError(f"{source}: {err}") from None
+        data[table] = _plain(budget)
+    return study_from_data(data, source)
+
+
+def renamed(study: StudyDef, name: str, source: str = "--study-name") -> StudyDef:
+    """The definition under another name (a study of its own in the storage); a built-in study's name is refused
+    (tools that know the built-ins would read the wrong definition)."""
+    if name in STUDIES and name != study.name:
+        raise StudyFileError(f"{source}: {name!r} is a built-in study's name; give yours another")
+    return study_from_data({**study_to_data(study), "name": name}, source)
 
 
 def dumps(study: StudyDef) -> str:

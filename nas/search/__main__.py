@@ -10,6 +10,7 @@ Examples::
     python -m nas.search --study ms3 --n-trials 8          # SQLite file runs/msnas.db by default
     python -m nas.search --study ms3 --storage postgresql://user@host/db   # many workers share one study
     python -m nas.search --study ms3 --devices cuda:0,cuda:1,cuda:2,cuda:3  # one worker per GPU
+    python -m nas.search --study layerwise --proxy iterations=30 --no-named --n-trials 4   # a first look
 """
 
 from __future__ import annotations
@@ -21,13 +22,23 @@ import sys
 from collections.abc import Sequence
 
 from nas.cli import Parser, UsageError, bounded, run_cli
-from nas.processes import interrupt_when_parent_dies
 from nas.search.devices import check_one_budget, failed_workers, parse_devices, run_workers
+from nas.search.named import chosen_named
 from nas.search.runner import SearchConfig, definition_named, run_search, summarize
 from nas.study.experimental import experimental_ok
 from nas.study.storage import DEFAULT_STORAGE
 from studies import STUDIES, StudyDef
-from studies.files import StudyFileError, dumps, load_study_file, study_from_data, study_to_data
+from studies.budget import BUDGET_FIELDS
+from studies.files import (
+    StudyFileError,
+    dumps,
+    load_study_file,
+    proxy_overrides,
+    renamed,
+    study_from_data,
+    study_to_data,
+    with_proxy,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -40,6 +51,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[],
         metavar="NAME=SPEC.json",
         help="a named point of your own, queued like a paper variant and labelled on the front (repeatable)",
+    )
+    p.add_argument(
+        "--proxy",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a field of the study's proxy budget, CPU and GPU alike (repeatable: --proxy iterations=30"
+        f" --proxy batch=8; fields: {', '.join(BUDGET_FIELDS)}); the study records it, and a stored study made"
+        " with another budget is refused: give --study-name NEW",
+    )
+    p.add_argument(
+        "--study-name",
+        default=None,
+        metavar="NEW",
+        help="store the (changed) definition as a study of this name, beside the one made without the change",
+    )
+    p.add_argument(
+        "--no-named",
+        action="store_true",
+        help="queue no named variants: the sampler draws from the first trial (a later run without it queues them)",
+    )
+    p.add_argument(
+        "--named-only",
+        default=None,
+        metavar="NAME,...",
+        help="queue only these named variants (the paper's presets in the space, and your --named points)",
     )
     p.add_argument("--dump-study", action="store_true", help="print the study's definition as a study file")
     p.add_argument("--list", action="store_true", help="list the studies (and --study-file's)")
@@ -212,30 +249,55 @@ def config_of(args: argparse.Namespace) -> SearchConfig:
     return SearchConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SearchConfig)})
 
 
+def changed(args: argparse.Namespace, own: StudyDef | None) -> StudyDef | None:
+    """The definition with the command line's changes (named points, proxy budget, name), each checked as a study
+    file's; None when there is none to change (no --study-file and no valid --study: the caller says why)."""
+    if own is None and args.study not in STUDIES:
+        flags = [
+            f
+            for f, given in (("--named", args.named), ("--proxy", args.proxy), ("--study-name", args.study_name))
+            if given
+        ]
+        if flags:
+            raise UsageError(f"{flags[0]}: needs --study NAME (allowed: {', '.join(STUDIES)}) or --study-file")
+        return None
+    definition = own or STUDIES[args.study]
+    if args.named:
+        definition = with_named(definition, args.named)
+    try:
+        overrides = proxy_overrides(args.proxy)
+    except StudyFileError as err:
+        raise UsageError(f"--proxy: {err}") from None
+    try:
+        definition = with_proxy(definition, overrides)
+        return renamed(definition, args.study_name) if args.study_name is not None else definition
+    except StudyFileError as err:
+        raise UsageError(str(err)) from None
+
+
 def run(args: argparse.Namespace, argv: Sequence[str]) -> str:
     own = chosen_definition(args)
     if args.list:
         return list_studies(own)
+    definition = changed(args, own)
     if args.dump_study:
-        if own is None and args.study not in STUDIES:
+        if definition is None:
             raise UsageError(f"--dump-study: needs --study NAME (allowed: {', '.join(STUDIES)}) or --study-file")
-        return dumps(own or STUDIES[args.study]).rstrip("\n")
-    if own is not None:
-        args.study = own.name
-    if args.named:
-        if own is None and args.study not in STUDIES:
-            raise UsageError(f"--named: needs --study NAME (allowed: {', '.join(STUDIES)}) or --study-file")
-        own = with_named(own or STUDIES[args.study], args.named)
+        return dumps(definition).rstrip("\n")
+    if definition is not None:
+        args.study = definition.name
+        args.named_only = chosen_named(definition, args.no_named, args.named_only)
+    elif args.no_named or args.named_only is not None:
+        definition_named(args.study)  # one line: required, or not a study
     if args.devices is not None:
-        return run_on_devices(args, argv, own)
+        return run_on_devices(args, argv, definition)
     with experimental_ok():
-        return run_search(config_of(args), own)
+        return run_search(config_of(args), definition)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     saved = "finished trials are saved, run the same command to go on"
     line = list(sys.argv[1:] if argv is None else argv)
-    interrupt_when_parent_dies()  # a --devices worker stops with its launcher
     return run_cli(
         "nas.search", lambda: run(parse_args(line), line), (ValueError,), interrupted=saved
     )  # ValueError: device

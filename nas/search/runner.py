@@ -26,9 +26,9 @@ from nas.analysis.fronts import front
 from nas.errors import InputError, MsnasError, StorageFault
 from nas.processes import process_alive
 from nas.search.budget import NewArchitectures
+from nas.search.named import enqueue_named, outside_points, queue_on_resume
 from nas.search.objective import Searcher
 from nas.search.samplers import NSGAIISampler, TPESampler, random_sampler
-from nas.search.sampling import params_for
 from nas.search.stopping import CurveStopper
 from nas.sr.data import (
     PatchSampler,
@@ -87,31 +87,7 @@ class SearchConfig:
     stop_early: bool = False  # stop proxy runs from their learning curve (nas.search.stopping)
     eta: int = 3
     rungs: int = 1
-
-
-def enqueue_named(study: optuna.Study, definition: StudyDef, only: Collection[str] | None = None) -> list[str]:
-    """Queue the named variants that lie in the space (or those of ``only``), so they are points of the study;
-    then the study's own named points outside it, as extra points (no params: the sampler does not learn from them)."""
-    names = named_points(definition)
-    queued: list[str] = []
-    for choice, spec in definition.space.uniform_points():
-        name = names.get(spec.spec_hash)
-        if name is not None and name not in queued and (only is None or name in only):
-            attrs = {keys.PRESET: name, keys.QUEUED: True}
-            study.enqueue_trial(params_for(definition.space, choice), user_attrs=attrs)
-            queued.append(name)
-    for name in outside_points(definition):
-        if only is None or name in only:
-            extra = {keys.PRESET: name, keys.QUEUED: True, keys.EXTRA_SPEC: definition.named[name]}
-            study.enqueue_trial({}, user_attrs=extra)
-            queued.append(name)
-    return queued
-
-
-def outside_points(definition: StudyDef) -> list[str]:
-    """The study's own named points that are not points of its space."""
-    inside = {spec.spec_hash for _, spec in definition.space.uniform_points()}
-    return [name for name, spec in definition.named.items() if load_spec(spec).spec_hash not in inside]
+    named_only: tuple[str, ...] | None = None  # the named variants to queue (None: all; (): none)
 
 
 def open_study(
@@ -121,10 +97,11 @@ def open_study(
     sampler_name: str | None = None,
     budget: ProxyBudget | None = None,
     data: Mapping[str, Any] | None = None,
+    queue: Collection[str] | None = None,
 ) -> tuple[optuna.Study, bool]:
-    """Create the study (queueing the named variants, recording ``budget`` and the ``data`` identity) or load it:
-    the same command again resumes.  The initialisation rule is written last: a study that has it is whole
-    (``wait_until_whole``).
+    """Create the study (queueing the named variants, those of ``queue`` when given, recording ``budget`` and the
+    ``data`` identity) or load it: the same command again resumes.  The initialisation rule is written last: a
+    study that has it is whole (``wait_until_whole``).
 
     A random study queues nothing: its trials must be an unbiased sample of the space.
     """
@@ -143,8 +120,8 @@ def open_study(
     study.set_user_attr(keys.DEFINITION_DATA, study_to_data(definition))
     study.set_user_attr(keys.SAMPLER, chosen)
     if chosen != "random":
-        enqueue_named(study, definition)
-        outside = outside_points(definition)
+        queued = enqueue_named(study, definition, queue)
+        outside = [name for name in outside_points(definition) if name in queued]
         if outside:
             print(
                 f"named point(s) outside the study's space, evaluated as extra points: {join_names(outside)}"
@@ -157,21 +134,6 @@ def open_study(
         study.set_user_attr(keys.STUDY_DATA, dict(data))
     study.set_user_attr(keys.INIT_RULE, INIT_RULE)  # last: the study is whole
     return study, True
-
-
-MAX_REQUEUES = 3  # a named variant that failed this often fails for a reason of its own: it is not queued again
-
-
-def requeue_failed_named(study: optuna.Study, definition: StudyDef) -> tuple[list[str], list[str]]:
-    """Queue again the named variants whose every trial FAILED (Ctrl-C, a killed worker, bad data), unless
-    they failed ``MAX_REQUEUES`` times already; returns (queued again, given up)."""
-    states: dict[str, list[optuna.trial.TrialState]] = {}
-    for t in study.get_trials(deepcopy=False):
-        if keys.PRESET in t.user_attrs:
-            states.setdefault(t.user_attrs[keys.PRESET], []).append(t.state)
-    failed = {name: len(seen) for name, seen in states.items() if set(seen) == {optuna.trial.TrialState.FAIL}}
-    again = {name for name, count in failed.items() if count < MAX_REQUEUES}
-    return (enqueue_named(study, definition, again) if again else []), sorted(set(failed) - again)
 
 
 def fail_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
@@ -273,8 +235,8 @@ def check_is_this_study(
     if isinstance(stored, dict) and {**stored, "description": ""} != {**mine, "description": ""}:  # words aside
         raise InputError(
             f"--study: {study.study_name!r} in the storage was made from another definition of {definition.name!r}"
-            f" ({first_difference(stored, mine)}): use the file it was made from, another storage, or another"
-            " study name"
+            f" ({first_difference(stored, mine)}): use the file and flags it was made with, another storage, or"
+            " --study-name NEW to search this definition as a new study"
         )
 
 
@@ -319,7 +281,7 @@ def check_budget(study: optuna.Study, budget: ProxyBudget) -> None:
         diff = ", ".join(f"{k} {stored.get(k)!r} here {want[k]!r}" for k in want if stored.get(k) != want[k])
         raise InputError(
             f"--study: {study.study_name!r} was trained with another proxy budget ({diff}): its PSNRs are not"
-            " comparable with this worker's; use another storage or study name"
+            " comparable with this worker's; use another storage, or --study-name NEW for a new study"
         )
 
 
@@ -446,7 +408,9 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     artifact_folder(config.storage, config.artifacts)
     storage = storage_for(config.storage)
     drawing = config.seed if config.sampler_seed is None else config.sampler_seed
-    study, created = open_study(definition, storage, drawing, config.sampler, searcher.budget, searcher.data)
+    study, created = open_study(
+        definition, storage, drawing, config.sampler, searcher.budget, searcher.data, config.named_only
+    )
     if not created:
         wait_until_whole(study)
         check_is_this_study(study, definition, storage)
@@ -462,11 +426,8 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
         if stale:
             print(f"failed, no heartbeat within the grace period: trials {stale}", file=sys.stderr)
         if (config.sampler or definition.sampler) != "random":
-            requeued, given_up = requeue_failed_named(study, definition)
-            if requeued:
-                print(f"queued again (their trials failed): {join_names(requeued)}", file=sys.stderr)
-            if given_up:
-                print(f"not queued again, failed {MAX_REQUEUES} times: {join_names(given_up)}", file=sys.stderr)
+            for line in queue_on_resume(study, definition, config.named_only):
+                print(line, file=sys.stderr)
     print(
         f"study {study.study_name} ({'new' if created else 'resumed'}) in {public_url(config.storage)};"
         f" artifacts in {store_dir};"
@@ -478,11 +439,35 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     if engine is not None:
         searcher = replace(searcher, claims=Claims(engine, claims_name(study)))
     guard = RepeatedFailure()
+    finished = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     with failing_own_trials(study, storage):
         optimise(study, searcher, config, definition, n_trials, guard)
     if guard.stopped:
         raise MsnasError(f"study {study.study_name} stopped: {guard.stopped}")
+    failed = all_failed(study, finished)
+    if failed:
+        raise MsnasError(f"study {study.study_name}: {failed}")
     return summary(study, config.storage, store_dir)
+
+
+def all_failed(study: optuna.Study, finished: Collection[int]) -> str:
+    """Why every trial this process finished, other than those ``finished`` before, FAILED ("" when one did not, or
+    none finished): a run that produced nothing must not end as if it had."""
+    here, me = socket.gethostname(), os.getpid()
+    mine = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.number not in finished
+        and t.state.is_finished()
+        and t.user_attrs.get(keys.WORKER_HOST) == here
+        and t.user_attrs.get(keys.WORKER_PID) == me
+    ]
+    if not mine or any(t.state != optuna.trial.TrialState.FAIL for t in mine):
+        return ""
+    reasons = list(dict.fromkeys(why_not(t) for t in mine))
+    more = f" (and {plural(len(reasons) - 1, 'other reason')})" if len(reasons) > 1 else ""
+    which = "the one trial" if len(mine) == 1 else f"all {len(mine)} trials"
+    return f"{which} of this run failed, the last with: {why_not(mine[-1])}{more}"
 
 
 def optimise(

@@ -131,11 +131,15 @@ def variant_of_tiny(name: str, **changes) -> str:
     return name
 
 
-def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path):
+def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path, capsys):
     diverging = replace(STUDIES["tiny"].cpu_proxy, peak_lr=1e30, warmup=0, schedule="constant")
     name = variant_of_tiny("tiny-diverge-test", cpu_proxy=diverging, gpu_proxy=diverging)
     url = f"sqlite:///{tmp_path}/d.db"
-    assert main(["--study", name, "--storage", url, "--n-trials", "2", "--artifacts", str(tmp_path / "a")]) == 0
+    # the study goes on after the first failure, and a run whose every trial failed does not end as if it had worked
+    assert main(["--study", name, "--storage", url, "--n-trials", "2", "--artifacts", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("nas.search: error: ") == 1 and "Traceback" not in err
+    assert "all 2 trials of this run failed, the last with: DivergenceError: training diverged" in err
     study = optuna.load_study(study_name=name, storage=storage_for(url))
     finished = [t for t in study.trials if t.state.is_finished()]
     assert len(finished) == 2
@@ -281,7 +285,8 @@ def test_a_named_variant_whose_trial_failed_is_queued_again(tmp_path, capsys):
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_a_named_variant_is_queued_again_at_most_three_times(tmp_path, capsys):
-    from nas.search.runner import MAX_REQUEUES, open_study, requeue_failed_named
+    from nas.search.named import MAX_REQUEUES, requeue_failed_named
+    from nas.search.runner import open_study
 
     study, _ = open_study(STUDIES["tiny"], storage_for(f"sqlite:///{tmp_path}/cap.db"), seed=0)
     for attempt in range(1, MAX_REQUEUES + 1):
