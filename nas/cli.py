@@ -14,6 +14,7 @@ from pathlib import Path
 from nas.allocator import keep_freed_memory
 from nas.errors import InputError, MsnasError, one_line
 from nas.files import not_root
+from nas.stops import Stopped, handling_stops
 
 
 class UsageError(InputError):
@@ -59,7 +60,8 @@ def run_cli(
     """Print what ``run`` returns (exit 0); a usage, spec, msnas or listed error, or a storage or disk that failed
     under it (read-only, full, unreachable: ``nas.study.faults``), is one stderr line and exit 2.
 
-    With ``interrupted``, Ctrl-C prints that advice (what was saved, how to go on) and exits 130.
+    A stop (Ctrl-C, SIGTERM, a launcher's death: :mod:`nas.stops`) is one line, with ``interrupted``'s advice
+    (what was saved, how to go on) where given, and the signal's exit code (130 for Ctrl-C, 143 for SIGTERM).
     Freed memory is kept in the process first (:mod:`nas.allocator`): commands run forwards and training steps.
     """
     from space import SpecError
@@ -68,15 +70,15 @@ def run_cli(
 
     handled: tuple[type[Exception], ...] = (MsnasError, SpecError, *errors)
     try:
-        print(run())
+        with handling_stops():
+            print(run())
     except handled as err:
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        if interrupted is None:
-            raise
-        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # a Stopped, or Ctrl-C where no handler could be set (not the main thread)
+        stop = err if isinstance(err, Stopped) else Stopped()
+        print(f"{prog}: {stop.reason}" + (f"; {interrupted}" if interrupted else ""), file=sys.stderr)
+        return stop.exit_code
     except Exception as err:
         from nas.study.faults import storage_fault  # Optuna and SQLAlchemy: imported only by a command that failed
 

@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli("nas.fidelity", lambda: run(parse_args(argv)))
+    recorded = "what was recorded stays; run the same command again to go on"
+    return run_cli("nas.fidelity", lambda: run(parse_args(argv)), interrupted=recorded)
 
 
 if __name__ == "__main__":

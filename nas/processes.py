@@ -1,5 +1,5 @@
 """Whether a process still runs: how a later run tells a killed worker's leftovers (RUNNING trials, staging
-folders) from a live one's."""
+folders) from a live one's; and a launcher's worker that the kernel tells when the launcher dies."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import ctypes
 import glob
 import os
 import shutil
-import signal
 import sys
 from pathlib import Path
 
-PARENT_ENV = "MSNAS_PARENT_PID"  # set by a launcher: its worker is interrupted when the launcher dies
+PARENT_ENV = "MSNAS_PARENT_PID"  # set by a launcher: its worker stops when the launcher dies (nas.stops)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -43,23 +42,15 @@ def remove_stale_staging(parent: Path, prefix: str) -> list[Path]:
     return removed
 
 
-def interrupt_when_parent_dies() -> None:
-    """In a worker started by a launcher (``PARENT_ENV`` set): have the kernel send SIGINT when the launcher
-    dies, even by SIGKILL, so the worker records its running trial as failed and exits instead of running on
-    alone.  Linux only (elsewhere a killed launcher still leaves its workers running)."""
+def die_with_parent(signum: int) -> int | None:
+    """In a worker started by a launcher (``PARENT_ENV`` set): have the kernel send ``signum`` when the launcher
+    dies, even by SIGKILL; the launcher's process id (None elsewhere, and off Linux, where a killed launcher
+    still leaves its workers running).  ``nas.stops`` handles that signal as a stop."""
     parent = os.environ.pop(PARENT_ENV, None)  # not inherited by what this process starts
     if parent is None or not sys.platform.startswith("linux"):
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        if os.getppid() != int(parent):  # the launcher is gone, and with it the pipe that read our output:
-            silence_output()  # a write there would raise before the trial is recorded
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, interrupt)
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
-    if os.getppid() != int(parent):  # the launcher died before the call above took effect
-        os.kill(os.getpid(), signal.SIGINT)
+        return None
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
+    return int(parent)
 
 
 def silence_output() -> None:

@@ -3,8 +3,9 @@
 Each worker is the plain ``python -m nas.search ... --device D`` process that several users could start by
 hand on one SQLite file or PostgreSQL database (the storage already shares a study between workers); this
 module only starts them, pins each to its device (``CUDA_VISIBLE_DEVICES`` for ``cuda:N``, a share of the
-cores for ``cpu``), prints their lines as one view (each prefixed with its worker), and on Ctrl-C passes the
-interrupt to every worker and waits for them, so no trial is left RUNNING.
+cores for ``cpu``), prints their lines as one view (each prefixed with its worker), and on Ctrl-C or SIGTERM passes the
+stop to every worker and waits for them, so no trial is left RUNNING; a worker dies with its launcher,
+however it dies (``nas.stops``).
 
 Devices of different proxy budgets are refused before anything starts: a study holds one budget.
 """
@@ -17,8 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -28,6 +28,7 @@ from nas.errors import InputError, MsnasError
 from nas.processes import PARENT_ENV
 from nas.search.progress import LAUNCHER_LINE_SECONDS, PROGRESS_LINES_ENV
 from nas.search.runner import check_budget
+from nas.stops import Stopped
 from nas.study.naming import stored_name
 from nas.study.storage import check_storage_path, storage_for
 from studies import StudyDef
@@ -102,65 +103,48 @@ def relay(label: str, stream: IO[bytes], lock: threading.Lock) -> None:
             print(f"[{label}] {line}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def term_as_interrupt() -> Iterator[None]:
-    """SIGTERM to the launcher acts as Ctrl-C (the workers are stopped, not orphaned)."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_workers(argvs: Sequence[Sequence[str]], devices: Sequence[Device]) -> list[int]:
     """Start ``python -m nas.search ARGV --device D`` for each device (its own ARGV) and wait; their exit codes.
 
-    Ctrl-C (or SIGTERM) is passed on to every worker as SIGINT; each records its running trial as failed
-    and exits, then KeyboardInterrupt is raised here.  Workers run in their own session, so a terminal's
-    Ctrl-C reaches them once, through this process.
+    A stop (Ctrl-C or SIGTERM, :mod:`nas.stops`) is passed on to every worker as the same signal; each records
+    its running trial as failed and exits, then the stop is raised here.  Workers run in their own session, so a
+    terminal's Ctrl-C reaches them once, through this process; if this process dies, however (even by SIGKILL),
+    the kernel stops them (``PARENT_ENV``).
     """
     cpu_workers = sum(d.kind == "cpu" for d in devices)
     lock = threading.Lock()
     procs: list[subprocess.Popen[bytes]] = []
     relays: list[threading.Thread] = []
-    with term_as_interrupt():
-        try:
-            for d, args in zip(devices, argvs, strict=True):
-                device = "cuda" if d.kind == "cuda" else "cpu"
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "nas.search", *args, "--device", device],
-                    env=worker_env(d, cpu_workers),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,  # its summary: this process prints the study's once, at the end
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                )
-                procs.append(proc)
-                assert proc.stderr is not None
-                relays.append(threading.Thread(target=relay, args=(d.label, proc.stderr, lock), daemon=True))
-                relays[-1].start()
-            codes = [proc.wait() for proc in procs]
-        except KeyboardInterrupt:
-            stop(procs)
-            raise
-        finally:
-            for thread in relays:
-                thread.join(timeout=5)
+    try:
+        for d, args in zip(devices, argvs, strict=True):
+            device = "cuda" if d.kind == "cuda" else "cpu"
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "nas.search", *args, "--device", device],
+                env=worker_env(d, cpu_workers),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # its summary: this process prints the study's once, at the end
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            procs.append(proc)
+            assert proc.stderr is not None
+            relays.append(threading.Thread(target=relay, args=(d.label, proc.stderr, lock), daemon=True))
+            relays[-1].start()
+        codes = [proc.wait() for proc in procs]
+    except KeyboardInterrupt as err:
+        stop(procs, err.signum if isinstance(err, Stopped) else signal.SIGINT)
+        raise
+    finally:
+        for thread in relays:
+            thread.join(timeout=5)
     return codes
 
 
-def stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
-    """SIGINT to every live worker, then wait for each (killed after ``STOP_SECONDS``)."""
+def stop(procs: Sequence[subprocess.Popen[bytes]], signum: int) -> None:
+    """``signum`` (SIGINT or SIGTERM) to every live worker, then wait for each (killed after ``STOP_SECONDS``)."""
     for proc in procs:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
     for proc in procs:
         try:
             proc.wait(timeout=STOP_SECONDS)

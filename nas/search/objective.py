@@ -29,6 +29,7 @@ from nas.search.progress import in_trial_progress
 from nas.search.sampling import spec_from_trial
 from nas.search.stopping import CurveStopper
 from nas.sr.data import PatchSampler, Picture
+from nas.stops import Stopped, interruptible, raise_if_stopped, stop_asked
 from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.faults import storage_fault
@@ -64,8 +65,11 @@ class Searcher:
     data: Mapping[str, Any] | None = None  # which data train and validate (nas.sr.data.data_identity), recorded
 
     def objective(self, trial: optuna.Trial) -> tuple[float, ...]:
-        """Cost first, then (unless over budget or already evaluated) the proxy; failures keep their reason."""
+        """Cost first, then (unless over budget or already evaluated) the proxy; failures keep their reason.
+
+        A stop (``nas.stops``) interrupts only the work; the trial FAILs with its reason, said in one line."""
         try:
+            raise_if_stopped()  # asked between the last trial's callbacks and this one's ask
             spec, reused = self.admit(trial)
             if reused is not None:
                 return reused
@@ -73,9 +77,21 @@ class Searcher:
             return self.evaluate(trial, spec)
         except optuna.TrialPruned:
             raise
-        except Exception as err:  # a storage fault by its cause: Optuna's own words blame "invalid data"
+        except Stopped as stop:  # outside the interruptible work again: recorded whole
+            raise self._record_stop(trial, stop) from None
+        except Exception as err:
+            if (asked := stop_asked()) is not None:  # the stop, wrapped on its way (Python makes one raised in a
+                raise self._record_stop(trial, asked) from err  # class body's __set_name__ a RuntimeError)
+            # a storage fault by its cause: Optuna's own words blame "invalid data"
             trial.set_user_attr(keys.FAIL_REASON, str(storage_fault(err) or f"{err.__class__.__name__}: {err}"))
             raise
+
+    def _record_stop(self, trial: optuna.Trial, stop: Stopped) -> Stopped:
+        """Record a stop as the trial's fail reason and say it in one line; the stop, for Optuna to FAIL the trial."""
+        trial.set_user_attr(keys.FAIL_REASON, stop.reason)
+        name = trial_arch_name(trial.number, trial.user_attrs)
+        print(f"trial {trial.number} {name}: failed, {stop.reason}", file=sys.stderr, flush=True)
+        return stop
 
     def _announce(self, trial: optuna.Trial) -> None:
         """A start line: a proxy run takes minutes on a CPU, and nothing else is printed until it ends."""
@@ -203,8 +219,9 @@ class Searcher:
 
     def evaluate(self, trial: optuna.Trial, spec: ArchSpec, budget: ProxyBudget | None = None) -> tuple[float, ...]:
         """Count, train the proxy (the study's budget unless given) and record everything on the trial."""
-        counts = measure(spec)
         budget = budget or self.budget
+        with interruptible():
+            counts = measure(spec)
         self._score_at_init(trial, spec, budget)
         bar, lines = in_trial_progress()
         try:
@@ -246,7 +263,8 @@ class Searcher:
             keys.VERSIONS: library_versions(),
         }
         if self.definition.latency:
-            attrs[keys.LATENCY_MS] = cpu_latency_ms(spec, runtime=RUNTIME)
+            with interruptible():
+                attrs[keys.LATENCY_MS] = cpu_latency_ms(spec, runtime=RUNTIME)
             attrs[keys.LATENCY_RUNTIME] = RUNTIME
             attrs[keys.LATENCY_SETUP] = latency_setup()
         for key, value in attrs.items():
@@ -268,11 +286,13 @@ class Searcher:
     def _score_at_init(self, trial: optuna.Trial, spec: ArchSpec, budget: ProxyBudget) -> None:
         """The zero-cost scores of the full-size, untrained network on the proxy's first batch."""
         began = time.perf_counter()
-        set_seed(self.seed)
-        model = build_model(spec).to(self.device)
-        sampler = PatchSampler.from_images(self.train, spec.upscale, budget.patch, budget.batch, self.seed)
-        lr, hr = sampler.batch_at(0, self.device)
-        for name, value in zero_cost_scores(model, lr, hr).items():
+        with interruptible():
+            set_seed(self.seed)
+            model = build_model(spec).to(self.device)
+            sampler = PatchSampler.from_images(self.train, spec.upscale, budget.patch, budget.batch, self.seed)
+            lr, hr = sampler.batch_at(0, self.device)
+            scores = zero_cost_scores(model, lr, hr)
+        for name, value in scores.items():
             trial.set_user_attr(keys.zc_key(name), finite_or_none(value))
         trial.set_user_attr(keys.ZC_SECONDS, time.perf_counter() - began)
 
@@ -297,6 +317,12 @@ class Searcher:
 WAIT_POLL_SECONDS = 2.0
 
 
+def stop_if_asked(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """A search callback: a stop that arrived while a trial was recorded ends the search before the next trial."""
+    if stop_asked() is not None:
+        study.stop()
+
+
 def region_attrs(result: ProxyResult) -> dict[str, float | None]:
     """The user attributes of a proxy run's per-region validation PSNRs (None where a region was reproduced exactly)."""
     return {keys.region_key(region): finite_or_none(psnr) for region, psnr in result.per_region}
@@ -310,4 +336,5 @@ def _wait_for(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | No
         if found is None or found.state.is_finished():
             return found
         optuna.storages.fail_stale_trials(study)
-        time.sleep(WAIT_POLL_SECONDS)
+        with interruptible():
+            time.sleep(WAIT_POLL_SECONDS)

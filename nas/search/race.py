@@ -31,6 +31,7 @@ from nas.search.objective import region_attrs
 from nas.search.progress import in_trial_progress
 from nas.search.runner import check_init_rule, definition_named, open_study
 from nas.sr.data import check_unseen, data_identity, training_pictures, validation_images
+from nas.stops import deferring, interruptible, raise_if_stopped, stop_asked
 from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.companion import data_key, open_companion, recorded, work_key
@@ -222,7 +223,9 @@ class Race:
         return None
 
     def train_one(self, work: Work, state: RaceState) -> bool:
-        """Claim and train ``work``; False when another worker holds it."""
+        """Claim and train ``work``; False when another worker holds it.  A stop or an error FAILs the claimed trial
+        with its reason, which hands the claim over (``gone``), and says so in one line."""
+        raise_if_stopped()
         if not self.free(work):
             return False
         trial = self.take(work)
@@ -235,7 +238,13 @@ class Race:
             with heartbeat(storage_of(self.companion), asked_trial_id(trial)):
                 results = self.trained_results(e, work)
         except BaseException as err:
-            self.fail(trial.number, f"{err.__class__.__name__}: {err}")
+            stop = stop_asked()  # a stop may come wrapped (Python makes one raised in __set_name__ a RuntimeError)
+            reason = stop.reason if stop is not None else f"{err.__class__.__name__}: {err}"
+            self.fail(trial.number, reason)
+            log.warning("%s seed %d at %gx: not recorded (trial %d failed), %s", self.names[work.arch], work.seed,
+                        work.budget, trial.number, reason)  # fmt: skip
+            if stop is not None and stop is not err:
+                raise stop from err
             raise
         for budget, result, nested in results:
             attrs = self.attrs(e, Work(work.arch, budget, work.seed, work.why), result) | nested
@@ -279,7 +288,8 @@ class Race:
 
     def inputs(self) -> tuple[Any, ValidationSet]:
         if self.val is None:
-            self.train, self.val = read_data(self.config, self.entrants[0].spec.upscale)
+            with interruptible():  # reading (and cutting) the images may take long: a stop need not wait for it
+                self.train, self.val = read_data(self.config, self.entrants[0].spec.upscale)
         return self.train, self.val
 
     def attrs(self, e: Entrant, work: Work, result: ProxyResult) -> dict[str, Any]:
@@ -350,11 +360,16 @@ def race(config: RaceConfig, stop_after: int | None = None) -> tuple[Race, RaceS
 
 
 def race_until(r: Race, stop_after: int | None) -> tuple[Race, RaceState, list[Run]]:
+    """Plan, claim and train until done; a stop (``nas.stops``) interrupts only a training or a wait, so the
+    claimed trial is always recorded FAIL with the stop's reason."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    while True:
-        state, runs = r.plan()
-        if state.done or r.config.report_only or (stop_after is not None and r.trained >= stop_after):
-            return r, state, runs
-        if not any(r.train_one(w, state) for w in [*state.work, *state.spare]):
-            log.info("every next training is held by another worker; waiting %.0f s", r.config.poll_seconds)
-            time.sleep(r.config.poll_seconds)
+    with deferring():
+        while True:
+            raise_if_stopped()
+            state, runs = r.plan()
+            if state.done or r.config.report_only or (stop_after is not None and r.trained >= stop_after):
+                return r, state, runs
+            if not any(r.train_one(w, state) for w in [*state.work, *state.spare]):
+                log.info("every next training is held by another worker; waiting %.0f s", r.config.poll_seconds)
+                with interruptible():
+                    time.sleep(r.config.poll_seconds)

@@ -33,6 +33,7 @@ from nas.search.objective import region_attrs
 from nas.search.progress import Progress
 from nas.search.runner import check_init_rule
 from nas.sr.data import Picture, check_unseen, data_identity, training_pictures, validation_images
+from nas.stops import deferring
 from nas.study import keys
 from nas.study.companion import data_key, is_companion, open_companion, recorded, work_key
 from nas.study.naming import definition_of
@@ -160,7 +161,8 @@ def run_work(
         if not reusable(work):
             result = train_proxy(work.pick.record.spec, work.budget, train, val, seed=work.seed, device=device.type)
             trained += 1
-        store(fidelity, work, result)
+        with deferring():  # a stop during the training drops it; one while it is recorded waits for the record
+            store(fidelity, work, result)
         psnr = work.pick.record.psnr if result is None else result.psnr
         itself = " (the proxy run itself)" if result is None else ""
         progress.step(f"{work.pick.record.name} seed {work.seed} x{work.factor:g}: PSNR {psnr:.3f} dB{itself}")

@@ -27,7 +27,7 @@ from nas.errors import InputError, MsnasError, StorageFault
 from nas.processes import process_alive
 from nas.search.budget import NewArchitectures
 from nas.search.named import enqueue_named, outside_points, queue_on_resume
-from nas.search.objective import Searcher
+from nas.search.objective import Searcher, stop_if_asked
 from nas.search.samplers import NSGAIISampler, TPESampler, random_sampler
 from nas.search.stopping import CurveStopper
 from nas.sr.data import (
@@ -38,6 +38,7 @@ from nas.sr.data import (
     training_pictures,
     validation_images,
 )
+from nas.stops import Stopped, deferring
 from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.companion import data_key
@@ -175,9 +176,20 @@ def fail_local_trials(
 def failing_own_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> Iterator[None]:
     """A storage or disk fault that ends the search FAILs this process's RUNNING trial with its cause, where the
     storage takes it again (a server back after a dropped commit; otherwise the next run fails the trial), and
-    ends the run with one line naming the cause: trials finished before it are saved."""
+    ends the run with one line naming the cause: trials finished before it are saved.
+
+    A stop (Ctrl-C, SIGTERM, the launcher's death) is deferred to the work inside (``nas.stops``), so each trial
+    is told FAIL with its reason; trials still RUNNING after it (a halving batch) are FAILed with it here."""
     try:
-        yield
+        with deferring():
+            yield
+    except Stopped as stop:
+        reason = stop.reason
+        with suppress(*STORAGE_ERRORS):
+            failed = fail_local_trials(study, storage, lambda pid: reason if pid == os.getpid() else None)
+            if failed:
+                print(f"{reason}: trials {failed} failed, they had not finished", file=sys.stderr)
+        raise
     except Exception as err:
         fault = storage_fault(err)
         if fault is None:
@@ -408,9 +420,10 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     artifact_folder(config.storage, config.artifacts)
     storage = storage_for(config.storage)
     drawing = config.seed if config.sampler_seed is None else config.sampler_seed
-    study, created = open_study(
-        definition, storage, drawing, config.sampler, searcher.budget, searcher.data, config.named_only
-    )
+    with deferring():  # a stop waits until the study is made whole (a half-made one would be refused for good)
+        study, created = open_study(
+            definition, storage, drawing, config.sampler, searcher.budget, searcher.data, config.named_only
+        )
     if not created:
         wait_until_whole(study)
         check_is_this_study(study, definition, storage)
@@ -497,7 +510,7 @@ def optimise(
             n_trials=None,
             timeout=config.timeout,
             catch=TRIAL_ERRORS,
-            callbacks=[counter, guard],
+            callbacks=[counter, guard, stop_if_asked],
         )
         if counter.exhausted:
             print(f"stopped after {plural(counter.progress.done, 'training')}: {counter.exhausted}", file=sys.stderr)

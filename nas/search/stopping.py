@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import optuna
 
 from nas.analysis.promotion import goes_on
+from nas.stops import deferring
 from nas.study import keys
 from nas.training.proxy import curve_stops
 
@@ -41,7 +42,8 @@ class CurveStopper:
         def keep_going(at: int, psnr: float) -> bool:
             if at != check:
                 return True
-            trial.set_user_attr(keys.curve_at_key(check), psnr)
+            with deferring():  # called inside the training: a stop waits for this write (nas.stops)
+                trial.set_user_attr(keys.curve_at_key(check), psnr)
             reached = [
                 t
                 for t in trial.study.get_trials(deepcopy=False)

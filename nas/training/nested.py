@@ -19,6 +19,7 @@ from torch import nn
 
 from backbones import build_model
 from nas.sr.data import NamedImage, PatchSampler, Picture
+from nas.stops import interruptible
 from nas.training.loop import StepLog, make_optimizer, prepare_model, resolve_device, set_seed, train_steps
 from nas.training.proxy import ProxyResult, ValidationSet, schedule_of, score_proxy
 from space.arch import ArchSpec
@@ -108,5 +109,6 @@ def train_nested(
     def score(branch: Branch) -> None:
         out.append((score_proxy(branch.model, branch.log, val, dev, seed, branch.budget), branch))
 
-    fit_nested(spec, budgets, train, seed, device, score, skip)
+    with interruptible():  # a training holds no stored state: a stop may drop it at once (nas.stops)
+        fit_nested(spec, budgets, train, seed, device, score, skip)
     return out

@@ -25,6 +25,7 @@ from backbones import build_model
 from nas.sr.data import NamedImage, PatchSampler, Picture
 from nas.sr.evaluation import EvalResult, UpscaleFn, evaluate_images, model_upscaler
 from nas.sr.regions import region_psnrs
+from nas.stops import interruptible
 from nas.training.loop import (
     Schedule,
     StepLog,
@@ -168,13 +169,14 @@ def train_proxy(
                 lines.maybe_print(i + 1, value)
 
     watched = progress or lines is not None
-    try:
-        model, log = fit_proxy(
-            spec, budget, train, seed, str(dev.type), validate, step if watched else None, compile_model, workers
-        )
-    finally:
-        bar.close()
-    return score_proxy(model, log, val, dev, seed, budget, tuple(curve))
+    with interruptible():  # a training holds no stored state: a stop may drop it at once (nas.stops)
+        try:
+            model, log = fit_proxy(
+                spec, budget, train, seed, str(dev.type), validate, step if watched else None, compile_model, workers
+            )
+        finally:
+            bar.close()
+        return score_proxy(model, log, val, dev, seed, budget, tuple(curve))
 
 
 class StoppedEarly(Exception):

@@ -1,0 +1,137 @@
+"""Stops: Ctrl-C, SIGTERM (``timeout``, SLURM, ``docker stop``, systemd) and a launcher's death end a command
+alike, and never inside a storage write.
+
+A command runs under ``handling_stops()`` (``nas.cli.run_cli`` does it for every ``python -m nas.<verb>``).
+There a stop signal raises ``Stopped`` at once, as Ctrl-C raises KeyboardInterrupt, except inside
+``deferring()``: the stop is recorded and raised at the region's end, or as soon as the work inside it enters
+``interruptible()`` (a training, a wait).  A search defers around Optuna's ask and tell and its own attribute
+writes and lets only the work be interrupted, so the trial is always told FAIL with the stop's reason instead
+of being left RUNNING by an exception inside a commit.  A second SIGINT or SIGTERM interrupts at once wherever
+it lands: whoever insists gets the prompt back, and the next run recovers what that leaves.
+
+A worker that a launcher started (``nas.processes.PARENT_ENV``) is sent ``PARENT_DIED`` by the kernel when the
+launcher dies, even by SIGKILL (Linux): it stops like this too.  The kernel sends that signal again as each
+thread of the dead launcher exits, so it is a signal of its own, never counted as a second stop.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+
+from nas.processes import PARENT_ENV, die_with_parent, silence_output
+
+STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "stopped by SIGTERM"}
+PARENT_DIED = signal.SIGUSR1  # the parent-death signal of a launcher's workers (a signal nothing else sends us)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop arrived: raised only where the work can be dropped (a training, a wait), never inside a storage write."""
+
+    def __init__(self, reason: str = STOP_SIGNALS[signal.SIGINT], signum: int = signal.SIGINT) -> None:
+        super().__init__(reason)
+        self.reason, self.signum = reason, signum
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for a process ended by this signal (130 for Ctrl-C, 143 for SIGTERM)."""
+        return 128 + self.signum
+
+
+@dataclass
+class _Stops:
+    """The process's stop state (signal handlers are process-wide, so is this)."""
+
+    stop: Stopped | None = None
+    signals: int = 0  # SIGINT and SIGTERM received (a second one interrupts at once)
+    regions: list[bool] = field(default_factory=list)  # innermost last: True where a stop may be raised
+    launcher: int | None = None  # the launcher's process id, in a worker it started
+
+    def may_raise(self) -> bool:
+        return not self.regions or self.regions[-1]
+
+
+_STATE = _Stops()
+
+
+def stop_asked() -> Stopped | None:
+    """The stop that arrived, if any (it stays asked until the command ends)."""
+    return _STATE.stop
+
+
+def raise_if_stopped() -> None:
+    """Raise the stop that arrived, at a point where the work may be dropped."""
+    if _STATE.stop is not None:
+        raise _STATE.stop
+
+
+def _reason(signum: int) -> str:
+    if signum == PARENT_DIED:
+        return f"stopped: its launcher (process {_STATE.launcher}) ended"
+    return STOP_SIGNALS[signal.Signals(signum)]
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if signum == PARENT_DIED:
+        silence_output()  # the launcher read our stderr: a write there would fail before the trial is recorded
+    else:
+        _STATE.signals += 1
+    if _STATE.stop is None:
+        _STATE.stop = Stopped(_reason(signum), signum)
+    if _STATE.may_raise() or _STATE.signals >= 2:
+        raise _STATE.stop
+
+
+@contextmanager
+def handling_stops() -> Iterator[None]:
+    """Handle SIGINT, SIGTERM (and, in a launcher's worker, its death) as stops while the block runs; the stop
+    state is cleared after it.  Elsewhere than in the main thread (where handlers cannot be set) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handled = (*STOP_SIGNALS, PARENT_DIED) if PARENT_ENV in os.environ else tuple(STOP_SIGNALS)
+    previous = {sig: signal.signal(sig, _on_signal) for sig in handled}  # before the kernel may send one
+    try:
+        _STATE.launcher = die_with_parent(PARENT_DIED)
+        if _STATE.launcher is not None and os.getppid() != _STATE.launcher:  # it died before that took effect
+            _on_signal(PARENT_DIED, None)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _STATE.stop, _STATE.signals, _STATE.launcher = None, 0, None
+
+
+@contextmanager
+def _region(may_raise: bool) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread alone
+        yield
+        return
+    _STATE.regions.append(may_raise)
+    try:
+        if may_raise:
+            raise_if_stopped()
+        yield
+    finally:
+        _STATE.regions.pop()
+    if _STATE.may_raise():  # leaving a deferring region (no exception on the way): its stop is raised now
+        raise_if_stopped()
+
+
+@contextmanager
+def deferring() -> Iterator[None]:
+    """A stop arriving in this block is recorded and raised when the block ends (or inside ``interruptible()``)."""
+    with _region(False):
+        yield
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """A stop raises at once in this block, also inside ``deferring()`` (and one that arrived before, on entry)."""
+    with _region(True):
+        yield
