@@ -204,7 +204,10 @@ def test_page_and_json_from_two_tiny_models(two_models: tuple[Path, Path, Path],
     assert pairs == {("standard", "ms3"), ("standard", "bicubic"), ("ms3", "bicubic")}
     assert all(p["ci"][0] <= p["diff"] <= p["ci"][1] for p in doc["pairs"] if p["ci"])
     assert set(doc["rescale"]) == {"0.8"} and "all" in doc["rescale"]["0.8"]
+    assert {t["image"] for t in doc["tiles"]} == {"g.png", "grating.png"} and doc["border"] == 4
+    assert all(t["class"] in R.CLASSES and len(t["box"]) == 4 for t in doc["tiles"])
     page = (out / "regions.html").read_text()
+    assert page.count('class="classes"') == 2  # each image under its classes
     assert page.count("data:image/png;base64,") >= 5  # a crop: HR, three upscalers, the difference map
     assert "grating.png, periodic" in page and "HR rescaled by 0.8" in page
     assert "https://" not in page.split("<script")[0]  # nothing fetched before plotly.js, which is inline
