@@ -18,9 +18,7 @@ import json
 import logging
 import math
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +42,7 @@ from nas.sr.data import (
     validation_images,
 )
 from nas.sr.evaluation import EvalResult, check_images, evaluate_folder, evaluate_images, model_upscaler, protocol
+from nas.stops import deferring, handling_stops, stop_asked
 from nas.training.distributed import Ranks, join, launch_ranks, unwrap, wrap
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
 from nas.training.memory import check_memory
@@ -313,25 +312,11 @@ class StopAsked(KeyboardInterrupt):
 
 
 @contextmanager
-def stop_between_steps() -> Iterator[list[int]]:
+def stop_between_steps() -> Iterator[Callable[[], bool]]:
     """SIGINT and SIGTERM (torchrun passes Ctrl-C on as SIGTERM) ask the run to stop after the step in
-    progress; a second one interrupts at once.  Yields the signals received so far."""
-    asked: list[int] = []
-    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
-        yield asked
-        return
-
-    def ask(signum: int, frame: object) -> None:
-        if asked:
-            raise KeyboardInterrupt
-        asked.append(signum)
-
-    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield asked
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    progress; a second one interrupts at once (``nas.stops``).  Yields whether a stop was asked."""
+    with handling_stops(), deferring():
+        yield lambda: stop_asked() is not None
 
 
 def start_line(run: Run, iters: int) -> str:
@@ -378,7 +363,7 @@ def train(run: Run, args: TrainConfig) -> None:
             bar.update(1)
             if i % 50 == 0 and run.ranks.main:
                 bar.set_postfix(loss=f"{loss.item():.4f}", **last)
-            if asked and done < stop:  # at a chunk's end the run validates and checkpoints first
+            if asked() and done < stop:  # at a chunk's end the run validates and checkpoints first
                 raise StopAsked
 
         i, whole = run.start, True  # whole: the model and optimizer hold exactly i iterations
@@ -404,7 +389,7 @@ def train(run: Run, args: TrainConfig) -> None:
                     logger.info(validation_line(run, args.iters, log.losses[logged:]))
                     logged = len(log.losses)
                 save_checkpoint(run, i)
-                if asked:
+                if asked():
                     raise StopAsked
         except StopAsked:
             save_checkpoint(run, done)

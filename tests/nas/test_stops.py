@@ -20,13 +20,16 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
 from nas.stops import Stopped, deferring, handling_stops, interruptible, stop_asked
 from nas.study import keys
 from nas.study.storage import storage_for
+from nas.training.full import CHECKPOINT
 from studies import STUDIES
 from studies.files import dumps
+from tests.nas.test_train_cli import make_files
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_SECONDS = 15  # from the signal to the process gone, trial recorded (interpreter exit included, on a busy CPU)
@@ -169,6 +172,25 @@ def test_sigterm_during_halving_fails_every_candidate_of_the_batch(tmp_path, sta
     assert [t.number for t in failed] == [int(n) for n in said[1].split(", ")] and len(failed) >= 1
     assert {t.user_attrs[keys.FAIL_REASON] for t in failed} == {"stopped by SIGTERM"}
     assert {t.state for t in study.trials} <= {TrialState.FAIL, TrialState.PRUNED}  # nothing RUNNING
+
+
+def test_sigterm_stops_a_training_after_its_step_with_a_checkpoint(tmp_path, started: Started):
+    """``nas.train`` stops through the same mechanism, between steps (its state is whole at a step's end)."""
+    files, out = make_files(tmp_path), tmp_path / "run"
+    argv = ["--arch", str(files["arch"]), "--data", str(files["train"]), "--val-data", str(files["val"]),
+            "--out", str(out), "--iters", "100000", "--batch", "2", "--hr-patch", "16", "--val-every", "1000",
+            "--ckpt-every", "6", "--no-subimages", "--device", "cpu"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "nas.train", *argv], cwd=ROOT, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    started.append(proc.pid)
+    deadline = time.monotonic() + 120
+    while not (out / CHECKPOINT).exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=STOP_SECONDS)
+    assert proc.returncode == 130 and "nas.train: interrupted; checkpoint saved" in err.decode(), err.decode()
+    assert 0 < torch.load(out / CHECKPOINT, weights_only=True)["iteration"] < 100000
 
 
 def workers_of(launcher: int) -> list[int]:
