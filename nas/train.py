@@ -35,6 +35,7 @@ from pathlib import Path
 from nas.allocator import keep_freed_memory
 from nas.cli import Parser, UsageError
 from nas.errors import InputError, MsnasError, one_line
+from nas.stops import Stopped
 from nas.training.distributed import leave
 from nas.training.full import (
     PAPER_HALVE_EVERY,
@@ -139,8 +140,8 @@ def progress_log(run: Run, append: bool) -> Iterator[None]:
     logger.setLevel(logging.INFO)
     try:
         yield
-    except KeyboardInterrupt:
-        logger.info("interrupted; checkpoint saved, continue with --resume")
+    except KeyboardInterrupt as err:
+        logger.info(f"{stop_of(err).reason}; checkpoint saved, continue with --resume")
         raise
     except Exception as err:  # a diverged loss, a benchmark image that cannot be read, ...
         logger.info(f"stopped: {one_line(err)}")
@@ -161,6 +162,11 @@ def run_training(args: TrainConfig) -> None:
         finish(run, args.bench_data, lambda name, result: print(benchmark_line(name, result)))
 
 
+def stop_of(err: KeyboardInterrupt) -> Stopped:
+    """The stop that ended the run (its signal's reason and exit code); Ctrl-C where none was handled."""
+    return err if isinstance(err, Stopped) else Stopped()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
     main_rank = os.environ.get("RANK", "0") == "0"  # every rank checks the same input: rank 0 says what is wrong
@@ -173,10 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DivergenceError as err:
         print(f"nas.train: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         if main_rank:
-            print("nas.train: interrupted; checkpoint saved, continue with --resume", file=sys.stderr)
-        return 130
+            print(f"nas.train: {stop_of(err).reason}; checkpoint saved, continue with --resume", file=sys.stderr)
+        return stop_of(err).exit_code
     finally:
         leave()
     return 0

@@ -1,5 +1,5 @@
-"""Stops (``nas.stops``): SIGTERM ends a command like Ctrl-C, never inside a storage write; workers die with their
-launcher however it dies; a stopped trial is FAIL with its reason, never left RUNNING.
+"""Stops (``nas.stops``): SIGTERM and SIGHUP end a command like Ctrl-C, never inside a storage write; workers die
+with their launcher however it dies; a stopped trial is FAIL with its reason, never left RUNNING.
 
 The commands are real processes on the tiny study with trials of minutes (an orphan would not end on its own);
 each test kills only the processes it started.
@@ -8,12 +8,15 @@ each test kills only the processes it started.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +65,35 @@ def test_work_is_interrupted_at_once_and_a_second_signal_anywhere():
         os.kill(os.getpid(), signal.SIGTERM)  # a second signal: whoever insists is not made to wait
         pytest.fail("a second signal was deferred")
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_hangup_is_a_stop_except_under_nohup():
+    with handling_stops(), pytest.raises(Stopped) as raised, interruptible():
+        os.kill(os.getpid(), signal.SIGHUP)
+        pytest.fail("the work went on")
+    assert (raised.value.reason, raised.value.exit_code) == ("stopped by SIGHUP", 129)
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts a command
+    try:
+        with handling_stops():
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            assert stop_asked() is None
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
+def test_an_interrupt_of_the_commands_own_after_a_stop_is_that_stop():
+    """``nas.train`` raises its own KeyboardInterrupt once the step in progress is done: it leaves as the stop."""
+
+    class OwnInterrupt(KeyboardInterrupt):
+        pass
+
+    with pytest.raises(Stopped) as raised, handling_stops(), deferring():
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise OwnInterrupt
+    assert raised.value.exit_code == 143 and isinstance(raised.value.__cause__, OwnInterrupt)
+    with pytest.raises(OwnInterrupt), handling_stops():  # no stop asked: left as it is
+        raise OwnInterrupt
 
 
 # ---- real commands ----
@@ -154,6 +186,29 @@ def test_sigterm_stops_a_search_with_its_trial_failed_and_said(tmp_path, started
     assert trial.state == TrialState.FAIL and trial.user_attrs[keys.FAIL_REASON] == "stopped by SIGTERM"
 
 
+def test_a_hangup_stops_a_search_on_its_terminal_with_its_trial_failed(tmp_path, started: Started):
+    """A dropped SSH session: the terminal's other end closes, the kernel sends SIGHUP; the search records its trial
+    as FAIL and exits 129, though the terminal it would say so on is gone (a write there fails)."""
+    leader, terminal = os.openpty()
+
+    def own_terminal() -> None:  # in the child: a session of its own, the pty its controlling terminal
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(search(tmp_path, "--n-trials", "3"), cwd=ROOT, env=ENV, stdin=terminal, stdout=terminal,
+                            stderr=terminal, start_new_session=True, preexec_fn=own_terminal)  # fmt: skip
+    os.close(terminal)
+    started.append(proc.pid)
+    shown, deadline = b"", time.monotonic() + 120
+    while b"starts:" not in shown:  # what the terminal shows, read as it comes (a full pty would block the search)
+        assert proc.poll() is None and time.monotonic() < deadline, shown[-3000:]
+        if select.select([leader], [], [], 0.1)[0]:
+            shown += os.read(leader, 1 << 16)
+    os.close(leader)  # the hangup
+    assert proc.wait(timeout=STOP_SECONDS) == 129
+    (trial,) = trials_of(tmp_path)
+    assert trial.state == TrialState.FAIL and trial.user_attrs[keys.FAIL_REASON] == "stopped by SIGHUP"
+
+
 def test_sigterm_during_halving_fails_every_candidate_of_the_batch(tmp_path, started: Started):
     """Successive halving holds its whole batch RUNNING while it trains one: each is FAILed with the stop."""
     log = tmp_path / "err"
@@ -189,7 +244,7 @@ def test_sigterm_stops_a_training_after_its_step_with_a_checkpoint(tmp_path, sta
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=STOP_SECONDS)
-    assert proc.returncode == 130 and "nas.train: interrupted; checkpoint saved" in err.decode(), err.decode()
+    assert proc.returncode == 143 and "nas.train: stopped by SIGTERM; checkpoint saved" in err.decode(), err.decode()
     assert 0 < torch.load(out / CHECKPOINT, weights_only=True)["iteration"] < 100000
 
 
