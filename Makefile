@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 #   make setup TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH ?= torch==2.13.0
 
-.PHONY: setup run costs test lint pytest bench faults clean
+.PHONY: setup run costs test quick lint docs pytest bench faults clean
 
 # --no-compile: no .pyc for every installed file up front (torch alone: 43 s -> 15 s here); Python compiles
 # what it imports on first use and keeps it.  Machines of ours set PYTHONDONTWRITEBYTECODE=1, so that nothing
@@ -41,11 +41,27 @@ lint: setup
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
+	$(MAKE) --no-print-directory docs
 
+# The documentation site (docs/, mkdocs.yml) into build/site: --strict fails on a broken link or anchor and on a page
+# missing from the nav. Its commands are run by tests/docs.
+docs: setup
+	$(PY) -m mkdocs build --strict --site-dir build/site
+
+# The suite in pytest-xdist workers, one per logical core (TEST_WORKERS), each with one OpenMP thread: the proxy's small
+# convolutions scale poorly over threads, so two one-thread workers finish sooner than one two-thread process.
+# --dist loadfile keeps a module's tests in one worker, so its module fixtures (trained studies) are built once;
+# the session ones shared by many modules are built once per run (tests/conftest.py, built_once).
+TEST_WORKERS ?= logical
+PYTEST_XDIST = OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 pytest: setup
-	$(PY) -m pytest -q
+	$(PYTEST_XDIST)
 
 test: lint pytest
+
+# The loop while developing (under a minute on 2 cores): what is not marked slow, in parallel, first failure ends it.
+quick: setup
+	$(PYTEST_XDIST) -m "not slow" -x
 
 # fault injection at full size (by hand; CI runs one round): SIGKILLs during search, halving and fidelity
 faults: setup

@@ -55,6 +55,7 @@ def test_analytic_count_equals_fvcore(name, backbone):
     assert sum(p.numel() for p in model.parameters()) == cost.params
 
 
+@pytest.mark.slow
 def test_full_size_ms3_matches_fvcore_at_the_paper_input():
     spec = preset("ms3")
     with torch.no_grad():

@@ -1,5 +1,6 @@
-"""One real random study of the tiny space, trained once per session and copied for each module that writes to it;
-a fresh PostgreSQL schema for tests that need a server, and a server of the tests' own."""
+"""One real random study of the tiny space, trained once per run (by one of pytest-xdist's workers) and copied
+for each module that writes to it; a fresh PostgreSQL schema for tests that need a server, and a server of the
+tests' own."""
 
 from __future__ import annotations
 
@@ -13,7 +14,18 @@ import pytest
 import sqlalchemy
 
 from nas.search.__main__ import main as search_main
+from tests.conftest import built_once
 from tests.nas.pgserver import Server, why_no_server
+
+TRAINED = {"tiny_random_db", "tiny_random_url"}  # fixtures that train: 5 networks, once per run
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the trained tiny study is slow (``make quick`` leaves it out), wherever it asks for it."""
+    for item in items:
+        if TRAINED & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -22,10 +34,12 @@ def tiny_random_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Read it only: tests that add trials, companion studies or figures take a copy (``tiny_random_url``).
     """
-    db = tmp_path_factory.mktemp("tiny-random") / "study.db"
-    argv = ["--study", "tiny", "--sampler", "random", "--n-trials", "5", "--device", "cpu"]
-    assert search_main([*argv, "--storage", f"sqlite:///{db}"]) == 0
-    return db
+
+    def search(folder: Path) -> None:
+        argv = ["--study", "tiny", "--sampler", "random", "--n-trials", "5", "--device", "cpu"]
+        assert search_main([*argv, "--storage", f"sqlite:///{folder / 'study.db'}"]) == 0
+
+    return built_once(tmp_path_factory, "tiny-random", search) / "study.db"
 
 
 @pytest.fixture(scope="module")

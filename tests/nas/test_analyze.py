@@ -16,6 +16,7 @@ from nas.analysis.subspaces import split_records
 from nas.analyze import chosen_pairs, main
 from nas.cli import UsageError
 from nas.errors import InputError
+from nas.study import keys
 from nas.study.naming import stored_name
 from nas.study.records import arch_records
 from nas.study.storage import storage_for
@@ -81,7 +82,7 @@ def test_sub_spaces_hold_the_architectures_by_hand(analysed: tuple[str, Path, st
         trials = members[s["name"]]
         assert s["trials"] == [t.number for t in trials]
         assert s["error"] == pytest.approx([best - t.values[0] for t in trials], abs=1e-12)
-        assert s["macs"] == [t.user_attrs["macs"] for t in trials]
+        assert s["macs"] == [t.user_attrs[keys.MACS_KEY] for t in trials]
     assert [len(members[n]) for n in ("shared", "unshared", "single")] == [2, 2, 1]
     assert min(min(s["error"]) for s in result["subspaces"]) == 0.0
 
@@ -155,7 +156,7 @@ def test_a_command_line_sub_space_replaces_the_definitions(analysed: tuple[str, 
     data = json.loads((tmp_path / "analysis.json").read_text())
     shared = data["subspaces"][0]
     assert shared["predicate"] == "shared and cross == 'both'"
-    (only,) = [t for t in load(url).trials if t.user_attrs.get("preset") == "ms3"]  # the one shared unit with paths
+    (only,) = [t for t in load(url).trials if t.user_attrs.get(keys.PRESET) == "ms3"]  # the one shared unit with paths
     assert shared["trials"] == [only.number]
 
 
@@ -230,7 +231,11 @@ def test_a_longer_budget_is_analysed_from_the_fidelity_records(analysed: tuple[s
         argv = ["--study", NAME, "--storage", url, "--k", "3", "--budget-x", "2", "--seeds", "1", "--device", "cpu"]
         assert fidelity_main(argv) == 0
     companion = optuna.load_study(study_name=NAME + ".fidelity", storage=storage_for(url))
-    long = {t.user_attrs["spec_hash"]: t.user_attrs["psnr"] for t in companion.trials if t.user_attrs["budget_x"] == 2}
+    long = {
+        t.user_attrs[keys.SPEC_HASH]: t.user_attrs[keys.PSNR_KEY]
+        for t in companion.trials
+        if t.user_attrs[keys.BUDGET_X] == 2
+    }
     assert len(long) == 3
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -239,7 +244,7 @@ def test_a_longer_budget_is_analysed_from_the_fidelity_records(analysed: tuple[s
     assert "PSNR at 2x the proxy budget (nas.fidelity re-trainings), mean over seeds" in printed.getvalue()
     data = json.loads((tmp_path / "analysis.json").read_text())
     assert data["budget_x"] == 2 and data["best_psnr"] == max(long.values())
-    hashes = {t.number: t.user_attrs["spec_hash"] for t in load(url).trials}
+    hashes = {t.number: t.user_attrs[keys.SPEC_HASH] for t in load(url).trials}
     for sub in data["subspaces"]:
         assert all(hashes[n] in long for n in sub["trials"])  # only the re-trained architectures
         assert sub["error"] == pytest.approx([max(long.values()) - long[hashes[n]] for n in sub["trials"]])
@@ -260,9 +265,11 @@ def test_each_architecture_is_paired_with_the_best_image_by_image(analysed: tupl
     diffs = json.loads((out / "paired.json").read_text())
     assert len(diffs) == 4 and {d["n_images"] for d in diffs} == {2}
     for d in diffs:
-        (mine,) = [t for t in trials.values() if d["a"] in (t.user_attrs.get("preset"), t.user_attrs["spec_hash"])]
-        images = mine.user_attrs["per_image_psnr"]
-        by_hand = np.mean([images[k] - best.user_attrs["per_image_psnr"][k] for k in images])
+        (mine,) = [
+            t for t in trials.values() if d["a"] in (t.user_attrs.get(keys.PRESET), t.user_attrs[keys.SPEC_HASH])
+        ]
+        images = mine.user_attrs[keys.PER_IMAGE_PSNR]
+        by_hand = np.mean([images[k] - best.user_attrs[keys.PER_IMAGE_PSNR][k] for k in images])
         assert d["mean"] == pytest.approx(by_hand) == pytest.approx(mine.values[0] - best.values[0])
         assert d["low"] <= d["mean"] <= d["high"]
     assert "paired per-image differences against " in printed and "(same seed, 2 validation images" in printed

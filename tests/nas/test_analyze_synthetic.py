@@ -15,6 +15,7 @@ import pytest
 
 from nas.analysis.stats import edf
 from nas.analysis.subspaces import analyse
+from nas.study import keys
 from nas.study.storage import storage_for
 from space import analytic_cost
 from space.features import compile_predicate, features
@@ -43,11 +44,16 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> optuna.Study:
     s = optuna.create_study(
         study_name="ms3-random", storage=storage_for(url), directions=[o.direction for o in definition.objectives]
     )
-    s.set_user_attr("definition", "ms3")
-    s.set_user_attr("sampler", "random")
+    s.set_user_attr(keys.DEFINITION, "ms3")
+    s.set_user_attr(keys.SAMPLER, "random")
     for _, spec in definition.space.uniform_points():
         cost = analytic_cost(spec)
-        attrs = {"spec": spec.canonical_json, "spec_hash": spec.spec_hash, "macs": cost.macs, "params": cost.params}
+        attrs = {
+            keys.SPEC: spec.canonical_json,
+            keys.SPEC_HASH: spec.spec_hash,
+            keys.MACS_KEY: cost.macs,
+            keys.PARAMS_KEY: cost.params,
+        }
         psnr = planted_psnr(features(spec))
         s.add_trial(optuna.trial.create_trial(values=[psnr, cost.macs, cost.params], user_attrs=attrs))
     return s

@@ -68,7 +68,7 @@ def test_two_workers_share_the_ladder(tmp_path: Path):
     # push it out, as in ASHA); the best of all by the promotion order is always among the promoted
     losses = [[-(rung_psnr(t, 0) or 0), t.user_attrs[keys.MACS_KEY], t.user_attrs[keys.PARAMS_KEY]] for t in started]
     assert started[promotion_order(losses)[0]].state == TrialState.COMPLETE
-    assert len({t.user_attrs["spec_hash"] for t in started}) == 4  # no architecture on the ladder twice
+    assert len({t.user_attrs[keys.SPEC_HASH] for t in started}) == 4  # no architecture on the ladder twice
     for t in complete:  # climbed both rungs, the last at the full proxy
         assert rung_psnr(t, 1) == pytest.approx(t.values[0]) and t.user_attrs[keys.rung_key(1)]["iterations"] == 12
     for t in started:

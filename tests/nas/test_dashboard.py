@@ -158,7 +158,7 @@ def test_trials_carry_their_user_attrs(detail: dict[str, Any]):
 
 
 def test_artifacts_are_listed_and_downloadable(server: str, detail: dict[str, Any]):
-    trial = next(t for t in by_state(detail, "Complete") if "duplicate_of" not in attrs(t))
+    trial = next(t for t in by_state(detail, "Complete") if keys.DUPLICATE_OF not in attrs(t))
     files = {a["filename"]: a["artifact_id"] for a in trial["artifacts"]}
     assert set(files) == {"spec.json", "proxy.json"}
     prefix = f"/artifacts/{detail['study_id']}/{trial['trial_id']}/"
@@ -171,7 +171,7 @@ def test_artifacts_are_listed_and_downloadable(server: str, detail: dict[str, An
 def test_front_holds_no_pruned_trial(server: str, detail: dict[str, Any]):
     pruned = {t["number"] for t in by_state(detail, "Pruned")}
     best = detail["best_trials"]
-    assert best and all(t["state"] == "Complete" and "rejected" not in attrs(t) for t in best)
+    assert best and all(t["state"] == "Complete" and keys.REJECTED not in attrs(t) for t in best)
     assert not pruned & {t["number"] for t in best}
     plot = json.dumps(get_json(server, f"/api/studies/{detail['study_id']}/plot/pareto_front"))
     assert all(f'\\"number\\": {t["number"]},' in plot for t in best)  # optuna's hover text names each point
@@ -180,7 +180,7 @@ def test_front_holds_no_pruned_trial(server: str, detail: dict[str, Any]):
 
 def test_front_lists_each_architecture_once(detail: dict[str, Any]):
     best = detail["best_trials"]
-    assert not any("duplicate_of" in attrs(t) for t in best)
+    assert not any(keys.DUPLICATE_OF in attrs(t) for t in best)
     assert len({attrs(t)["spec_hash"] for t in best}) == len(best)
 
 

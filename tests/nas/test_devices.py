@@ -130,9 +130,10 @@ def test_ctrl_c_stops_every_worker_and_leaves_no_trial_running(tmp_path):
 
 
 def test_workers_stop_when_the_launcher_is_killed(tmp_path):
-    """kill -9 of the launcher: the kernel interrupts each worker (parent-death signal), which records its
-    running trial as failed and exits instead of training on unseen.  An interrupt that lands inside a storage
-    write can leave the trial RUNNING; the next run fails it at once (its process is gone)."""
+    """kill -9 of the launcher: the kernel sends each worker its parent-death signal, which stops it like SIGTERM
+    (``nas.stops``): it records its running trial as FAIL, saying the launcher ended, and exits instead of training
+    on unseen.  A stop waits out a storage write in progress, so no trial is left RUNNING, with or without the next
+    run's recovery (run here as a rerun would; ``tests/nas/test_stops.py`` checks each trial and its reason)."""
     long_trials = tmp_path / "tiny-long.toml"  # tiny with trials of minutes: an orphan would not stop on its own
     definition = main_output(["--study", "tiny", "--dump-study"]).replace("iterations = 12", "iterations = 100000", 1)
     long_trials.write_text(definition.replace('name = "tiny"', 'name = "tiny-long"'))
@@ -146,8 +147,8 @@ def test_workers_stop_when_the_launcher_is_killed(tmp_path):
     while [p for p in pids if Path(f"/proc/{p}").exists()]:
         assert time.monotonic() < deadline, "a worker outlived its killed launcher"
         time.sleep(0.1)
-    study = optuna.load_study(study_name="tiny-long", storage=storage_for(f"sqlite:///{tmp_path}/study.db"))
-    fail_dead_local_trials(study, study._storage)
+    storage = storage_for(f"sqlite:///{tmp_path}/study.db")
+    fail_dead_local_trials(optuna.load_study(study_name="tiny-long", storage=storage), storage)
     unfinished, _ = worker_trials(tmp_path, "tiny-long")
     assert not unfinished
 

@@ -17,6 +17,7 @@ from nas.analysis.subspaces import analyse
 from nas.export import main as export_main
 from nas.output.report import build_report
 from nas.search.runner import SearchConfig, run_search
+from nas.study import keys
 from nas.study.experimental import experimental_ok
 from nas.study.naming import named_points
 from nas.study.storage import storage_for
@@ -47,9 +48,9 @@ def test_study_runs_end_to_end(name: str, tmp_path: Path):
         study = optuna.load_study(study_name=name, storage=storage_for(url))
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * len(trials), [t.user_attrs for t in trials]
-    assert {t.user_attrs.get("preset") for t in trials[: len(named)]} == set(named)
+    assert {t.user_attrs.get(keys.PRESET) for t in trials[: len(named)]} == set(named)
     if definition.space.layerwise:
-        sampled = [t for t in trials if "preset" not in t.user_attrs]
+        sampled = [t for t in trials if keys.PRESET not in t.user_attrs]
         assert sampled and all(len(optuna_spec_units(t)) > 1 for t in sampled)  # per-layer matrices trained
     assert "Pareto front" in summary
 
@@ -67,4 +68,4 @@ def test_study_runs_end_to_end(name: str, tmp_path: Path):
 
 
 def optuna_spec_units(trial: optuna.trial.FrozenTrial) -> list[object]:
-    return list(json.loads(trial.user_attrs["spec"])["units"])
+    return list(json.loads(trial.user_attrs[keys.SPEC])["units"])

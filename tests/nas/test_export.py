@@ -21,6 +21,7 @@ from nas.analysis.fronts import front
 from nas.analysis.selection import select
 from nas.export import main, parse_args, selection_of
 from nas.output.export import FILES
+from nas.study import keys
 from nas.study.naming import named_points
 from nas.study.records import ArchRecord, arch_records
 from nas.study.storage import storage_for
@@ -59,14 +60,25 @@ def _hand_study(storage: optuna.storages.BaseStorage) -> None:
     # trial 0 gets a real spec but a MAC count that is not its own
     real = next(spec for _, spec in STUDIES["tiny"].space.uniform_points() if spec.scales == 1)
     for number, (psnr, gmacs, params) in HAND.items():
-        attrs: dict[str, Any] = {"spec_hash": f"hand{number}"}
-        attrs.update({"preset": presets[number]} if number in presets else {})
+        attrs: dict[str, Any] = {keys.SPEC_HASH: f"hand{number}"}
+        attrs.update({keys.PRESET: presets[number]} if number in presets else {})
         if number == 0:
-            attrs.update(spec=real.canonical_json, spec_hash=real.spec_hash, macs=int(gmacs * G), params=params)
+            attrs.update(
+                {
+                    keys.SPEC: real.canonical_json,
+                    keys.SPEC_HASH: real.spec_hash,
+                    keys.MACS_KEY: int(gmacs * G),
+                    keys.PARAMS_KEY: params,
+                }
+            )
         study.add_trial(_complete((psnr, gmacs * G, params), attrs))
-    study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs={"preset": "ms2", "rejected": "over budget"}))
-    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "DivergenceError: loss is nan"}))
-    study.add_trial(_complete((31.5, 2.0 * G, 200), {"preset": "ms3", "spec_hash": "hand1", "duplicate_of": 1}))
+    study.add_trial(
+        create_trial(state=TrialState.PRUNED, user_attrs={keys.PRESET: "ms2", keys.REJECTED: "over budget"})
+    )
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={keys.FAIL_REASON: "DivergenceError: loss is nan"}))
+    study.add_trial(
+        _complete((31.5, 2.0 * G, 200), {keys.PRESET: "ms3", keys.SPEC_HASH: "hand1", keys.DUPLICATE_OF: 1})
+    )
 
 
 def _real_study(storage: optuna.storages.BaseStorage) -> None:
@@ -77,16 +89,16 @@ def _real_study(storage: optuna.storages.BaseStorage) -> None:
     for i, (_, spec) in enumerate(definition.space.uniform_points()):
         cost, psnr = analytic_cost(spec), 30.0 + i / 10
         attrs = {
-            "spec": spec.canonical_json,
-            "spec_hash": spec.spec_hash,
-            "macs": cost.macs,
-            "params": cost.params,
+            keys.SPEC: spec.canonical_json,
+            keys.SPEC_HASH: spec.spec_hash,
+            keys.MACS_KEY: cost.macs,
+            keys.PARAMS_KEY: cost.params,
             "params_no_bias": cost.params_no_bias,
-            "psnr": psnr,
-            "ssim": 0.9,
-            "proxy": definition.cpu_proxy.as_dict(),
+            keys.PSNR_KEY: psnr,
+            keys.SSIM: 0.9,
+            keys.PROXY: definition.cpu_proxy.as_dict(),
             "versions": {"torch": torch.__version__},
-            **({"preset": names[spec.spec_hash]} if spec.spec_hash in names else {}),
+            **({keys.PRESET: names[spec.spec_hash]} if spec.spec_hash in names else {}),
         }
         study.add_trial(_complete((psnr, cost.macs, cost.params), attrs))
 
@@ -123,7 +135,7 @@ def exported(url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     out = tmp_path_factory.mktemp("out") / "ms3"
     assert main(["--study", "real", "--storage", url, "--preset", "ms3", "--out", str(out)]) == 0
     trial = next(
-        t for t in optuna.load_study(study_name="real", storage=url).trials if t.user_attrs.get("preset") == "ms3"
+        t for t in optuna.load_study(study_name="real", storage=url).trials if t.user_attrs.get(keys.PRESET) == "ms3"
     )
     return out, trial
 
@@ -176,10 +188,10 @@ def test_flags_name_the_selector(flags, mode, argument):
 def test_spec_rebuilds_the_searched_network(exported):
     out, trial = exported
     spec = load_spec(out / "spec.json")
-    assert spec.canonical_json == trial.user_attrs["spec"] and spec.spec_hash == trial.user_attrs["spec_hash"]
-    assert analytic_cost(spec).macs == trial.user_attrs["macs"]
-    assert analytic_cost(spec).params == trial.user_attrs["params"]
-    assert sum(p.numel() for p in build_model(spec).parameters()) == trial.user_attrs["params"]
+    assert spec.canonical_json == trial.user_attrs[keys.SPEC] and spec.spec_hash == trial.user_attrs[keys.SPEC_HASH]
+    assert analytic_cost(spec).macs == trial.user_attrs[keys.MACS_KEY]
+    assert analytic_cost(spec).params == trial.user_attrs[keys.PARAMS_KEY]
+    assert sum(p.numel() for p in build_model(spec).parameters()) == trial.user_attrs[keys.PARAMS_KEY]
 
 
 def test_provenance(exported, url):

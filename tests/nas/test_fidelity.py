@@ -17,6 +17,7 @@ from nas.analysis.fidelity import select
 from nas.fidelity import main
 from nas.search.retrain import RetrainConfig, plan, run_work, store
 from nas.sr.data import training_pictures, validation_images
+from nas.study import keys
 from nas.study.companion import open_companion
 from nas.study.naming import stored_name
 from nas.study.records import ArchRecord, arch_records
@@ -42,7 +43,7 @@ def load(url: str, name: str = NAME) -> optuna.Study:
 
 
 def records_of(url: str, budget_x: float) -> list[optuna.trial.FrozenTrial]:
-    return [t for t in load(url, COMPANION).trials if t.user_attrs["budget_x"] == budget_x]
+    return [t for t in load(url, COMPANION).trials if t.user_attrs[keys.BUDGET_X] == budget_x]
 
 
 @dataclass(frozen=True)
@@ -76,27 +77,27 @@ def test_first_run_trains_only_the_second_seed(runs: Runs):
 def test_seed_zero_at_the_proxy_budget_is_the_proxy_run(runs: Runs):
     url = runs.url
     trials = {t.number: t for t in load(url).trials}
-    seed0 = [t for t in records_of(url, 1) if t.user_attrs["seed"] == 0]
+    seed0 = [t for t in records_of(url, 1) if t.user_attrs[keys.SEED] == 0]
     assert len(seed0) == 3
     for t in seed0:
-        source = trials[t.user_attrs["source_trial"]]
-        assert t.user_attrs["reused_trial"] == source.number
-        assert source.values is not None and t.user_attrs["psnr"] == source.values[0]  # exactly: not retrained
-        assert "train_seconds" not in t.user_attrs
+        source = trials[t.user_attrs[keys.SOURCE_TRIAL]]
+        assert t.user_attrs[keys.REUSED_TRIAL] == source.number
+        assert source.values is not None and t.user_attrs[keys.PSNR_KEY] == source.values[0]  # exactly: not retrained
+        assert keys.TRAIN_SECONDS not in t.user_attrs
 
 
 def test_seed_one_is_trained(runs: Runs):
     url = runs.url
-    seed1 = [t for t in records_of(url, 1) if t.user_attrs["seed"] == 1]
+    seed1 = [t for t in records_of(url, 1) if t.user_attrs[keys.SEED] == 1]
     assert len(seed1) == 3
-    assert all("reused_trial" not in t.user_attrs and t.user_attrs["device"] == "cpu" for t in seed1)
-    assert all(t.user_attrs["train_seconds"] > 0 for t in seed1)
+    assert all(keys.REUSED_TRIAL not in t.user_attrs and t.user_attrs[keys.DEVICE] == "cpu" for t in seed1)
+    assert all(t.user_attrs[keys.TRAIN_SECONDS] > 0 for t in seed1)
 
 
 def test_companion_study_holds_complete_trials(runs: Runs):
     url = runs.url
     companion = load(url, COMPANION)
-    assert companion.user_attrs["source_study"] == NAME
+    assert companion.user_attrs[keys.SOURCE_STUDY] == NAME
     assert companion.metric_names == ["psnr", "macs", "params"]
     source = {t.number: t for t in load(url).trials}
     for t in companion.trials:
@@ -104,11 +105,11 @@ def test_companion_study_holds_complete_trials(runs: Runs):
         a = t.user_attrs
         assert {"source_trial", "seed", "budget_x", "psnr", "key", "proxy", "reason"} <= set(a)
         assert t.values == [a["psnr"], a["macs"], a["params"]]
-        assert a["spec_hash"] == source[a["source_trial"]].user_attrs["spec_hash"]
-        assert a["proxy"] == source[a["source_trial"]].user_attrs["proxy"]  # 1x: the very budget of the search
+        assert a["spec_hash"] == source[a["source_trial"]].user_attrs[keys.SPEC_HASH]
+        assert a["proxy"] == source[a["source_trial"]].user_attrs[keys.PROXY]  # 1x: the very budget of the search
         if "reused_trial" not in a:  # a re-training keeps its learning curve, ending at its PSNR
             assert a["val_curve"][-1] == [a["proxy"]["iterations"], pytest.approx(a["psnr"])]
-    assert len({t.user_attrs["key"] for t in companion.trials}) == len(companion.trials)
+    assert len({t.user_attrs[keys.WORK_KEY] for t in companion.trials}) == len(companion.trials)
 
 
 def test_the_same_command_again_trains_nothing_and_reports_the_same(runs: Runs):
@@ -120,7 +121,7 @@ def test_the_same_command_again_trains_nothing_and_reports_the_same(runs: Runs):
 def test_the_report_names_the_picks_and_is_stored_on_the_study(runs: Runs):
     assert f"{NAME}: proxy fidelity at 1x the proxy budget, 3 architectures" in runs.first
     assert "rank agreement of each predictor with the long-budget PSNR" in runs.first
-    stored: dict[str, Any] = load(runs.url).user_attrs["fidelity_x1"]
+    stored: dict[str, Any] = load(runs.url).user_attrs[keys.fidelity_summary_key(1)]
     # every predictor the trials record: the search's zero-cost scores and learning curves, the seed mean
     assert {"proxy", "proxy_2seed", "lc", "zc_jacob_cov", "zc_synflow", "params", "macs"} <= set(stored["predictors"])
     assert stored["predictors"]["proxy_2seed"]["n"] == 3
@@ -140,9 +141,9 @@ def test_shards_split_the_work_disjointly(runs: Runs):
     assert out0.splitlines()[0].endswith("7 recorded or another shard's; this worker trains 2")
     out1, _ = fidelity(url, *third, "--shard", "1/2")
     assert out1.splitlines()[0].endswith("8 recorded or another shard's; this worker trains 1")
-    seed2 = [t for t in records_of(url, 1) if t.user_attrs["seed"] == 2]
-    assert len(seed2) == 3 and len({t.user_attrs["spec_hash"] for t in seed2}) == 3  # each once, none twice
-    assert all("reused_trial" not in t.user_attrs for t in seed2)
+    seed2 = [t for t in records_of(url, 1) if t.user_attrs[keys.SEED] == 2]
+    assert len(seed2) == 3 and len({t.user_attrs[keys.SPEC_HASH] for t in seed2}) == 3  # each once, none twice
+    assert all(keys.REUSED_TRIAL not in t.user_attrs for t in seed2)
     rows = out1.splitlines()[3:6]  # the last shard to finish reports every architecture with its 3 seeds
     assert len(rows) == 3 and all(row.endswith("  3") for row in rows)
 
@@ -152,9 +153,9 @@ def test_seed_start_trains_only_the_later_seed_and_reports_every_recorded_seed(r
     assert out.splitlines()[0] == (
         "3 runs planned (3 architectures x 1 seeds), 0 recorded or another shard's; this worker trains 3"
     )
-    seed5 = [t for t in records_of(runs.url, 1) if t.user_attrs["seed"] == 5]
-    assert len(seed5) == 3 and all("reused_trial" not in t.user_attrs for t in seed5)
-    stored: dict[str, Any] = load(runs.url).user_attrs["fidelity_x1"]
+    seed5 = [t for t in records_of(runs.url, 1) if t.user_attrs[keys.SEED] == 5]
+    assert len(seed5) == 3 and all(keys.REUSED_TRIAL not in t.user_attrs for t in seed5)
+    stored: dict[str, Any] = load(runs.url).user_attrs[keys.fidelity_summary_key(1)]
     assert all("5" in a["long"] and "0" in a["long"] for a in stored["archs"])  # the earlier seeds still count
 
 
@@ -174,7 +175,7 @@ def test_work_another_worker_recorded_meanwhile_is_not_trained_again(runs: Runs,
     config = RetrainConfig(study=NAME, storage=runs.url, device="cpu")
     assert run_work(fidelity, todo, config, data) == 2
     assert f"{picks[1].record.name} seed 7 x1: recorded by another worker" in capsys.readouterr().err
-    assert sum(t.user_attrs["seed"] == 7 for t in records_of(runs.url, 1)) == 3  # no run recorded twice
+    assert sum(t.user_attrs[keys.SEED] == 7 for t in records_of(runs.url, 1)) == 3  # no run recorded twice
 
 
 def test_plan_is_seed_major_and_sharding_is_by_index(tiny_random_db: Path):
@@ -190,9 +191,9 @@ def test_plan_is_seed_major_and_sharding_is_by_index(tiny_random_db: Path):
 
 
 def record(psnr: float, macs: float, params: float, preset: str | None = None) -> ArchRecord:
-    attrs: dict[str, Any] = {"spec_hash": f"{psnr}-{macs}-{params}", "macs": macs, "params": params}
+    attrs: dict[str, Any] = {keys.SPEC_HASH: f"{psnr}-{macs}-{params}", keys.MACS_KEY: macs, keys.PARAMS_KEY: params}
     if preset:
-        attrs["preset"] = preset
+        attrs[keys.PRESET] = preset
     return ArchRecord(optuna.trial.create_trial(values=[psnr, macs, params], user_attrs=attrs), BASE_OBJECTIVES)
 
 
@@ -275,8 +276,6 @@ def test_one_seed_says_the_seed_noise_is_not_measured(runs: Runs, tmp_path: Path
 
 
 def test_records_say_which_data_they_ran_on(runs: Runs):
-    from nas.study import keys
-
     made = [t for t in records_of(runs.url, 1) if t.user_attrs[keys.SEED] in (0, 1)]  # by the command (RUN)
     assert len(made) == 6 and all(t.user_attrs[keys.DATA]["bundled"] for t in made)
 

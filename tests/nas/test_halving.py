@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from nas.search.__main__ import main as search_main
 from nas.search.halving import Rungs, promote
+from nas.study import keys
 from nas.study.naming import stored_name
 from nas.study.storage import storage_for
 from studies import STUDIES, register
@@ -78,6 +79,7 @@ def test_bad_ladder_on_the_command_line(tmp_path, capsys: pytest.CaptureFixture[
     assert not (tmp_path / "bad.db").exists()  # rejected before any storage is opened
 
 
+@pytest.mark.slow
 def test_no_candidate_left_is_not_an_error(tmp_path, capsys: pytest.CaptureFixture[str]):
     """Every asked trial over budget (or a repeat): nothing to halve, no training, exit 0."""
     name = "tiny-halving-over-budget"
@@ -90,7 +92,7 @@ def test_no_candidate_left_is_not_an_error(tmp_path, capsys: pytest.CaptureFixtu
         STUDIES.pop(name)
     study = optuna.load_study(study_name=f"{name}-random", storage=storage_for(url))
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
-    assert all(t.user_attrs["rejected"].startswith("over budget") for t in study.trials)
+    assert all(t.user_attrs[keys.REJECTED].startswith("over budget") for t in study.trials)
     assert "halving: done: 0.00 full proxy runs spent" in capsys.readouterr().err
 
 
@@ -111,22 +113,25 @@ def states(study: optuna.Study, state: TrialState) -> list[optuna.trial.FrozenTr
     return [t for t in study.trials if t.state == state]
 
 
+@pytest.mark.slow
 def test_every_candidate_is_complete_or_pruned(halved: tuple[optuna.Study, str]):
     study, _ = halved
     assert len(study.trials) == 5
     complete, pruned = states(study, TrialState.COMPLETE), states(study, TrialState.PRUNED)
     assert len(complete) + len(pruned) == 5
     assert (len(complete), len(pruned)) == (3, 2)
-    assert len({t.user_attrs["spec_hash"] for t in study.trials}) == 5  # the random sampler's 5 distinct points
+    assert len({t.user_attrs[keys.SPEC_HASH] for t in study.trials}) == 5  # the random sampler's 5 distinct points
 
 
+@pytest.mark.slow
 def test_pruned_trials_stopped_at_rung_zero_with_its_result(halved: tuple[optuna.Study, str]):
     for t in states(halved[0], TrialState.PRUNED):
-        assert t.user_attrs["stopped_at_rung"] == 0
-        assert t.user_attrs["rung_0"]["iterations"] == FULL // 2
-        assert "psnr" not in t.user_attrs and t.values is None
+        assert t.user_attrs[keys.STOPPED_AT_RUNG] == 0
+        assert t.user_attrs[keys.rung_key(0)]["iterations"] == FULL // 2
+        assert keys.PSNR_KEY not in t.user_attrs and t.values is None
 
 
+@pytest.mark.slow
 def test_complete_trials_carry_the_rung_and_the_full_proxy(halved: tuple[optuna.Study, str]):
     for t in states(halved[0], TrialState.COMPLETE):
         a = t.user_attrs
@@ -137,14 +142,16 @@ def test_complete_trials_carry_the_rung_and_the_full_proxy(halved: tuple[optuna.
         assert "stopped_at_rung" not in a
 
 
+@pytest.mark.slow
 def test_survivors_are_those_promote_picks(halved: tuple[optuna.Study, str]):
     study, _ = halved
-    macs = [t.user_attrs["macs"] for t in study.trials]
-    rung0 = [t.user_attrs["rung_0"]["psnr"] for t in study.trials]
+    macs = [t.user_attrs[keys.MACS_KEY] for t in study.trials]
+    rung0 = [t.user_attrs[keys.rung_key(0)]["psnr"] for t in study.trials]
     complete = [t.number for t in states(study, TrialState.COMPLETE)]
     assert complete == promote(macs, rung0, eta=2, groups=Rungs(2, 1).groups(5))
 
 
+@pytest.mark.slow
 def test_progress_and_spend(halved: tuple[optuna.Study, str]):
     err = halved[1]
     assert f"halving: rung 0: 5 candidates at {FULL // 2} iterations" in err

@@ -153,6 +153,7 @@ def require_data(name: str) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "scale"), list(PUBLISHED))
 def test_bicubic_matches_published_numbers(name, scale):
     published_psnr, published_ssim = PUBLISHED[(name, scale)]

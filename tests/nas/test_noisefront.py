@@ -16,6 +16,7 @@ from nas.analysis.verdict import Margin
 from nas.fidelity import main as fidelity_main
 from nas.output.report import build_report
 from nas.report import main as report_main
+from nas.study import keys
 from nas.study.naming import definition_of, stored_name
 from nas.study.records import ArchRecord
 from nas.study.storage import storage_for
@@ -137,7 +138,7 @@ def archs(*points: tuple[str, str, float, float]) -> list[ArchRecord]:
     """Records numbered 0, 1, ... from (spec_hash, preset, macs, params)."""
     study = optuna.create_study(directions=[o.direction for o in BASE_OBJECTIVES])
     for spec_hash, preset, macs, params in points:
-        attrs = {"spec_hash": spec_hash, **({"preset": preset} if preset else {})}
+        attrs = {keys.SPEC_HASH: spec_hash, **({keys.PRESET: preset} if preset else {})}
         study.add_trial(optuna.trial.create_trial(values=[30.0, macs, params], user_attrs=attrs))
     return [ArchRecord(t, BASE_OBJECTIVES) for t in study.trials]
 
@@ -171,12 +172,12 @@ def repeated(tiny_random_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 def test_seed_results_join_the_study_and_its_fidelity_records(repeated: tuple[optuna.Study, str, str]):
     study = repeated[0]
     results = seed_results(study)
-    by_hash = {t.user_attrs["spec_hash"]: t for t in study.trials}
+    by_hash = {t.user_attrs[keys.SPEC_HASH]: t for t in study.trials}
     assert set(results) == set(by_hash)
     for spec_hash, runs in results.items():
         trial = by_hash[spec_hash]
         assert trial.values is not None and runs[0] == trial.values[0]
-        assert set(runs) == ({0, 1} if trial.user_attrs.get("preset") else {0})
+        assert set(runs) == ({0, 1} if trial.user_attrs.get(keys.PRESET) else {0})
 
 
 def test_the_report_states_the_noise_and_each_named_variant(repeated: tuple[optuna.Study, str, str]):
@@ -185,7 +186,7 @@ def test_the_report_states_the_noise_and_each_named_variant(repeated: tuple[optu
     assert head in printed and head in page
     assert "3 of 5 architectures have 2 or more seeds" in printed
     for t in study.trials:
-        preset = t.user_attrs.get("preset")
+        preset = t.user_attrs.get(keys.PRESET)
         if preset:
             assert f"\n{preset} (trial {t.number}): " in printed
             assert " over 2 seed(s), " in printed.split(f"\n{preset} (trial {t.number}): ")[1].splitlines()[0]
@@ -216,7 +217,7 @@ def test_analyze_uses_the_seed_means(repeated: tuple[optuna.Study, str, str], ti
     data = json.loads((tmp_path / "analysis.json").read_text())
     psnr = {h: sum(r.values()) / len(r) for h, r in seed_results(study).items()}
     best = max(psnr.values())
-    by_number = {t.number: t.user_attrs["spec_hash"] for t in study.trials}
+    by_number = {t.number: t.user_attrs[keys.SPEC_HASH] for t in study.trials}
     for sub in data["subspaces"]:
         expected = [best - psnr[by_number[n]] for n in sub["trials"]]
         assert sub["error"] == pytest.approx(expected, abs=1e-12)

@@ -32,6 +32,7 @@ def at_or_below(rate: float, nominal: float, n: int) -> bool:
     return rate <= nominal + 2 * math.sqrt(nominal * (1 - nominal) / n)
 
 
+@pytest.mark.slow
 def test_wrong_decisions_on_the_margins_edge_stay_at_the_nominal_rate():
     """Every pair's true difference is 0 or exactly the ROPE (the hardest case): 200 races, 1200 pairs."""
     rate, decided, n = rates([0.05, 0.0, 0.0, 0.0], 200, policy())
@@ -39,12 +40,14 @@ def test_wrong_decisions_on_the_margins_edge_stay_at_the_nominal_rate():
     assert decided > 0.45  # the pairs at 0 are decided equivalent
 
 
+@pytest.mark.slow
 def test_without_spending_alpha_over_the_looks_the_edge_errs_far_more_often():
     """The same races, alpha not spent over the 7 looks: the measured reason the race spends it."""
     rate, _, n = rates([0.05, 0.0, 0.0, 0.0], 200, policy(looks=1))
     assert not at_or_below(rate, ALPHA, n // 2)
 
 
+@pytest.mark.slow
 def test_a_realistic_spread_is_mostly_decided_and_rarely_wrong():
     """Effects like the 7 named variants at 10x (BENCHMARKS.md): 25 races of 7 candidates."""
     rate, decided, n = rates([0.06, 0.03, 0.02, 0.01, 0.0, 0.0, -0.01], 25, policy())

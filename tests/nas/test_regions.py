@@ -185,6 +185,7 @@ def two_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pa
     return folders[0], folders[1], data
 
 
+@pytest.mark.slow
 def test_page_and_json_from_two_tiny_models(two_models: tuple[Path, Path, Path], tmp_path: Path, capsys):
     standard, ms3, data = two_models
     out = tmp_path / "out"
@@ -213,6 +214,7 @@ def test_page_and_json_from_two_tiny_models(two_models: tuple[Path, Path, Path],
     assert "https://" not in page.split("<script")[0]  # nothing fetched before plotly.js, which is inline
 
 
+@pytest.mark.slow
 def test_rescaled_image_too_small_is_refused_before_any_model_runs(two_models, tmp_path: Path, capsys):
     standard, ms3, data = two_models
     argv = ["--model", f"a={standard}", "--model", f"b={ms3}", "--data", str(data), "--scale", "4"]

@@ -13,6 +13,7 @@ from nas.analysis.fronts import dominates, hypervolume, hypervolume_history, par
 from nas.output.report_matrices import branch_labels, drawn_units, entry_name, matrix_cells, matrix_trace
 from nas.output.report_text import variant_lines
 from nas.report import main
+from nas.study import keys
 from nas.study.naming import named_points
 from space import ArchSpec, analytic_cost, preset
 from studies import STUDIES
@@ -163,7 +164,12 @@ def tiny_specs() -> dict[str, ArchSpec]:
 
 def add(study: optuna.Study, spec: ArchSpec, psnr: float | None, **attrs: object) -> None:
     cost = analytic_cost(spec)
-    user_attrs = {"spec": spec.canonical_json, "spec_hash": spec.spec_hash, "macs": cost.macs, "params": cost.params}
+    user_attrs = {
+        keys.SPEC: spec.canonical_json,
+        keys.SPEC_HASH: spec.spec_hash,
+        keys.MACS_KEY: cost.macs,
+        keys.PARAMS_KEY: cost.params,
+    }
     user_attrs.update(attrs)
     if psnr is None:
         trial = optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs=user_attrs)

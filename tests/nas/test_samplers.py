@@ -28,11 +28,11 @@ def drawn_hashes(space: SpaceDef, n: int, seed: int) -> list[str]:
     study = optuna.create_study(sampler=UniformPointSampler(distinct_points(space), seed=seed))
 
     def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr("spec_hash", spec_from_trial(trial, space).spec_hash)
+        trial.set_user_attr(keys.SPEC_HASH, spec_from_trial(trial, space).spec_hash)
         return 0.0
 
     study.optimize(objective, n_trials=n)
-    return [t.user_attrs["spec_hash"] for t in study.trials]
+    return [t.user_attrs[keys.SPEC_HASH] for t in study.trials]
 
 
 # ---- the points ----
@@ -105,20 +105,20 @@ def session_study(tiny_random_db: Path) -> optuna.Study:
 def test_five_random_trials_draw_the_five_architectures_once(session_study: optuna.Study):
     trials = session_study.trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 5
-    assert len({t.user_attrs["spec_hash"] for t in trials}) == 5
-    assert not any("duplicate_of" in t.user_attrs for t in trials)
+    assert len({t.user_attrs[keys.SPEC_HASH] for t in trials}) == 5
+    assert not any(keys.DUPLICATE_OF in t.user_attrs for t in trials)
 
 
 def test_a_random_study_queues_nothing(session_study: optuna.Study):
-    assert not any(t.user_attrs.get("queued", False) for t in session_study.trials)
-    presets = {t.user_attrs.get("preset") for t in session_study.trials} - {None}
+    assert not any(t.user_attrs.get(keys.QUEUED, False) for t in session_study.trials)
+    presets = {t.user_attrs.get(keys.PRESET) for t in session_study.trials} - {None}
     assert presets == {"standard", "ms", "ms3"}  # named where drawn, never queued
 
 
 def test_stored_name_and_attrs(session_study: optuna.Study):
     assert session_study.study_name == TINY_RANDOM
-    assert session_study.user_attrs["sampler"] == "random"
-    assert session_study.user_attrs["definition"] == "tiny"
+    assert session_study.user_attrs[keys.SAMPLER] == "random"
+    assert session_study.user_attrs[keys.DEFINITION] == "tiny"
 
 
 def test_a_sixth_trial_is_a_repeat_and_not_retrained(tiny_random_url: str, capsys: pytest.CaptureFixture[str]):
@@ -127,8 +127,8 @@ def test_a_sixth_trial_is_a_repeat_and_not_retrained(tiny_random_url: str, capsy
     study = optuna.load_study(study_name=TINY_RANDOM, storage=storage_for(tiny_random_url))
     assert len(study.trials) == 6
     sixth = study.trials[5]
-    original = study.trials[sixth.user_attrs["duplicate_of"]]
-    assert sixth.user_attrs["spec_hash"] == original.user_attrs["spec_hash"]
+    original = study.trials[sixth.user_attrs[keys.DUPLICATE_OF]]
+    assert sixth.user_attrs[keys.SPEC_HASH] == original.user_attrs[keys.SPEC_HASH]
     assert sixth.values == original.values
     assert "resumed" in capsys.readouterr().err
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 import sqlalchemy
 
 from nas.search.__main__ import main
+from nas.study import keys
 from nas.study.storage import storage_for
 from nas.training import loop
 from nas.training.zero_cost import ZC_NAMES
@@ -17,22 +20,22 @@ from space import analytic_cost, preset
 from studies import STUDIES, register
 
 REQUIRED_ATTRS = (
-    "spec",
-    "spec_hash",
-    "macs",
-    "params",
-    "fvcore_total",
-    "ptflops_total",
-    "psnr",
-    "ssim",
-    "proxy",
-    "train_seconds",
-    "device",
-    "seed",
-    "versions",
-    "per_image_psnr",
-    "zc_seconds",
-    *(f"zc_{name}" for name in ZC_NAMES),
+    keys.SPEC,
+    keys.SPEC_HASH,
+    keys.MACS_KEY,
+    keys.PARAMS_KEY,
+    keys.FVCORE_TOTAL,
+    keys.PTFLOPS_TOTAL,
+    keys.PSNR_KEY,
+    keys.SSIM,
+    keys.PROXY,
+    keys.TRAIN_SECONDS,
+    keys.DEVICE,
+    keys.SEED,
+    keys.VERSIONS,
+    keys.PER_IMAGE_PSNR,
+    keys.ZC_SECONDS,
+    *(keys.zc_key(name) for name in ZC_NAMES),
 )
 
 
@@ -44,6 +47,7 @@ def tiny_study(tmp_path_factory) -> tuple[str, optuna.Study, Path]:
     return url, optuna.load_study(study_name="tiny", storage=storage_for(url)), root
 
 
+@pytest.mark.slow
 def test_four_complete_trials_with_their_records(tiny_study):
     _, study, _ = tiny_study
     trials = study.trials
@@ -51,18 +55,26 @@ def test_four_complete_trials_with_their_records(tiny_study):
     for t in trials:
         missing = [k for k in REQUIRED_ATTRS if k not in t.user_attrs]
         assert not missing, f"trial {t.number} lacks {missing}"
-        assert t.values is not None and t.values[1] == t.user_attrs["macs"] and t.values[2] == t.user_attrs["params"]
+        assert (
+            t.values is not None
+            and t.values[1] == t.user_attrs[keys.MACS_KEY]
+            and t.values[2] == t.user_attrs[keys.PARAMS_KEY]
+        )
     assert study.metric_names == ["psnr", "macs", "params"]
 
 
+@pytest.mark.slow
 def test_named_variants_come_first(tiny_study):
     _, study, _ = tiny_study
-    assert [t.user_attrs.get("preset") for t in study.trials[:3]] == ["standard", "ms", "ms3"]
+    assert [t.user_attrs.get(keys.PRESET) for t in study.trials[:3]] == ["standard", "ms", "ms3"]
     ms3 = study.trials[2]
     spec = preset("ms3", "srresnet", 2, 1, 16)
-    assert ms3.user_attrs["spec_hash"] == spec.spec_hash and ms3.user_attrs["macs"] == analytic_cost(spec).macs
+    assert (
+        ms3.user_attrs[keys.SPEC_HASH] == spec.spec_hash and ms3.user_attrs[keys.MACS_KEY] == analytic_cost(spec).macs
+    )
 
 
+@pytest.mark.slow
 def test_artifacts_are_stored(tiny_study):
     _, study, root = tiny_study
     meta = study.trials[0].system_attrs
@@ -71,26 +83,28 @@ def test_artifacts_are_stored(tiny_study):
     assert sum(1 for p in (root / "art").rglob("*") if p.is_file()) >= 8
 
 
+@pytest.mark.slow
 def test_same_command_resumes_and_repeats_are_not_retrained(tiny_study, capsys):
     """Repeats are answered from storage and cost no training; the tiny space has 5 architectures, so the
     resumed run trains the one left and stops, saying the space is exhausted."""
     url, _, root = tiny_study
     assert main(["--study", "tiny", "--storage", url, "--n-trials", "3", "--artifacts", str(root / "art")]) == 0
-    study = optuna.load_study(study_name="tiny", storage=storage_for(url))
-    repeats = [t for t in study.trials if "duplicate_of" in t.user_attrs]
+    storage = storage_for(url)
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    repeats = [t for t in study.trials if keys.DUPLICATE_OF in t.user_attrs]
     assert repeats
     for t in repeats:
-        original = study.trials[t.user_attrs["duplicate_of"]]
-        assert t.values == original.values and t.user_attrs["spec_hash"] == original.user_attrs["spec_hash"]
-        assert "train_seconds" not in t.user_attrs  # a repeat trained nothing
+        original = study.trials[t.user_attrs[keys.DUPLICATE_OF]]
+        assert t.values == original.values and t.user_attrs[keys.SPEC_HASH] == original.user_attrs[keys.SPEC_HASH]
+        assert keys.TRAIN_SECONDS not in t.user_attrs  # a repeat trained nothing
         # ...and carries the files of the result it repeats (optuna-dashboard shows them on its page)
-        files = optuna.artifacts.get_all_artifact_meta(t, storage=study._storage)
+        files = optuna.artifacts.get_all_artifact_meta(t, storage=storage)
         assert sorted(m.filename for m in files) == ["proxy.json", "spec.json"]
         assert {m.artifact_id for m in files}.isdisjoint(
-            m.artifact_id for m in optuna.artifacts.get_all_artifact_meta(original, storage=study._storage)
+            m.artifact_id for m in optuna.artifacts.get_all_artifact_meta(original, storage=storage)
         )
-    trained = [t for t in study.trials if "train_seconds" in t.user_attrs]
-    assert len(trained) == 5 == len({t.user_attrs["spec_hash"] for t in trained}) == len(trained)
+    trained = [t for t in study.trials if keys.TRAIN_SECONDS in t.user_attrs]
+    assert len(trained) == 5 == len({t.user_attrs[keys.SPEC_HASH] for t in trained}) == len(trained)
     assert len(study.trials) == len(trained) + len(repeats)
     err = capsys.readouterr().err
     assert "resumed" in err and "[1/3] trial" in err and "[2/3]" not in err
@@ -98,6 +112,7 @@ def test_same_command_resumes_and_repeats_are_not_retrained(tiny_study, capsys):
     assert all(line.startswith("[not counted] ") for line in err.splitlines() if "(repeat of trial" in line)
 
 
+@pytest.mark.slow
 def test_over_budget_trials_never_train_and_are_not_complete(tmp_path):
     tiny = STUDIES["tiny"]
     standard_macs = analytic_cost(preset("standard", "srresnet", 2, 1, 16)).macs
@@ -108,9 +123,9 @@ def test_over_budget_trials_never_train_and_are_not_complete(tmp_path):
     assert main(["--study", name, "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 0
     study = optuna.load_study(study_name=name, storage=storage_for(url))
     rejected, trained = [t for t in study.trials if t.state.is_finished()]  # ms3 is still queued
-    assert rejected.state == optuna.trial.TrialState.PRUNED and rejected.user_attrs["preset"] == "standard"
-    assert rejected.user_attrs["rejected"].startswith("over budget") and "psnr" not in rejected.user_attrs
-    assert trained.user_attrs["preset"] == "ms" and "psnr" in trained.user_attrs  # the rejection was free
+    assert rejected.state == optuna.trial.TrialState.PRUNED and rejected.user_attrs[keys.PRESET] == "standard"
+    assert rejected.user_attrs[keys.REJECTED].startswith("over budget") and keys.PSNR_KEY not in rejected.user_attrs
+    assert trained.user_attrs[keys.PRESET] == "ms" and keys.PSNR_KEY in trained.user_attrs  # the rejection was free
     assert [t.number for t in study.best_trials] == [trained.number]
 
 
@@ -131,6 +146,7 @@ def variant_of_tiny(name: str, **changes) -> str:
     return name
 
 
+@pytest.mark.slow
 def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path, capsys):
     diverging = replace(STUDIES["tiny"].cpu_proxy, peak_lr=1e30, warmup=0, schedule="constant")
     name = variant_of_tiny("tiny-diverge-test", cpu_proxy=diverging, gpu_proxy=diverging)
@@ -144,9 +160,10 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path,
     finished = [t for t in study.trials if t.state.is_finished()]
     assert len(finished) == 2
     assert all(t.state == optuna.trial.TrialState.FAIL for t in finished)
-    assert all(t.user_attrs["fail_reason"].startswith("DivergenceError: training diverged") for t in finished)
+    assert all(t.user_attrs[keys.FAIL_REASON].startswith("DivergenceError: training diverged") for t in finished)
 
 
+@pytest.mark.slow
 def test_latency_is_an_optional_fourth_objective(tmp_path):
     name = variant_of_tiny("tiny-latency-test", latency=True)
     url = f"sqlite:///{tmp_path}/l.db"
@@ -154,12 +171,15 @@ def test_latency_is_an_optional_fourth_objective(tmp_path):
     study = optuna.load_study(study_name=name, storage=storage_for(url))
     assert study.metric_names == ["psnr", "macs", "params", "latency_ms"]
     (trial,) = [t for t in study.trials if t.state.is_finished()]
-    assert trial.values is not None and len(trial.values) == 4 and trial.values[3] == trial.user_attrs["latency_ms"] > 0
-    assert trial.user_attrs["latency_runtime"] == "eager"  # recorded with the value it timed
-    setup = trial.user_attrs["latency_setup"]  # and how: the search's command keeps memory, nas sets the spin count
+    assert (
+        trial.values is not None and len(trial.values) == 4 and trial.values[3] == trial.user_attrs[keys.LATENCY_MS] > 0
+    )
+    assert trial.user_attrs[keys.LATENCY_RUNTIME] == "eager"  # recorded with the value it timed
+    setup = trial.user_attrs[keys.LATENCY_SETUP]  # and how: the search's command keeps memory, nas sets the spin count
     assert setup["memory_kept"] is True and setup["gomp_spincount"] == "100000" and setup["threads"] >= 1
 
 
+@pytest.mark.slow
 def test_a_failure_that_recurs_stops_the_study_with_one_line(tmp_path, capsys):
     diverging = replace(STUDIES["tiny"].cpu_proxy, peak_lr=1e30, warmup=0, schedule="constant")
     name = variant_of_tiny("tiny-diverge-test", cpu_proxy=diverging, gpu_proxy=diverging)
@@ -172,10 +192,20 @@ def test_a_failure_that_recurs_stops_the_study_with_one_line(tmp_path, capsys):
     assert "stopped: 3 trials in a row failed with: DivergenceError: training diverged" in err
 
 
-def test_queued_variants_left_waiting_are_announced(tmp_path, capsys):
-    url = f"sqlite:///{tmp_path}/w.db"
-    assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 0
-    assert "2 queued trials still WAITING (ms, ms3): run the same command to go on" in capsys.readouterr().out
+@pytest.fixture(scope="module")
+def one_trial(tmp_path_factory) -> tuple[str, str]:
+    """What a one-training search of a fresh tiny study prints: (stdout, stderr)."""
+    root = tmp_path_factory.mktemp("one")
+    argv = ["--study", "tiny", "--storage", f"sqlite:///{root}/one.db", "--n-trials", "1", "--artifacts", str(root)]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(argv) == 0
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.mark.slow
+def test_queued_variants_left_waiting_are_announced(one_trial):
+    assert "2 queued trials still WAITING (ms, ms3): run the same command to go on" in one_trial[0]
 
 
 def test_a_study_with_older_spec_hashes_is_refused(tmp_path, capsys):
@@ -184,9 +214,9 @@ def test_a_study_with_older_spec_hashes_is_refused(tmp_path, capsys):
         study_name="tiny", storage=storage_for(url), directions=["maximize", "minimize", "minimize"]
     )
     study.set_metric_names(["psnr", "macs", "params"])
-    study.set_user_attr("definition", "tiny")
+    study.set_user_attr(keys.DEFINITION, "tiny")
     spec = preset("ms3", "srresnet", 2, 1, 16)
-    attrs = {"spec": spec.canonical_json, "spec_hash": "0123456789abcdef"}
+    attrs = {keys.SPEC: spec.canonical_json, keys.SPEC_HASH: "0123456789abcdef"}
     study.add_trial(optuna.trial.create_trial(values=[30.0, 1.0, 1.0], user_attrs=attrs))
     assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
@@ -201,9 +231,9 @@ def test_a_study_trained_under_another_init_rule_is_refused(tmp_path, capsys, ru
         study_name="tiny", storage=storage_for(url), directions=["maximize", "minimize", "minimize"]
     )
     study.set_metric_names(["psnr", "macs", "params"])
-    study.set_user_attr("definition", "tiny")
+    study.set_user_attr(keys.DEFINITION, "tiny")
     if rule is not None:
-        study.set_user_attr("init_rule", rule)
+        study.set_user_attr(keys.INIT_RULE, rule)
     assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert f"'tiny' was trained with {said} for initialising multi-scale units, this version uses 'unit-fan-in'" in err
@@ -241,7 +271,7 @@ def test_a_foreign_study_of_the_same_name_is_refused(tmp_path, capsys, direction
     if names:
         foreign.set_metric_names(names)
     if definition:
-        foreign.set_user_attr("definition", definition)
+        foreign.set_user_attr(keys.DEFINITION, definition)
     assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
@@ -257,9 +287,9 @@ def test_a_study_of_another_proxy_budget_is_refused(tmp_path, capsys, stored_on)
     study, _ = open_study(STUDIES["tiny"], storage_for(url), seed=0)
     other = {**STUDIES["tiny"].cpu_proxy.as_dict(), "iterations": 24}
     if stored_on == "study":
-        study.set_user_attr("proxy_budget", other)
+        study.set_user_attr(keys.STUDY_PROXY, other)
     else:
-        study.add_trial(optuna.trial.create_trial(values=[30.0, 1.0, 1.0], user_attrs={"proxy": other}))
+        study.add_trial(optuna.trial.create_trial(values=[30.0, 1.0, 1.0], user_attrs={keys.PROXY: other}))
     before = len(study.trials)
     assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
@@ -267,6 +297,7 @@ def test_a_study_of_another_proxy_budget_is_refused(tmp_path, capsys, stored_on)
     assert len(optuna.load_study(study_name="tiny", storage=storage_for(url)).trials) == before  # nothing ran
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # ask/tell on a heartbeat storage, once
 def test_a_named_variant_whose_trial_failed_is_queued_again(tmp_path, capsys):
     from nas.search.runner import open_study
@@ -274,12 +305,12 @@ def test_a_named_variant_whose_trial_failed_is_queued_again(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/requeue.db"
     study, _ = open_study(STUDIES["tiny"], storage_for(url), seed=0)
     first = study.ask()  # the queued standard conv, as a worker would take it, killed before it finished
-    assert first.user_attrs["preset"] == "standard"
+    assert first.user_attrs[keys.PRESET] == "standard"
     study.tell(first, state=optuna.trial.TrialState.FAIL)
     assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 0
     assert "queued again (their trials failed): standard" in capsys.readouterr().err
     trials = optuna.load_study(study_name="tiny", storage=storage_for(url)).trials
-    waiting = [t.user_attrs["preset"] for t in trials if t.state == optuna.trial.TrialState.WAITING]
+    waiting = [t.user_attrs[keys.PRESET] for t in trials if t.state == optuna.trial.TrialState.WAITING]
     assert waiting == ["ms3", "standard"]  # ms ran; standard waits again behind ms3
 
 
@@ -290,7 +321,7 @@ def test_a_named_variant_is_queued_again_at_most_three_times(tmp_path, capsys):
 
     study, _ = open_study(STUDIES["tiny"], storage_for(f"sqlite:///{tmp_path}/cap.db"), seed=0)
     for attempt in range(1, MAX_REQUEUES + 1):
-        trial = next(t for t in iter(study.ask, None) if t.user_attrs.get("preset") == "standard")
+        trial = next(t for t in iter(study.ask, None) if t.user_attrs.get(keys.PRESET) == "standard")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         again, given_up = requeue_failed_named(study, STUDIES["tiny"])
         assert (again, given_up) == ((["standard"], []) if attempt < MAX_REQUEUES else ([], ["standard"]))
@@ -317,6 +348,7 @@ def test_unusable_training_images_fail_before_the_study_is_made(tmp_path, capsys
     assert not (tmp_path / "data.db").exists() and not (tmp_path / "a").exists()  # no study, no artifact folder
 
 
+@pytest.mark.slow
 def test_a_killed_workers_trial_is_failed_at_once_and_its_variant_queued_again(tmp_path):
     import os
     import signal
@@ -345,7 +377,9 @@ def test_a_killed_workers_trial_is_failed_at_once_and_its_variant_queued_again(t
                     trials = optuna.load_study(study_name="tiny", storage=url).get_trials()
                 except (KeyError, sqlalchemy.exc.SQLAlchemyError):  # the worker is still creating the study
                     continue
-            running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and "worker_pid" in t.user_attrs]
+            running = [
+                t for t in trials if t.state == optuna.trial.TrialState.RUNNING and keys.WORKER_PID in t.user_attrs
+            ]
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
     assert running, "no trial was caught running; the worker finished too early"
@@ -354,22 +388,22 @@ def test_a_killed_workers_trial_is_failed_at_once_and_its_variant_queued_again(t
     trials = optuna.load_study(study_name="tiny", storage=storage_for(url)).trials
     dead = trials[victim.number]
     assert dead.state == optuna.trial.TrialState.FAIL
-    assert "ended while the trial was running" in dead.user_attrs["fail_reason"]
+    assert "ended while the trial was running" in dead.user_attrs[keys.FAIL_REASON]
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
-    name = victim.user_attrs["preset"]  # the first trials are the queued named variants
-    assert any(t.user_attrs.get("preset") == name and t.number > victim.number for t in trials)
+    name = victim.user_attrs[keys.PRESET]  # the first trials are the queued named variants
+    assert any(t.user_attrs.get(keys.PRESET) == name and t.number > victim.number for t in trials)
 
 
-def test_each_training_says_when_it_starts_and_what_it_trains(tmp_path, capsys):
-    url = f"sqlite:///{tmp_path}/start.db"
-    assert main(["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / "a")]) == 0
-    err = capsys.readouterr().err
+@pytest.mark.slow
+def test_each_training_says_when_it_starts_and_what_it_trains(one_trial):
+    err = one_trial[1]
     proxy = STUDIES["tiny"].cpu_proxy
     start = (f"trial 0 standard starts: 0.49 G MACs; proxy {proxy.iterations} iterations at its own width, all its"
              f" blocks, {proxy.patch}x{proxy.patch} LR patches, batch {proxy.batch}, on cpu")  # fmt: skip
     assert start in err and err.index(start) < err.index("[1/1] trial 0 standard: PSNR")
 
 
+@pytest.mark.slow
 def test_data_workers_train_the_same_proxy(tmp_path, monkeypatch):
     """--data-workers cuts the crops in other processes: the same batches, so the same trained result."""
     results, asked = [], []
@@ -385,7 +419,7 @@ def test_data_workers_train_the_same_proxy(tmp_path, monkeypatch):
         argv = ["--study", "tiny", "--storage", url, "--n-trials", "1", "--artifacts", str(tmp_path / workers)]
         assert main([*argv, "--data-workers", workers]) == 0
         (trial,) = [t for t in optuna.load_study(study_name="tiny", storage=storage_for(url)).trials if t.values]
-        results.append((trial.params, trial.user_attrs["psnr"], trial.user_attrs["loss_curve"]))
+        results.append((trial.params, trial.user_attrs[keys.PSNR_KEY], trial.user_attrs[keys.LOSS_CURVE]))
     assert results[0] == results[1]
     assert set(asked) == {0, 2}
 
@@ -400,9 +434,9 @@ def test_a_worker_waits_for_a_study_another_worker_is_still_creating(tmp_path, m
 
     storage = storage_for(f"sqlite:///{tmp_path}/w.db")
     study = optuna.create_study(study_name="tiny", storage=storage, directions=["maximize", "minimize", "minimize"])
-    threading.Timer(0.5, lambda: study.set_user_attr("init_rule", runner.INIT_RULE)).start()
+    threading.Timer(0.5, lambda: study.set_user_attr(keys.INIT_RULE, runner.INIT_RULE)).start()
     loaded, created = runner.open_study(STUDIES["tiny"], storage, seed=0)
-    assert not created and "init_rule" not in loaded.user_attrs  # the creator has not finished yet
+    assert not created and keys.INIT_RULE not in loaded.user_attrs  # the creator has not finished yet
     runner.wait_until_whole(loaded)
     runner.check_init_rule(loaded)  # whole now: accepted
 
@@ -429,9 +463,8 @@ def write_images(folder: Path, *names: str, value: int | None = None) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_trials_and_the_study_record_their_data(tiny_study):
-    from nas.study import keys
-
     _, study, _ = tiny_study
     recorded = study.user_attrs[keys.STUDY_DATA]
     assert recorded["bundled"] and recorded["train"]["folders"] == ["bundled"]

@@ -32,6 +32,7 @@ def run(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 def test_a_cut_budget_without_named_variants_trains_a_sampled_architecture_and_is_recorded(tmp_path: Path):
     url = f"sqlite:///{tmp_path}/s.db"
     cut = ["--proxy", "iterations=2", "--proxy", "batch=2"]

@@ -16,6 +16,7 @@ from nas.analyze import main as analyze_main
 from nas.export import main as export_main
 from nas.report import main as report_main
 from nas.search.__main__ import main as search_main
+from nas.study import keys
 from nas.study.naming import definition_of
 from nas.study.storage import storage_for
 from space import preset
@@ -68,6 +69,7 @@ def test_a_bad_study_file_is_one_line_exit_2(tmp_path: Path, text: str, message:
     assert not (tmp_path / "s.db").exists()
 
 
+@pytest.mark.slow
 def test_a_study_from_a_file_works_from_the_storage_alone(tmp_path: Path):
     own = TINY.replace('name = "tiny"', 'name = "mine"').replace('description = "', 'description = "my own: ')
     path = tmp_path / "mine.toml"
@@ -97,6 +99,7 @@ def test_a_study_from_a_file_works_from_the_storage_alone(tmp_path: Path):
     assert code == 2 and "made from another definition of 'mine' (cpu_proxy.iterations stored 12, here 24)" in err
 
 
+@pytest.mark.slow
 def test_a_named_point_of_ones_own_is_queued_and_labelled(tmp_path: Path):
     from space import preset
 
@@ -115,14 +118,14 @@ def test_a_named_point_of_ones_own_is_queued_and_labelled(tmp_path: Path):
     assert code == 0, err
     assert "named point(s) outside the study's space, evaluated as extra points: far" in err
     study = optuna.load_study(study_name="tiny", storage=storage_for(url))
-    mine = [t for t in study.trials if t.user_attrs.get("preset") == "mine" and t.user_attrs.get("queued")]
-    assert len(mine) == 1 and mine[0].user_attrs["spec_hash"] == spec.spec_hash
-    assert named <= {t.user_attrs.get("preset") for t in study.trials}
-    (extra,) = [t for t in study.trials if t.user_attrs.get("preset") == "far"]
+    mine = [t for t in study.trials if t.user_attrs.get(keys.PRESET) == "mine" and t.user_attrs.get(keys.QUEUED)]
+    assert len(mine) == 1 and mine[0].user_attrs[keys.SPEC_HASH] == spec.spec_hash
+    assert named <= {t.user_attrs.get(keys.PRESET) for t in study.trials}
+    (extra,) = [t for t in study.trials if t.user_attrs.get(keys.PRESET) == "far"]
     assert extra.state == optuna.trial.TrialState.COMPLETE and extra.params == {}
-    assert extra.user_attrs["spec_hash"] == far.spec_hash and extra.values is not None
+    assert extra.user_attrs[keys.SPEC_HASH] == far.spec_hash and extra.values is not None
     generation = NSGAIISampler._get_generation_key()
-    drawn = [t for t in study.trials if "fixed_params" not in t.system_attrs]  # not queued: drawn by NSGA-II
+    drawn = [t for t in study.trials if not t.user_attrs.get(keys.QUEUED)]  # not queued: drawn by NSGA-II
     assert drawn and all(generation in t.system_attrs for t in drawn)  # NSGA-II kept its generations
     assert generation not in extra.system_attrs  # and never made the extra point one of its parents
     code, printed, err = run(report_main, ["--study", "tiny", "--storage", url, "--out", str(tmp_path / "r.html")])

@@ -75,6 +75,7 @@ def weights(out: Path) -> dict[str, torch.Tensor]:
     return torch.load(out / "model.pt", weights_only=True)["model"]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(setup_files, tmp_path):
     straight = tmp_path / "straight"
     assert main(argv(setup_files, straight)) == 0

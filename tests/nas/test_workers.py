@@ -23,6 +23,7 @@ from typing import IO
 import optuna
 import pytest
 
+from nas.study import keys
 from nas.study.storage import storage_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,8 +121,8 @@ def check_shared_study(url: str, workers: list[Worker], n_trials: int) -> None:
     assert sorted(t.number for t in trials) == list(range(len(trials))), "trial numbers not unique and contiguous"
 
     # The named variants were queued once, by whichever worker created the study, and each ran once.
-    queued = sorted(t.user_attrs.get("preset", "?") for t in trials if "preset" in t.user_attrs and
-                    t.user_attrs.get("queued", False))  # fmt: skip
+    queued = sorted(t.user_attrs.get(keys.PRESET, "?") for t in trials if keys.PRESET in t.user_attrs and
+                    t.user_attrs.get(keys.QUEUED, False))  # fmt: skip
     assert queued == NAMED
 
     # No trial (queued ones included) ran in two workers, none is missing, and no worker trained more than
@@ -134,15 +135,17 @@ def check_shared_study(url: str, workers: list[Worker], n_trials: int) -> None:
 
     # Every architecture was trained exactly once, by one trial that held its claim: never twice, not even
     # by two workers that drew it at the same moment; every other trial of it copies that result.
-    trained = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
-    hashes = [t.user_attrs["spec_hash"] for t in trained]
+    trained = [
+        t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and keys.DUPLICATE_OF not in t.user_attrs
+    ]
+    hashes = [t.user_attrs[keys.SPEC_HASH] for t in trained]
     assert len(hashes) == len(set(hashes)), f"an architecture trained twice: {sorted(hashes)}"
     assert len(trained) == min(5, len(workers) * n_trials) == sum(counted)
     by_number = {t.number: t for t in trials}
     for t in trials:
-        if "duplicate_of" in t.user_attrs:
-            earlier = by_number[t.user_attrs["duplicate_of"]]
-            assert earlier.user_attrs["spec_hash"] == t.user_attrs["spec_hash"] and earlier.values == t.values
+        if keys.DUPLICATE_OF in t.user_attrs:
+            earlier = by_number[t.user_attrs[keys.DUPLICATE_OF]]
+            assert earlier.user_attrs[keys.SPEC_HASH] == t.user_attrs[keys.SPEC_HASH] and earlier.values == t.values
 
     # Workers see each other's trials: the last to finish counted all of them.
     seen = [int(m) for w in workers for m in SUMMARY.findall(w.text()[0])]
@@ -211,6 +214,6 @@ def test_killed_run_leaves_no_trial_running_after_the_next_run_starts(tmp_path: 
     # failed at once by its PID, or by its heartbeat when the kill came before the worker recorded its PID
     by_pid = f"failed at once, their worker on this machine is gone: trials {stuck}"
     assert by_pid in err or f"failed, no heartbeat within the grace period: trials {stuck}" in err, err
-    killed_name = trials[stuck[0]].user_attrs.get("preset")
+    killed_name = trials[stuck[0]].user_attrs.get(keys.PRESET)
     if killed_name is not None:
         assert f"queued again (their trials failed): {killed_name}" in err, err
