@@ -23,6 +23,7 @@ and exit code.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import threading
@@ -35,6 +36,7 @@ from nas.processes import PARENT_ENV, die_with_parent, silence_output
 
 STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "stopped by SIGTERM", signal.SIGHUP: "stopped by SIGHUP"}
 PARENT_DIED = signal.SIGUSR1  # the parent-death signal of a launcher's workers (a signal nothing else sends us)
+LAUNCHER_ENDED = "stopped: its launcher (process {}) ended"
 
 
 class Stopped(KeyboardInterrupt):
@@ -79,8 +81,14 @@ def raise_if_stopped() -> None:
 
 def _reason(signum: int) -> str:
     if signum == PARENT_DIED:
-        return f"stopped: its launcher (process {_STATE.launcher}) ended"
+        return LAUNCHER_ENDED.format(_STATE.launcher)
     return STOP_SIGNALS[signal.Signals(signum)]
+
+
+def is_stop(reason: object) -> bool:
+    """Whether a trial's failure reason is a stop's (an operator's signal, a launcher's death), not the trial's own."""
+    launcher = re.escape(LAUNCHER_ENDED).replace(r"\{\}", r"\d+")
+    return reason in STOP_SIGNALS.values() or (isinstance(reason, str) and re.fullmatch(launcher, reason) is not None)
 
 
 def _leave_the_terminal() -> None:

@@ -19,6 +19,7 @@ import optuna
 
 from nas.errors import InputError
 from nas.search.sampling import params_for
+from nas.stops import is_stop
 from nas.study import keys
 from nas.study.naming import expected_variants, join_names, named_points
 from space import load_spec
@@ -26,6 +27,7 @@ from studies import StudyDef
 
 FAIL = optuna.trial.TrialState.FAIL
 MAX_REQUEUES = 3  # a named variant that failed this often fails for a reason of its own: it is not queued again
+# (a stop is not one: an operator who stops a search three times while it trains a variant keeps the variant)
 
 
 def queueable(definition: StudyDef) -> list[str]:
@@ -88,12 +90,26 @@ def named_states(study: optuna.Study) -> dict[str, list[optuna.trial.TrialState]
     return states
 
 
+def own_failures(study: optuna.Study) -> dict[str, int]:
+    """For each named variant whose every trial FAILED: how many failed other than by a stop (``nas.stops``)."""
+    trials: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for t in study.get_trials(deepcopy=False):
+        if keys.PRESET in t.user_attrs:
+            trials.setdefault(t.user_attrs[keys.PRESET], []).append(t)
+    return {
+        name: sum(not is_stop(t.user_attrs.get(keys.FAIL_REASON)) for t in seen)
+        for name, seen in trials.items()
+        if {t.state for t in seen} == {FAIL}
+    }
+
+
 def requeue_failed_named(
     study: optuna.Study, definition: StudyDef, only: Collection[str] | None = None
 ) -> tuple[list[str], list[str]]:
     """Queue again the named variants (of ``only``; None: all) whose every trial FAILED (Ctrl-C, a killed worker,
-    bad data), unless they failed ``MAX_REQUEUES`` times already; returns (queued again, given up)."""
-    failed = {name: len(seen) for name, seen in named_states(study).items() if set(seen) == {FAIL}}
+    bad data), unless they failed ``MAX_REQUEUES`` times already other than by a stop; returns (queued again, given
+    up)."""
+    failed = own_failures(study)
     retry = {name for name, count in failed.items() if count < MAX_REQUEUES}
     again = retry if only is None else retry & set(only)
     return (enqueue_named(study, definition, again) if again else []), sorted(set(failed) - retry)

@@ -26,7 +26,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from nas.stops import Stopped, deferring, handling_stops, interruptible, stop_asked
+from nas.stops import LAUNCHER_ENDED, Stopped, deferring, handling_stops, interruptible, stop_asked
 from nas.study import keys
 from nas.study.storage import storage_for
 from nas.training.full import CHECKPOINT
@@ -94,6 +94,25 @@ def test_an_interrupt_of_the_commands_own_after_a_stop_is_that_stop():
     assert raised.value.exit_code == 143 and isinstance(raised.value.__cause__, OwnInterrupt)
     with pytest.raises(OwnInterrupt), handling_stops():  # no stop asked: left as it is
         raise OwnInterrupt
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+def test_a_named_variant_stopped_again_and_again_is_queued_again(tmp_path):
+    """Only failures of its own count towards giving a named variant up: stops are the operator's (the fault suite
+    stopped ``standard``, the longest trial, three times and lost it for good)."""
+    from nas.search.named import MAX_REQUEUES, requeue_failed_named
+    from nas.search.runner import open_study
+
+    study, _ = open_study(STUDIES["tiny"], storage_for(f"sqlite:///{tmp_path}/stops.db"), seed=0)
+    reasons = ["interrupted", "stopped by SIGTERM", "stopped by SIGHUP", LAUNCHER_ENDED.format(123)] + [
+        "RuntimeError: out of memory"
+    ] * MAX_REQUEUES
+    for attempt, reason in enumerate(reasons, 1):
+        trial = next(t for t in iter(study.ask, None) if t.user_attrs.get(keys.PRESET) == "standard")
+        trial.set_user_attr(keys.FAIL_REASON, reason)
+        study.tell(trial, state=TrialState.FAIL)
+        again, given_up = requeue_failed_named(study, STUDIES["tiny"])
+        assert (again, given_up) == ((["standard"], []) if attempt < len(reasons) else ([], ["standard"])), reason
 
 
 # ---- real commands ----
