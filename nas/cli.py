@@ -1,14 +1,18 @@
-"""What every ``python -m nas.<verb>`` shares: bad input is one line on stderr and exit code 2.
+"""What every ``python -m nas.<verb>`` shares: bad input is one line on stderr and exit code 2, and what the library
+logs (progress, trials, warnings) reaches stderr as plain lines.
 
-Only command-line modules import this; library code raises :mod:`nas.errors` exceptions instead.
+Only command-line modules import this; library code raises :mod:`nas.errors` exceptions and logs through
+``logging.getLogger(__name__)`` instead (a program that imports msnas decides itself what it shows).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from nas.allocator import keep_freed_memory
@@ -47,6 +51,42 @@ def output_folder(flag: str, path: str | Path) -> Path:
     return folder
 
 
+LIBRARY_LOGGER = "nas"  # every library module's logger is below it (logging.getLogger(__name__))
+
+
+class TerminalHandler(logging.Handler):
+    """A record's message alone, on the stderr the process has when it is written (a pipe, a test's capture)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr, flush=True)
+        except Exception:
+            self.handleError(record)
+
+
+@contextmanager
+def terminal_output(level: int = logging.INFO) -> Iterator[None]:
+    """While a command runs, what the library logs at ``level`` or above is a plain line on stderr (one handler,
+    however many commands nest); the logger's level is restored after."""
+    logger = logging.getLogger(LIBRARY_LOGGER)
+    ours = None if any(isinstance(h, TerminalHandler) for h in logger.handlers) else TerminalHandler()
+    before = logger.level
+    if ours is not None:
+        logger.addHandler(ours)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+        if ours is not None:
+            logger.removeHandler(ours)
+
+
+def quiet() -> None:
+    """``--quiet``: only the library's warnings reach the terminal for the rest of the command."""
+    logging.getLogger(LIBRARY_LOGGER).setLevel(logging.WARNING)
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises UsageError instead of printing usage and exiting."""
 
@@ -63,6 +103,7 @@ def run_cli(
     A stop (Ctrl-C, SIGTERM, a launcher's death: :mod:`nas.stops`) is one line, with ``interrupted``'s advice
     (what was saved, how to go on) where given, and the signal's exit code (130 for Ctrl-C, 143 for SIGTERM).
     Freed memory is kept in the process first (:mod:`nas.allocator`): commands run forwards and training steps.
+    The library's log lines are plain lines on stderr while ``run`` runs (``terminal_output``; ``quiet`` for fewer).
     """
     from space import SpecError
 
@@ -70,7 +111,7 @@ def run_cli(
 
     handled: tuple[type[Exception], ...] = (MsnasError, SpecError, *errors)
     try:
-        with handling_stops():
+        with handling_stops(), terminal_output():
             print(run())
     except handled as err:
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)

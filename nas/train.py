@@ -125,8 +125,8 @@ def open_log(path: Path, append: bool) -> int:
 
 @contextmanager
 def progress_log(run: Run, append: bool) -> Iterator[None]:
-    """The run's progress lines (``nas.training.full``'s logger) into OUT/train.log while the block runs (rank 0),
-    with how the run ended when it did not finish."""
+    """The run's progress lines (``nas.training.full``'s logger) into OUT/train.log, and only there, while the block
+    runs (rank 0), with how the run ended when it did not finish."""
     if not run.ranks.main:
         yield
         return
@@ -135,9 +135,10 @@ def progress_log(run: Run, append: bool) -> Iterator[None]:
     formatter = logging.Formatter(LOG_FORMAT, LOG_TIME)
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
-    level = logger.level
+    level, propagate = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False
     try:
         yield
     except KeyboardInterrupt as err:
@@ -149,6 +150,7 @@ def progress_log(run: Run, append: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+        logger.propagate = propagate
         file.close()
 
 

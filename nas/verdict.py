@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nas.analysis.race_report import race_report, report_data, report_lines
 from nas.analysis.verdict import DEFAULT_ALPHA
-from nas.cli import Parser, UsageError, bounded, output_folder, run_cli
+from nas.cli import Parser, UsageError, bounded, output_folder, quiet, run_cli
 from nas.output.page import save_to_dashboard, write_atomically, write_html
 from nas.output.verdict_page import verdict_report
 from nas.search.race import RaceConfig, race
@@ -144,15 +143,9 @@ def run(args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     def go() -> str:
         args = parse_args(argv)
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger = logging.getLogger("nas")
-        logger.addHandler(handler)
-        logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
-        try:
-            return run(args)
-        finally:
-            logger.removeHandler(handler)
+        if args.quiet:
+            quiet()
+        return run(args)
 
     return run_cli("nas.verdict", go, interrupted="what was recorded stays; run the same command again to go on")
 

@@ -12,6 +12,7 @@ Devices of different proxy budgets are refused before anything starts: a study h
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -32,6 +33,8 @@ from nas.stops import Stopped
 from nas.study.naming import stored_name
 from nas.study.storage import check_storage_path, storage_for
 from studies import StudyDef
+
+log = logging.getLogger(__name__)
 
 DEVICE = re.compile(r"^(cpu|cuda)(?::(\d+))?$")
 STOP_SECONDS = 120  # how long a worker may take to record its interrupted trial before it is killed
@@ -96,11 +99,11 @@ def worker_env(device: Device, cpu_workers: int) -> dict[str, str]:
 
 
 def relay(label: str, stream: IO[bytes], lock: threading.Lock) -> None:
-    """Print a worker's stderr lines to ours, each prefixed with the worker (the combined progress view)."""
+    """Log a worker's stderr lines, each prefixed with the worker (the combined progress view)."""
     for raw in stream:
         line = raw.decode(errors="replace").rstrip("\n").split("\r")[-1]  # a progress bar's last state
         with lock:
-            print(f"[{label}] {line}", file=sys.stderr, flush=True)
+            log.info(f"[{label}] {line}")
 
 
 def run_workers(argvs: Sequence[Sequence[str]], devices: Sequence[Device]) -> list[int]:

@@ -8,9 +8,9 @@ is not trained again: the repeat copies the first trial's measurements and says 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
-import sys
 import tempfile
 import time
 from collections.abc import Container, Mapping
@@ -46,6 +46,8 @@ from space import analytic_cost, load_spec
 from space.arch import ArchSpec
 from studies import LATENCY, MACS, PARAMS, PSNR, StudyDef
 from studies.budget import ProxyBudget
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,7 +92,7 @@ class Searcher:
         """Record a stop as the trial's fail reason and say it in one line; the stop, for Optuna to FAIL the trial."""
         trial.set_user_attr(keys.FAIL_REASON, stop.reason)
         name = trial_arch_name(trial.number, trial.user_attrs)
-        print(f"trial {trial.number} {name}: failed, {stop.reason}", file=sys.stderr, flush=True)
+        log.info(f"trial {trial.number} {name}: failed, {stop.reason}")
         return stop
 
     def _announce(self, trial: optuna.Trial) -> None:
@@ -98,12 +100,10 @@ class Searcher:
         b = self.budget
         size = f"width {b.width}" if b.width else "its own width"
         size += f", {b.blocks} blocks" if b.blocks else ", all its blocks"
-        print(
+        log.info(
             f"trial {trial.number} {trial_arch_name(trial.number, trial.user_attrs)} starts:"
             f" {trial.user_attrs[keys.MACS_KEY] / 1e9:.2f} G MACs; proxy {b.iterations} iterations at {size},"
-            f" {b.patch}x{b.patch} LR patches, batch {b.batch}, on {self.device}",
-            file=sys.stderr,
-            flush=True,
+            f" {b.patch}x{b.patch} LR patches, batch {b.batch}, on {self.device}"
         )
 
     @property
@@ -168,8 +168,7 @@ class Searcher:
         said = False
         while (holder := claims.claim(spec_hash, trial.number)) != trial.number:
             if not said:
-                print(f"trial {trial.number} waits for trial {holder}, which trains the same architecture",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                log.info(f"trial {trial.number} waits for trial {holder}, which trains the same architecture")
                 said = True
             done = _wait_for(trial.study, holder)
             if done is not None and done.state == optuna.trial.TrialState.COMPLETE and is_result(done):

@@ -1,16 +1,19 @@
-"""The one progress printer: a line per finished step with elapsed time and an ETA, on stderr."""
+"""The one progress reporter: a line per finished step with elapsed time and an ETA, logged (a command shows it on
+stderr)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
-from typing import TextIO
 
 # Set by a ``--devices`` launcher on a terminal: its workers print a progress line every this many seconds
 # inside a trial (their stderr is a pipe, so they would show no bar).
 PROGRESS_LINES_ENV = "MSNAS_PROGRESS_LINES"
 LAUNCHER_LINE_SECONDS = 20.0
+
+log = logging.getLogger(__name__)
 
 
 def in_trial_progress() -> tuple[bool, float]:
@@ -26,10 +29,9 @@ def in_trial_progress() -> tuple[bool, float]:
 class Progress:
     """``[done/total] what | elapsed 12 s, ETA 34 s`` per step; ``say`` for lines between steps."""
 
-    def __init__(self, total: int, prefix: str = "", stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, prefix: str = "") -> None:
         self.total, self.done, self.prefix = total, 0, prefix
         self.start = time.monotonic()
-        self.stream = stream
 
     @property
     def elapsed(self) -> float:
@@ -40,13 +42,13 @@ class Progress:
         return self.elapsed / self.done * max(0, self.total - self.done) if self.done else float("nan")
 
     def step(self, text: str) -> None:
-        """One step finished: print it with the count, elapsed time and ETA."""
+        """One step finished: say it with the count, elapsed time and ETA."""
         self.done += 1
-        self._print(f"[{self.done}/{self.total}] {text} | elapsed {self.elapsed:.0f} s, ETA {self.eta():.0f} s")
+        self._say(f"[{self.done}/{self.total}] {text} | elapsed {self.elapsed:.0f} s, ETA {self.eta():.0f} s")
 
     def say(self, text: str) -> None:
         """A line that is not a step (a rung starts, a summary), with the elapsed time."""
-        self._print(f"{text} | elapsed {self.elapsed:.0f} s")
+        self._say(f"{text} | elapsed {self.elapsed:.0f} s")
 
-    def _print(self, line: str) -> None:
-        print(f"{self.prefix}{line}", file=self.stream or sys.stderr, flush=True)
+    def _say(self, line: str) -> None:
+        log.info(f"{self.prefix}{line}")

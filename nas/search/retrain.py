@@ -8,7 +8,7 @@ and ``shard = (I, N)`` splits the work between processes.
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,6 +43,8 @@ from nas.study.versions import library_versions
 from nas.training.loop import resolve_device
 from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
 from studies.budget import ProxyBudget
+
+log = logging.getLogger(__name__)
 
 Pictures = tuple[Picture, ...]
 
@@ -193,7 +195,7 @@ def retrain(config: RetrainConfig) -> tuple[list[str], FidelityStats | None]:
             ValidationSet.of(validation_images(config.val_data), upscale),
         )
         check_unseen(data[0], config.val_data)
-        print(lines[0], file=sys.stderr, flush=True)
+        log.info(lines[0])
         run_work(fidelity, todo, config, data)
         done = recorded(fidelity)
     archs = gather(picks, config.budget_x, done, identity)

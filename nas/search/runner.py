@@ -7,10 +7,10 @@ Examples (the command line is ``python -m nas.search``)::
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
-import sys
 import time
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -61,6 +61,8 @@ from space import load_spec
 from studies import STUDIES, StudyDef
 from studies.budget import ProxyBudget
 from studies.files import study_from_data, study_to_data
+
+log = logging.getLogger(__name__)
 
 # A trial that raises these FAILs and the study goes on; a storage error included (a commit the database server
 # dropped as it restarted): where the storage cannot take even the FAIL, the run ends in one line instead.
@@ -124,10 +126,9 @@ def open_study(
         queued = enqueue_named(study, definition, queue)
         outside = [name for name in outside_points(definition) if name in queued]
         if outside:
-            print(
+            log.info(
                 f"named point(s) outside the study's space, evaluated as extra points: {join_names(outside)}"
-                " (on the front and in the report; the sampler does not learn from them)",
-                file=sys.stderr,
+                " (on the front and in the report; the sampler does not learn from them)"
             )
     if budget is not None:
         study.set_user_attr(keys.STUDY_PROXY, budget.as_dict())
@@ -188,7 +189,7 @@ def failing_own_trials(study: optuna.Study, storage: optuna.storages.BaseStorage
         with suppress(*STORAGE_ERRORS):
             failed = fail_local_trials(study, storage, lambda pid: reason if pid == os.getpid() else None)
             if failed:
-                print(f"{reason}: trials {failed} failed, they had not finished", file=sys.stderr)
+                log.info(f"{reason}: trials {failed} failed, they had not finished")
         raise
     except Exception as err:
         fault = storage_fault(err)
@@ -434,18 +435,17 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
         check_init_rule(study)
         dead = fail_dead_local_trials(study, storage)
         if dead:
-            print(f"failed at once, their worker on this machine is gone: trials {dead}", file=sys.stderr)
+            log.info(f"failed at once, their worker on this machine is gone: trials {dead}")
         stale = fail_stale_trials(study)
         if stale:
-            print(f"failed, no heartbeat within the grace period: trials {stale}", file=sys.stderr)
+            log.info(f"failed, no heartbeat within the grace period: trials {stale}")
         if (config.sampler or definition.sampler) != "random":
             for line in queue_on_resume(study, definition, config.named_only):
-                print(line, file=sys.stderr)
-    print(
+                log.info(line)
+    log.info(
         f"study {study.study_name} ({'new' if created else 'resumed'}) in {public_url(config.storage)};"
         f" artifacts in {store_dir};"
-        f" {n_trials} trainings (repeats of an evaluated architecture are free) on {searcher.device}",
-        file=sys.stderr,
+        f" {n_trials} trainings (repeats of an evaluated architecture are free) on {searcher.device}"
     )
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line of ours, not a traceback
     engine = engine_of(storage)
@@ -513,7 +513,7 @@ def optimise(
             callbacks=[counter, guard, stop_if_asked],
         )
         if counter.exhausted:
-            print(f"stopped after {plural(counter.progress.done, 'training')}: {counter.exhausted}", file=sys.stderr)
+            log.info(f"stopped after {plural(counter.progress.done, 'training')}: {counter.exhausted}")
 
 
 def summarize(config: SearchConfig, definition: StudyDef | None = None) -> str:

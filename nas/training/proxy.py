@@ -8,6 +8,7 @@ validation images, so a proxy that teaches nothing is visible as a gain near 0.
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -79,6 +80,8 @@ class ProxyResult:
         data["gain"] = self.gain
         return data
 
+
+logger = logging.getLogger(__name__)  # `log` is a run's StepLog here
 
 CURVE_POINTS = 4  # validations per proxy run (the last is the run's result): the learning curve
 
@@ -166,7 +169,7 @@ def train_proxy(
             value = loss.item()
             bar.set_postfix(loss=f"{value:.4f}")
             if lines is not None:
-                lines.maybe_print(i + 1, value)
+                lines.maybe_say(i + 1, value)
 
     watched = progress or lines is not None
     with interruptible():  # a training holds no stored state: a stop may drop it at once (nas.stops)
@@ -188,13 +191,13 @@ class StoppedEarly(Exception):
 
 
 class ProgressLines:
-    """``iteration 150/300, loss 0.0312, 0.41 s/it, ETA 61 s`` on stderr, at most once per ``every`` seconds."""
+    """``iteration 150/300, loss 0.0312, 0.41 s/it, ETA 61 s`` logged at most once per ``every`` seconds."""
 
     def __init__(self, total: int, every: float) -> None:
         self.total, self.every = total, every
         self.start = self.last = time.monotonic()
 
-    def maybe_print(self, done: int, loss: float) -> None:
+    def maybe_say(self, done: int, loss: float) -> None:
         now = time.monotonic()
         if now - self.last < self.every or done >= self.total:
             return
@@ -202,7 +205,7 @@ class ProgressLines:
         per_it = (now - self.start) / done
         eta = per_it * (self.total - done)
         line = f"iteration {done}/{self.total}, loss {loss:.4f}, {per_it:.2f} s/it, ETA {eta:.0f} s"
-        print(line, file=sys.stderr, flush=True)
+        logger.info(line)
 
 
 def score_proxy(
