@@ -1,0 +1,156 @@
+"""The documentation's commands still run: each page's marked blocks in a temporary folder, and every command's
+flags against its --help, so the pages cannot drift from the code (docs/development.md, "This site")."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.docs.blocks import FLAG, ROOT, Block, blocks, commands, module_flags, pages, schema_marks
+
+RUN_PAGES = [page for page in pages() if any(b.mark == "run" for b in blocks(page))]
+
+# Runs `python -m MODULE --help` for each module named on argv in one process and prints {module: help} as JSON:
+# one interpreter start for every command, and --help exits before any command does work.
+HELP_SCRIPT = textwrap.dedent(
+    """
+    import contextlib, io, json, runpy, sys
+    helps = {}
+    for module in sys.argv[1:]:
+        out = io.StringIO()
+        sys.argv = [module, "--help"]
+        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        helps[module] = out.getvalue()
+    print(json.dumps(helps))
+    """
+)
+
+
+def environment() -> dict[str, str]:
+    """The commands' environment: one OpenMP thread each (tests run side by side), no GPU, the project importable."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
+    env.pop("MSNAS_BROWSER_SHOTS", None)
+    return env
+
+
+def run_block(block: Block, folder: Path) -> None:
+    """Run one block in ``folder`` (sh through bash with errexit and pipefail, python through this interpreter)."""
+    if block.lang == "python":
+        argv = [sys.executable, "-c", block.text]
+    else:
+        argv = ["bash", "-c", "set -euo pipefail\n" + block.text]
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=folder,
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=block.timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as err:
+        output = "".join(
+            x.decode(errors="replace") if isinstance(x, bytes) else x or "" for x in (err.stdout, err.stderr)
+        )
+        pytest.fail(f"{block.where()}: still running after {block.timeout:g} s\n{output}")
+    if done.returncode != 0:
+        pytest.fail(f"{block.where()}: exit {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
+
+
+def keys_of(data: Any) -> set[str]:
+    """A JSON object's keys, and those of the objects in its list or object values, one level down."""
+    names = set(data)
+    for value in data.values():
+        items = value if isinstance(value, list) else []
+        names |= {key for item in items if isinstance(item, dict) for key in item}
+    return names
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", RUN_PAGES)
+def test_page_commands_run(page: str, tmp_path: Path) -> None:
+    """Every block marked `docs-test: run` on the page runs, in order, in one fresh folder."""
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    for block in blocks(page):
+        if block.mark == "run":
+            run_block(block, tmp_path)
+    text = (ROOT / "docs" / page).read_text()
+    for name in schema_marks(page):
+        missing = sorted(k for k in keys_of(json.loads((tmp_path / name).read_text())) if f"`{k}`" not in text)
+        assert not missing, f"docs/{page}: fields of {name} the page does not name: {missing}"
+
+
+def documented_commands() -> list[tuple[Block, str, list[str]]]:
+    """Every command on every page that runs a nas or benchmarks module, with its flags."""
+    found = []
+    for page in pages():
+        for block in blocks(page):
+            if block.lang not in ("sh", ""):
+                continue
+            for command in commands(block.text):
+                if (parsed := module_flags(command)) is not None:
+                    found.append((block, *parsed))
+    return found
+
+
+@pytest.fixture(scope="module")
+def helps() -> dict[str, str]:
+    """Each documented module's --help text."""
+    modules = sorted({module for _, module, _ in documented_commands()})
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_SCRIPT, *modules],
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_pages_name_commands() -> None:
+    """The extraction finds the commands (a test that checks nothing would pass vacuously)."""
+    found = documented_commands()
+    assert len(found) > 50
+    assert {module for _, module, _ in found} >= {"nas.search", "nas.train", "nas.verdict", "nas.regions"}
+    assert len(RUN_PAGES) >= 10
+
+
+def test_documented_flags_exist(helps: dict[str, str]) -> None:
+    """Every flag a page passes to a command is one that the command's --help lists."""
+    wrong = []
+    for block, module, flags in documented_commands():
+        text = helps.get(module, "")
+        assert text.startswith("usage:"), f"{block.where()}: python -m {module} --help printed no usage"
+        wrong += [
+            f"{block.where()}: {module} {flag}" for flag in flags if not re.search(re.escape(flag) + r"(?![\w-])", text)
+        ]
+    assert not wrong, "flags no --help lists:\n" + "\n".join(wrong)
+
+
+NOT_OURS = {"--strict", "--artifact-dir"}  # mkdocs' and plain optuna-dashboard's flags, named in the prose
+
+
+def test_flags_in_prose_exist(helps: dict[str, str]) -> None:
+    """Every flag written in the pages' running text (inline code) is one that some documented command has."""
+    every_help = "\n".join(helps.values())
+    wrong = []
+    for page in pages():
+        prose = re.sub(r"^```.*?^```", "", (ROOT / "docs" / page).read_text(), flags=re.S | re.M)
+        for span in re.findall(r"`([^`\n]+)`", prose):
+            flags = {flag.split("=")[0] for flag in FLAG.findall(span)} - NOT_OURS
+            wrong += [
+                f"docs/{page}: {flag}" for flag in flags if not re.search(re.escape(flag) + r"(?![\w-])", every_help)
+            ]
+    assert not wrong, "flags no command has:\n" + "\n".join(wrong)
