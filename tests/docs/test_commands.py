@@ -127,6 +127,7 @@ def test_pages_name_commands() -> None:
     assert len(RUN_PAGES) >= 10
 
 
+@pytest.mark.slow  # starts one process that imports every command
 def test_documented_flags_exist(helps: dict[str, str]) -> None:
     """Every flag a page passes to a command is one that the command's --help lists."""
     wrong = []
@@ -142,6 +143,7 @@ def test_documented_flags_exist(helps: dict[str, str]) -> None:
 NOT_OURS = {"--strict", "--artifact-dir"}  # mkdocs' and plain optuna-dashboard's flags, named in the prose
 
 
+@pytest.mark.slow  # starts one process that imports every command
 def test_flags_in_prose_exist(helps: dict[str, str]) -> None:
     """Every flag written in the pages' running text (inline code) is one that some documented command has."""
     every_help = "\n".join(helps.values())
