@@ -54,6 +54,9 @@ class StudyDef:
     subspaces: dict[str, str] = field(default_factory=dict)  # name -> predicate, for nas.analyze
     rope: float = DEFAULT_ROPE  # dB: PSNR differences within this are practically equivalent (verdicts, fronts)
     named: dict[str, str] = field(default_factory=dict)  # a researcher's own named points: name -> spec JSON
+    # the most the zero-cost scores may cost, as a share of the proxy training (nas.training.zero_cost.plan_for
+    # keeps the most telling that fit; 0: none)
+    zero_cost_share: float = 0.1
 
     @property
     def objectives(self) -> tuple[Objective, ...]:
@@ -176,5 +179,6 @@ register(
         cpu_proxy=ProxyBudget(iterations=12, batch=4, patch=12, peak_lr=2e-3, warmup=2, width=None, blocks=None),
         gpu_proxy=ProxyBudget(iterations=12, batch=4, patch=12, peak_lr=2e-3, warmup=2, width=None, blocks=None),
         n_trials=4,
+        zero_cost_share=2.0,  # every score, for the tests to see each recorded: milliseconds, though 12 steps' worth
     )
 )

@@ -39,6 +39,7 @@ TABLES = (("space", SpaceDef), ("space.unit", UnitChoices), ("cpu_proxy", ProxyB
 PROXY_TABLES = ("cpu_proxy", "gpu_proxy")
 SPACE_FIELDS = tuple(f.name for f in dataclasses.fields(SpaceDef))
 MAX_TRIALS = 1_000_000
+MAX_ZERO_COST_SHARE = 10  # the zero-cost scores may cost up to this many times the proxy training
 
 
 SCALARS: dict[type, tuple[Callable[[Any], bool], str]] = {  # a TOML value's check, and what to say otherwise
@@ -97,6 +98,9 @@ def _check(study: StudyDef) -> None:
         raise StudyFileError(f"n_trials: {study.n_trials} (allowed: 1..{MAX_TRIALS})")
     if not (study.rope > 0 and study.rope < 100):
         raise StudyFileError(f"rope: {study.rope} must be a positive number of dB (below 100)")
+    if not 0 <= study.zero_cost_share <= MAX_ZERO_COST_SHARE:
+        share = study.zero_cost_share
+        raise StudyFileError(f"zero_cost_share: {share} (allowed: 0..{MAX_ZERO_COST_SHARE}, times the proxy training)")
     for field_name in ("max_gmacs", "max_mparams"):
         limit = getattr(study, field_name)
         if limit is not None and not (math.isfinite(limit) and limit > 0):

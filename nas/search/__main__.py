@@ -20,13 +20,9 @@ import dataclasses
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from nas.cli import Parser, UsageError, bounded, run_cli
-from nas.search.devices import check_one_budget, failed_workers, parse_devices, run_workers
-from nas.search.named import chosen_named
-from nas.search.runner import SearchConfig, definition_named, run_search, summarize
-from nas.study.experimental import experimental_ok
-from nas.study.storage import DEFAULT_STORAGE
 from studies import STUDIES, StudyDef
 from studies.budget import BUDGET_FIELDS
 from studies.files import (
@@ -39,6 +35,12 @@ from studies.files import (
     study_to_data,
     with_proxy,
 )
+
+if TYPE_CHECKING:
+    from nas.search.runner import SearchConfig
+
+# --list and --dump-study import nothing heavy (torch, optuna, SQLAlchemy: seconds before the first line); a
+# search imports them where it starts (tests/nas/test_search_startup.py checks both paths in a fresh interpreter).
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -78,9 +80,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="NAME,...",
         help="queue only these named variants (the paper's presets in the space, and your --named points)",
     )
+    p.add_argument(
+        "--zero-cost",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="score each untrained network (zero-cost proxies), keeping the scores that fit in the study's"
+        " zero_cost_share of its proxy training (default 0.1); --no-zero-cost: none",
+    )
     p.add_argument("--dump-study", action="store_true", help="print the study's definition as a study file")
     p.add_argument("--list", action="store_true", help="list the studies (and --study-file's)")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
+    p.add_argument("--storage", default=None, help="SQLAlchemy URL (default: the SQLite file runs/msnas.db)")
     p.add_argument("--artifacts", default=None, help="artifact folder (default: beside a SQLite file, else runs/)")
     p.add_argument("--n-trials", type=int, default=None, help="trials for this process (default: the study's)")
     p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
@@ -223,6 +232,10 @@ def run_on_devices(args: argparse.Namespace, argv: Sequence[str], own: StudyDef 
 
     ``--n-trials`` (default: the study's) counts the trainings of all workers together, so a search costs the
     same on one device as on eight; a device left without a share is not started."""
+    from nas.search.devices import check_one_budget, failed_workers, parse_devices, run_workers
+    from nas.search.runner import definition_named, summarize
+    from nas.study.experimental import experimental_ok
+
     devices = parse_devices(args.devices)
     definition = own or definition_named(args.study)
     total = args.n_trials if args.n_trials is not None else definition.n_trials
@@ -233,7 +246,7 @@ def run_on_devices(args: argparse.Namespace, argv: Sequence[str], own: StudyDef 
         print(f"--n-trials {total}: {len(split)} of the {len(devices)} devices get a training", file=sys.stderr)
         devices = devices[: len(split)]
     with experimental_ok():
-        check_one_budget(definition, devices, args.storage, args.sampler)
+        check_one_budget(definition, devices, config_of(args).storage, args.sampler)
         print(
             f"{len(devices)} workers on one study, {total} trainings in all:"
             f" {', '.join(f'{d.label} ({n})' for d, n in zip(devices, split, strict=True))}",
@@ -245,8 +258,11 @@ def run_on_devices(args: argparse.Namespace, argv: Sequence[str], own: StudyDef 
 
 
 def config_of(args: argparse.Namespace) -> SearchConfig:
-    """The command line as a search's plain-data configuration."""
-    return SearchConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SearchConfig)})
+    """The command line as a search's plain-data configuration (no --storage: the configuration's default)."""
+    from nas.search.runner import SearchConfig
+
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchConfig)}
+    return SearchConfig(**{k: v for k, v in given.items() if not (k == "storage" and v is None)})
 
 
 def changed(args: argparse.Namespace, own: StudyDef | None) -> StudyDef | None:
@@ -284,6 +300,10 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> str:
         if definition is None:
             raise UsageError(f"--dump-study: needs --study NAME (allowed: {', '.join(STUDIES)}) or --study-file")
         return dumps(definition).rstrip("\n")
+    from nas.search.named import chosen_named
+    from nas.search.runner import definition_named, run_search
+    from nas.study.experimental import experimental_ok
+
     if definition is not None:
         args.study = definition.name
         args.named_only = chosen_named(definition, args.no_named, args.named_only)

@@ -41,7 +41,7 @@ from nas.training.counting import measure
 from nas.training.latency import RUNTIME, cpu_latency_ms, latency_setup
 from nas.training.loop import set_seed
 from nas.training.proxy import ProxyResult, StoppedEarly, ValidationSet, train_proxy
-from nas.training.zero_cost import zero_cost_scores
+from nas.training.zero_cost import plan_for, zero_cost_scores
 from space import analytic_cost, load_spec
 from space.arch import ArchSpec
 from studies import LATENCY, MACS, PARAMS, PSNR, StudyDef
@@ -65,6 +65,7 @@ class Searcher:
     data_workers: int = 0  # data-loader processes per proxy run (the batches are the same with any number)
     stopper: CurveStopper | None = None  # --stop-early: a run may end at its check (nas.search.stopping)
     data: Mapping[str, Any] | None = None  # which data train and validate (nas.sr.data.data_identity), recorded
+    zero_cost: bool = True  # False (--no-zero-cost): no zero-cost scores, whatever the study's share
 
     def objective(self, trial: optuna.Trial) -> tuple[float, ...]:
         """Cost first, then (unless over budget or already evaluated) the proxy; failures keep their reason.
@@ -283,14 +284,19 @@ class Searcher:
             trial.set_user_attr(keys.DATA, dict(self.data))
 
     def _score_at_init(self, trial: optuna.Trial, spec: ArchSpec, budget: ProxyBudget) -> None:
-        """The zero-cost scores of the full-size, untrained network on the proxy's first batch."""
+        """The zero-cost scores of the full-size, untrained network on the proxy's first batch: those the study's
+        share of this budget's training pays for (``plan_for``), recorded with the plan."""
+        plan = plan_for(self.definition.space, budget, self.definition.zero_cost_share if self.zero_cost else 0.0)
+        trial.set_user_attr(keys.ZC_PLAN, plan.as_dict())
+        if not plan.names:
+            return
         began = time.perf_counter()
         with interruptible():
             set_seed(self.seed)
             model = build_model(spec).to(self.device)
             sampler = PatchSampler.from_images(self.train, spec.upscale, budget.patch, budget.batch, self.seed)
             lr, hr = sampler.batch_at(0, self.device)
-            scores = zero_cost_scores(model, lr, hr)
+            scores = zero_cost_scores(model, lr, hr, plan.names)
         for name, value in scores.items():
             trial.set_user_attr(keys.zc_key(name), finite_or_none(value))
         trial.set_user_attr(keys.ZC_SECONDS, time.perf_counter() - began)

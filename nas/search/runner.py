@@ -91,6 +91,7 @@ class SearchConfig:
     eta: int = 3
     rungs: int = 1
     named_only: tuple[str, ...] | None = None  # the named variants to queue (None: all; (): none)
+    zero_cost: bool = True  # zero-cost scores within the study's share of the training (False: none)
 
 
 def open_study(
@@ -366,6 +367,7 @@ def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) ->
         named_points(definition),
         data_workers=config.data_workers,
         data=data_identity(config.data, config.val_data),
+        zero_cost=config.zero_cost,
     )
 
 

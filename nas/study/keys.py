@@ -54,6 +54,7 @@ LATENCY_MS = LATENCY.name
 LATENCY_RUNTIME = "latency_runtime"  # what latency_ms timed: onnxruntime (the exported file) or eager PyTorch
 LATENCY_SETUP = "latency_setup"  # how: threads, OpenMP spin count and wait policy, whether freed memory was kept
 ZC_SECONDS = "zc_seconds"  # the time all zero-cost scores took (each score is zc_key(name))
+ZC_PLAN = "zero_cost_plan"  # which scores a trial got and their planned share of its training (not zc_: no score)
 
 # A repeat copies these from the trial it repeats (its own spec, cost and name are recorded anew; it trained
 # nothing, so it has no training time).
