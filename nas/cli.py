@@ -8,12 +8,14 @@ Only command-line modules import this; library code raises :mod:`nas.errors` exc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from nas.allocator import keep_freed_memory
 from nas.errors import InputError, MsnasError, one_line
@@ -85,6 +87,11 @@ def terminal_output(level: int = logging.INFO) -> Iterator[None]:
 def quiet() -> None:
     """``--quiet``: only the library's warnings reach the terminal for the rest of the command."""
     logging.getLogger(LIBRARY_LOGGER).setLevel(logging.WARNING)
+
+
+def defaults_of(config: type) -> dict[str, Any]:
+    """The field defaults of a configuration dataclass, for its command line to read: each default written once."""
+    return {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
 
 
 class Parser(argparse.ArgumentParser):

@@ -33,13 +33,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nas.allocator import keep_freed_memory
-from nas.cli import Parser, UsageError
+from nas.cli import Parser, UsageError, defaults_of
 from nas.errors import InputError, MsnasError, one_line
 from nas.stops import Stopped
 from nas.training.distributed import leave
 from nas.training.full import (
-    PAPER_HALVE_EVERY,
-    PAPER_ITERS,
     Run,
     TrainConfig,
     benchmark_line,
@@ -53,6 +51,7 @@ from nas.training.loop import DivergenceError
 from space import SpecError
 
 LOG = "train.log"
+DEFAULTS = defaults_of(TrainConfig)  # the flags' defaults are the configuration's
 LOG_FORMAT = "%(asctime)s %(message)s"
 LOG_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -77,7 +76,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--bench-data", action="append", default=[], help="benchmark folder to evaluate at the end")
     p.add_argument(
-        "--out", default="runs/train", help=f"output folder (checkpoints, the log {LOG}, final model and final.json)"
+        "--out", default=DEFAULTS["out"], help=f"output folder (checkpoints, the log {LOG}, final model and final.json)"
     )
     p.add_argument(
         "--resume",
@@ -85,18 +84,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="continue from OUT/checkpoint.pt, with the run's own flags (--iters may grow, --device change)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run's files in OUT")
-    p.add_argument("--iters", type=int, default=PAPER_ITERS)
-    p.add_argument("--batch", type=int, default=16, help="global batch, split over torchrun's ranks")
-    p.add_argument("--hr-patch", type=int, default=128, help="HR patch side (LR = HR / scale)")
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--halve-every", type=int, default=PAPER_HALVE_EVERY)
-    p.add_argument("--val-every", type=int, default=5000)
-    p.add_argument("--ckpt-every", type=int, default=5000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--cache", default=None, help="sub-image cache folder (default ~/.cache/msnas)")
+    p.add_argument("--iters", type=int, default=DEFAULTS["iters"])
+    p.add_argument("--batch", type=int, default=DEFAULTS["batch"], help="global batch, split over torchrun's ranks")
+    p.add_argument("--hr-patch", type=int, default=DEFAULTS["hr_patch"], help="HR patch side (LR = HR / scale)")
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    p.add_argument("--halve-every", type=int, default=DEFAULTS["halve_every"])
+    p.add_argument("--val-every", type=int, default=DEFAULTS["val_every"])
+    p.add_argument("--ckpt-every", type=int, default=DEFAULTS["ckpt_every"])
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--device", default=DEFAULTS["device"], help="auto, cpu or cuda")
+    p.add_argument("--cache", default=DEFAULTS["cache"], help="sub-image cache folder (default ~/.cache/msnas)")
     p.add_argument("--no-subimages", action="store_true", help="crop from whole images, no 480x480 sub-images")
-    p.add_argument("--workers", type=int, default=0, help="data-loader processes per rank (default 0: none)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULTS["workers"],
+        help=f"data-loader processes per rank (default {DEFAULTS['workers']}: none)",
+    )
     return p.parse_args(argv)
 
 

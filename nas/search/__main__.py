@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from nas.cli import Parser, UsageError, bounded, run_cli
+from nas.search.defaults import ETA, RUNGS
 from studies import STUDIES, StudyDef
 from studies.budget import BUDGET_FIELDS
 from studies.files import (
@@ -146,8 +147,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="stop a proxy run at its first validation past 1/ETA of the run unless it ranks among the first 1/ETA"
         " of the runs that reached it (non-dominated rank on PSNR there, MACs, params); any number of workers",
     )
-    p.add_argument("--eta", type=int, default=3, help="halving: keep 1/ETA per rung (default 3)")
-    p.add_argument("--rungs", type=int, default=1, help="halving: rungs below the full proxy (default 1)")
+    p.add_argument("--eta", type=int, default=ETA, help=f"halving: keep 1/ETA per rung (default {ETA})")
+    p.add_argument("--rungs", type=int, default=RUNGS, help=f"halving: rungs below the full proxy (default {RUNGS})")
     args = p.parse_args(argv)
     if args.halving + args.asha + args.stop_early > 1:
         raise UsageError("--halving, --asha and --stop-early: choose one")
@@ -238,23 +239,21 @@ def run_on_devices(args: argparse.Namespace, argv: Sequence[str], own: StudyDef 
 
     devices = parse_devices(args.devices)
     definition = own or definition_named(args.study)
-    total = args.n_trials if args.n_trials is not None else definition.n_trials
-    if total <= 0:
-        raise UsageError(f"--n-trials: must be positive, got {total}")
+    config = config_of(args)
+    total = config.trainings(definition)
     split = [n for n in shares(total, len(devices)) if n > 0]
     if len(split) < len(devices):
         print(f"--n-trials {total}: {len(split)} of the {len(devices)} devices get a training", file=sys.stderr)
         devices = devices[: len(split)]
     with experimental_ok():
-        check_one_budget(definition, devices, config_of(args).storage, args.sampler)
+        check_one_budget(definition, devices, config.storage, args.sampler)
         print(
             f"{len(devices)} workers on one study, {total} trainings in all:"
             f" {', '.join(f'{d.label} ({n})' for d, n in zip(devices, split, strict=True))}",
             file=sys.stderr,
         )
-        drawing = args.seed if args.sampler_seed is None else args.sampler_seed
-        failed_workers(devices, run_workers(worker_argvs(argv, split, drawing), devices))
-        return summarize(config_of(args), own)
+        failed_workers(devices, run_workers(worker_argvs(argv, split, config.drawing_seed), devices))
+        return summarize(config, own)
 
 
 def config_of(args: argparse.Namespace) -> SearchConfig:

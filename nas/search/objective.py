@@ -26,6 +26,7 @@ from backbones import build_model
 from nas.files import plain_name
 from nas.jsonvalues import finite_or_none
 from nas.search.progress import in_trial_progress
+from nas.search.proxy_attrs import proxy_attrs
 from nas.search.sampling import spec_from_trial
 from nas.search.stopping import CurveStopper
 from nas.sr.data import PatchSampler, Picture
@@ -36,7 +37,6 @@ from nas.study.faults import storage_fault
 from nas.study.naming import trial_arch_name
 from nas.study.optuna_adapter import storage_of
 from nas.study.records import is_result
-from nas.study.versions import library_versions
 from nas.training.counting import measure
 from nas.training.latency import RUNTIME, cpu_latency_ms, latency_setup
 from nas.training.loop import set_seed
@@ -247,20 +247,7 @@ class Searcher:
         attrs: dict[str, Any] = {
             keys.FVCORE_TOTAL: counts.fvcore_total,
             keys.PTFLOPS_TOTAL: counts.ptflops_total,
-            keys.PSNR_KEY: result.psnr,
-            keys.SSIM: result.ssim,
-            keys.PER_IMAGE_PSNR: {name: psnr for name, psnr, _ in result.per_image},
-            keys.VAL_CURVE: [list(point) for point in result.val_curve],
-            keys.LOSS_CURVE: [list(point) for point in result.loss_points],
-            **region_attrs(result),
-            keys.BICUBIC_PSNR: result.bicubic_psnr,
-            keys.GAIN: result.gain,
-            keys.PROXY: budget.as_dict(),
-            keys.TRAIN_SECONDS: result.train_seconds,
-            keys.SAMPLES_PER_SECOND: result.samples_per_second,
-            keys.DEVICE: result.device,
-            keys.SEED: self.seed,
-            keys.VERSIONS: library_versions(),
+            **proxy_attrs(result, budget, self.seed),
         }
         if self.definition.latency:
             with interruptible():
@@ -326,11 +313,6 @@ def stop_if_asked(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """A search callback: a stop that arrived while a trial was recorded ends the search before the next trial."""
     if stop_asked() is not None:
         study.stop()
-
-
-def region_attrs(result: ProxyResult) -> dict[str, float | None]:
-    """The user attributes of a proxy run's per-region validation PSNRs (None where a region was reproduced exactly)."""
-    return {keys.region_key(region): finite_or_none(psnr) for region, psnr in result.per_region}
 
 
 def _wait_for(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:

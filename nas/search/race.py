@@ -27,8 +27,8 @@ from nas.analysis.race import Agreement, Policy, RaceState, Work, agreement, pla
 from nas.analysis.verdict import DEFAULT_ALPHA, DEFAULT_ROPE, ImageModel, Margin, Run
 from nas.processes import process_alive
 from nas.search.entrants import Entrant, choose, resolve_one
-from nas.search.objective import region_attrs
 from nas.search.progress import in_trial_progress
+from nas.search.proxy_attrs import objective_values, proxy_attrs
 from nas.search.runner import check_init_rule, definition_named, open_study
 from nas.sr.data import check_unseen, data_identity, training_pictures, validation_images
 from nas.stops import deferring, interruptible, raise_if_stopped, stop_asked
@@ -39,11 +39,10 @@ from nas.study.heartbeat import heartbeat, own_heartbeat
 from nas.study.optuna_adapter import asked_trial_id, engine_of, storage_of, trial_id
 from nas.study.records import arch_records
 from nas.study.storage import DEFAULT_STORAGE, storage_for
-from nas.study.versions import library_versions
 from nas.training.loop import resolve_device
 from nas.training.nested import train_nested
 from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
-from studies import MACS, PARAMS
+from studies import MACS, PARAMS, PSNR
 from studies.budget import ProxyBudget
 
 log = logging.getLogger(__name__)
@@ -259,7 +258,7 @@ class Race:
         return True
 
     def values(self, e: Entrant, result: ProxyResult) -> list[float]:
-        return [result.psnr, e.candidate.costs[MACS.name], e.candidate.costs[PARAMS.name]]
+        return objective_values(self.companion, {PSNR.name: result.psnr, **e.candidate.costs})
 
     def trained_results(self, e: Entrant, work: Work) -> list[tuple[float, ProxyResult, dict[str, Any]]]:
         """(budget, result, nesting attributes) of the training ``work`` asks for: with ``--nested``, a run at the
@@ -301,19 +300,8 @@ class Race:
             keys.PARAMS_KEY: e.candidate.costs[PARAMS.name],
             keys.PICK_REASON: "race",
             keys.BUDGET_X: work.budget,
-            keys.PROXY: self.base.scaled(work.budget).as_dict(),
-            keys.SEED: work.seed,
-            keys.PSNR_KEY: result.psnr,
-            keys.SSIM: result.ssim,
-            keys.BICUBIC_PSNR: result.bicubic_psnr,
-            keys.GAIN: result.gain,
-            keys.TRAIN_SECONDS: result.train_seconds,
-            keys.DEVICE: result.device,
-            keys.PER_IMAGE_PSNR: {name: value for name, value, _ in result.per_image},
-            keys.VAL_CURVE: [list(point) for point in result.val_curve],
+            **proxy_attrs(result, self.base.scaled(work.budget), work.seed),
             keys.DATA: self.data,
-            keys.VERSIONS: library_versions(),
-            **region_attrs(result),
         }
         if e.preset:
             attrs[keys.PRESET] = e.preset

@@ -29,8 +29,8 @@ from nas.analysis.fidelity import (
     summary,
 )
 from nas.errors import InputError
-from nas.search.objective import region_attrs
 from nas.search.progress import Progress
+from nas.search.proxy_attrs import objective_values, proxy_attrs
 from nas.search.runner import check_init_rule
 from nas.sr.data import Picture, check_unseen, data_identity, training_pictures, validation_images
 from nas.stops import deferring
@@ -42,6 +42,7 @@ from nas.study.storage import DEFAULT_STORAGE, open_existing_study
 from nas.study.versions import library_versions
 from nas.training.loop import resolve_device
 from nas.training.proxy import ProxyResult, ValidationSet, train_proxy
+from studies import MACS, PARAMS, PSNR
 from studies.budget import ProxyBudget
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def store(fidelity: optuna.Study, work: Work, result: ProxyResult | None) -> Non
         keys.PROXY_PSNR: r.psnr,
         keys.PSNR_KEY: psnr,
         keys.VERSIONS: library_versions(),
-    }
+    }  # a run trained here adds its own record (proxy_attrs): the same keys as the search trial's
     if r.preset:
         attrs[keys.PRESET] = r.preset
     if work.data is not None:
@@ -129,14 +130,11 @@ def store(fidelity: optuna.Study, work: Work, result: ProxyResult | None) -> Non
         if keys.PER_IMAGE_PSNR in r.trial.user_attrs:
             attrs[keys.PER_IMAGE_PSNR] = r.trial.user_attrs[keys.PER_IMAGE_PSNR]
     else:
-        attrs.update({keys.SSIM: result.ssim, keys.TRAIN_SECONDS: result.train_seconds, keys.DEVICE: result.device})
-        attrs[keys.PER_IMAGE_PSNR] = {name: value for name, value, _ in result.per_image}
-        attrs[keys.VAL_CURVE] = [list(point) for point in result.val_curve]  # long curves: to choose lc's family
-        attrs.update(region_attrs(result))
+        attrs.update(proxy_attrs(result, work.budget, work.seed))  # VAL_CURVE's long curves choose lc's family
     fidelity.add_trial(
         optuna.trial.create_trial(
             state=TrialState.COMPLETE,
-            values=[psnr, r.macs, r.params],
+            values=objective_values(fidelity, {PSNR.name: psnr, MACS.name: r.macs, PARAMS.name: r.params}),
             params=r.trial.params,
             distributions=r.trial.distributions,
             user_attrs=attrs,

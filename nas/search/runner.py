@@ -26,6 +26,7 @@ from nas.analysis.fronts import front
 from nas.errors import InputError, MsnasError, StorageFault
 from nas.processes import process_alive
 from nas.search.budget import NewArchitectures
+from nas.search.defaults import ETA, RUNGS
 from nas.search.named import enqueue_named, outside_points, queue_on_resume
 from nas.search.objective import Searcher, stop_if_asked
 from nas.search.samplers import NSGAIISampler, TPESampler, random_sampler
@@ -88,10 +89,22 @@ class SearchConfig:
     halving: bool = False
     asha: bool = False
     stop_early: bool = False  # stop proxy runs from their learning curve (nas.search.stopping)
-    eta: int = 3
-    rungs: int = 1
+    eta: int = ETA
+    rungs: int = RUNGS
     named_only: tuple[str, ...] | None = None  # the named variants to queue (None: all; (): none)
     zero_cost: bool = True  # zero-cost scores within the study's share of the training (False: none)
+
+    @property
+    def drawing_seed(self) -> int:
+        """The sampler's seed: ``sampler_seed``, else ``seed``."""
+        return self.seed if self.sampler_seed is None else self.sampler_seed
+
+    def trainings(self, definition: StudyDef) -> int:
+        """How many trainings the search runs: ``n_trials``, else the study's; InputError unless positive."""
+        n_trials = self.n_trials if self.n_trials is not None else definition.n_trials
+        if n_trials <= 0:
+            raise InputError(f"--n-trials: must be positive, got {n_trials}")
+        return n_trials
 
 
 def open_study(
@@ -414,18 +427,15 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     ``definition`` replaces the registered study of that name (tests run the built-in spaces on a micro budget).
     """
     definition = definition or definition_named(config.study)
-    n_trials = config.n_trials if config.n_trials is not None else definition.n_trials
-    if n_trials <= 0:
-        raise InputError(f"--n-trials: must be positive, got {n_trials}")
+    n_trials = config.trainings(definition)
     check_storage_path(config.storage)
     store_dir = artifact_dir(config.storage, config.artifacts)
     searcher = searcher_for(config, definition, store_dir)  # bad data fail here, before anything is made
     artifact_folder(config.storage, config.artifacts)
     storage = storage_for(config.storage)
-    drawing = config.seed if config.sampler_seed is None else config.sampler_seed
     with deferring():  # a stop waits until the study is made whole (a half-made one would be refused for good)
         study, created = open_study(
-            definition, storage, drawing, config.sampler, searcher.budget, searcher.data, config.named_only
+            definition, storage, config.drawing_seed, config.sampler, searcher.budget, searcher.data, config.named_only
         )
     if not created:
         wait_until_whole(study)

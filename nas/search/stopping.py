@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import optuna
 
 from nas.analysis.promotion import goes_on
+from nas.search.defaults import ETA
 from nas.stops import deferring
 from nas.study import keys
 from nas.training.proxy import curve_stops
@@ -26,7 +27,7 @@ from nas.training.proxy import curve_stops
 
 @dataclass(frozen=True)
 class CurveStopper:
-    eta: int = 3
+    eta: int = ETA
 
     def check_at(self, iterations: int) -> int | None:
         """The validation the decision is taken at: the first at or after 1/eta of the run, not its end."""

@@ -22,7 +22,7 @@ from scipy import stats
 
 from nas.sr.evaluation import UpscaleFn, prepare_hr
 from nas.sr.imresize import imresize_np
-from nas.sr.metrics import PEAK, crop_border, quantize, y_levels
+from nas.sr.metrics import PEAK, crop_border, psnr_of_mse, quantize, y_levels
 from nas.sr.region_classes import CLASSES, TILE, Tiling, classify, classify_once
 from nas.sr.tile_sums import TileSums, tile_sums
 
@@ -80,8 +80,7 @@ class Measured:
 
 def tile_psnr(sse: Array, pixels: IntArray) -> Array:
     """Per-tile PSNR (dB); inf where a tile is reproduced exactly."""
-    with np.errstate(divide="ignore"):
-        return np.asarray(10.0 * np.log10(PEAK * PEAK * pixels / sse), dtype=np.float64)
+    return psnr_of_mse(sse / pixels)
 
 
 def widest_crops(
@@ -184,7 +183,8 @@ class ClassScore:
 
 
 def pooled_psnr(sse: float, pixels: float) -> float:
-    return math.inf if sse == 0 else 10.0 * math.log10(PEAK * PEAK * pixels / sse)
+    """PSNR (dB) of the squared errors of ``pixels`` pixels pooled: one MSE, then dB."""
+    return float(psnr_of_mse(sse / pixels))
 
 
 def class_members(classes: IntArray, region: str) -> npt.NDArray[np.bool_]:
