@@ -27,8 +27,8 @@ import optuna
 
 from nas.errors import InputError, MsnasError
 from nas.processes import PARENT_ENV
+from nas.search.compatible import check_budget
 from nas.search.progress import LAUNCHER_LINE_SECONDS, PROGRESS_LINES_ENV
-from nas.search.runner import check_budget
 from nas.stops import Stopped
 from nas.study.naming import stored_name
 from nas.study.storage import check_storage_path, storage_for

@@ -26,10 +26,11 @@ from optuna.trial import TrialState
 from nas.analysis.race import Agreement, Policy, RaceState, Work, agreement, plan_race
 from nas.analysis.verdict import DEFAULT_ALPHA, DEFAULT_ROPE, ImageModel, Margin, Run
 from nas.processes import process_alive
+from nas.search.compatible import check_init_rule
 from nas.search.entrants import Entrant, choose, resolve_one
 from nas.search.progress import in_trial_progress
 from nas.search.proxy_attrs import objective_values, proxy_attrs
-from nas.search.runner import check_init_rule, definition_named, open_study
+from nas.search.runner import definition_named, open_study
 from nas.sr.data import check_unseen, data_identity, training_pictures, validation_images
 from nas.stops import deferring, interruptible, raise_if_stopped, stop_asked
 from nas.study import keys

@@ -29,9 +29,9 @@ from nas.analysis.fidelity import (
     summary,
 )
 from nas.errors import InputError
+from nas.search.compatible import check_init_rule
 from nas.search.progress import Progress
 from nas.search.proxy_attrs import objective_values, proxy_attrs
-from nas.search.runner import check_init_rule
 from nas.sr.data import Picture, check_unseen, data_identity, training_pictures, validation_images
 from nas.stops import deferring
 from nas.study import keys

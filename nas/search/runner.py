@@ -1,5 +1,9 @@
 """Running a search: create or resume the study, queue the named variants, optimise, summarise.
 
+Its parts each have a module: whether a stored study may take this worker's trials (``nas.search.compatible``), the
+trials of workers that are gone (``nas.search.recovery``), the samplers (``nas.search.samplers``) and the summary
+(``nas.search.summary``).
+
 Examples (the command line is ``python -m nas.search``)::
 
     run_search(SearchConfig("tiny", storage="sqlite:///runs/tiny.db", n_trials=4))
@@ -8,13 +12,8 @@ Examples (the command line is ``python -m nas.search``)::
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import socket
-import time
-import warnings
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,32 +21,30 @@ from typing import Any
 import optuna
 
 from backbones import INIT_RULE
-from nas.analysis.fronts import front
-from nas.errors import InputError, MsnasError, StorageFault
-from nas.processes import process_alive
+from nas.errors import InputError, MsnasError
 from nas.search.budget import NewArchitectures
+from nas.search.compatible import check_compatible
 from nas.search.defaults import ETA, RUNGS
 from nas.search.named import enqueue_named, outside_points, queue_on_resume
 from nas.search.objective import Searcher, stop_if_asked
-from nas.search.samplers import NSGAIISampler, TPESampler, random_sampler
+from nas.search.recovery import all_failed, fail_dead_local_trials, fail_stale_trials, failing_own_trials
+from nas.search.samplers import make_sampler
 from nas.search.stopping import CurveStopper
+from nas.search.summary import summary
 from nas.sr.data import (
     PatchSampler,
     check_unseen,
     data_identity,
-    describe_data,
     training_pictures,
     validation_images,
 )
-from nas.stops import Stopped, deferring
+from nas.stops import deferring
 from nas.study import keys
 from nas.study.claims import Claims
-from nas.study.companion import data_key
-from nas.study.faults import STORAGE_ERRORS, storage_fault
-from nas.study.naming import join_names, named_points, plural, stored_name, trial_arch_name
-from nas.study.objectives import names as objective_names
-from nas.study.optuna_adapter import engine_of, trial_id
-from nas.study.records import arch_records, why_not
+from nas.study.faults import STORAGE_ERRORS
+from nas.study.naming import join_names, named_points, plural, stored_name
+from nas.study.optuna_adapter import engine_of
+from nas.study.records import why_not
 from nas.study.storage import (
     DEFAULT_STORAGE,
     artifact_dir,
@@ -58,10 +55,9 @@ from nas.study.storage import (
 from nas.study.urls import public_url
 from nas.training.loop import DivergenceError, resolve_device
 from nas.training.proxy import ValidationSet
-from space import load_spec
 from studies import STUDIES, StudyDef
 from studies.budget import ProxyBudget
-from studies.files import study_from_data, study_to_data
+from studies.files import study_to_data
 
 log = logging.getLogger(__name__)
 
@@ -152,187 +148,11 @@ def open_study(
     return study, True
 
 
-def fail_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
-    """Fail at once the RUNNING trials whose worker ran on this machine and is gone (kill -9, a crash);
-    trials of other machines are left to Optuna's heartbeat.  Returns their numbers."""
-    here = socket.gethostname()
-
-    def dead(pid: int) -> str | None:
-        return None if process_alive(pid) else f"worker process {pid} on {here} ended while the trial was running"
-
-    return fail_local_trials(study, storage, dead)
-
-
-def fail_local_trials(
-    study: optuna.Study, storage: optuna.storages.BaseStorage, reason_for: Callable[[int], str | None]
-) -> list[int]:
-    """Fail the RUNNING trials of this machine's processes for which ``reason_for(pid)`` gives a reason."""
-    here, failed = socket.gethostname(), []
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        pid = t.user_attrs.get(keys.WORKER_PID)
-        if t.user_attrs.get(keys.WORKER_HOST) != here or not isinstance(pid, int):
-            continue
-        reason = reason_for(pid)
-        if reason is None:
-            continue
-        try:
-            with suppress(*STORAGE_ERRORS):  # a full disk may take the FAIL but not its reason
-                storage.set_trial_user_attr(trial_id(t), keys.FAIL_REASON, reason)
-            with warnings.catch_warnings():  # Optuna notes that tell() on a heartbeat storage bypasses optimize()
-                warnings.filterwarnings("ignore", message="Heartbeat of storage")
-                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-        except (RuntimeError, ValueError, optuna.exceptions.UpdateFinishedTrialError):
-            continue  # another worker restarting on this machine failed it first
-        failed.append(t.number)
-    return failed
-
-
-@contextmanager
-def failing_own_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> Iterator[None]:
-    """A storage or disk fault that ends the search FAILs this process's RUNNING trial with its cause, where the
-    storage takes it again (a server back after a dropped commit; otherwise the next run fails the trial), and
-    ends the run with one line naming the cause: trials finished before it are saved.
-
-    A stop (Ctrl-C, SIGTERM, the launcher's death) is deferred to the work inside (``nas.stops``), so each trial
-    is told FAIL with its reason; trials still RUNNING after it (a halving batch) are FAILed with it here."""
-    try:
-        with deferring():
-            yield
-    except Stopped as stop:
-        reason = stop.reason
-        with suppress(*STORAGE_ERRORS):
-            failed = fail_local_trials(study, storage, lambda pid: reason if pid == os.getpid() else None)
-            if failed:
-                log.info(f"{reason}: trials {failed} failed, they had not finished")
-        raise
-    except Exception as err:
-        fault = storage_fault(err)
-        if fault is None:
-            raise
-        with suppress(*STORAGE_ERRORS):
-            fail_local_trials(study, storage, lambda pid: str(fault) if pid == os.getpid() else None)
-        raise StorageFault(f"{fault}; the trials finished before it are saved: run the same command to go on") from None
-
-
 def claims_name(study: optuna.Study) -> str:
     """The study's key in the claims table: its name and creation token, so that a study deleted and made again
     under the same name does not inherit the old one's claims (studies made before the token: the name)."""
     token = study.user_attrs.get(keys.CREATION)
     return f"{study.study_name}#{token}" if token else study.study_name
-
-
-def fail_stale_trials(study: optuna.Study) -> list[int]:
-    """Fail the RUNNING trials whose heartbeat stopped (a worker killed before it recorded its PID, or on
-    another machine) before named variants are re-queued, rather than inside ``optimize`` after it."""
-    before = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
-    if not before:
-        return []
-    optuna.storages.fail_stale_trials(study)
-    after = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
-    return sorted(before - after)
-
-
-def check_is_this_study(
-    study: optuna.Study, definition: StudyDef, storage: optuna.storages.BaseStorage, wait: float = 2.0
-) -> None:
-    """Refuse a stored study of the same name that this definition did not make (other objectives,
-    directions or definition): searching it would mix its trials with ours or optimise the wrong way.
-
-    Metric names and attributes are written just after creation, so a worker that loads a study
-    another worker is still creating waits ``wait`` seconds for them once.
-    """
-    want = [(o.name, o.direction) for o in definition.objectives]
-    directions = [d.name.lower() for d in study.directions]
-    if directions != [d for _, d in want]:
-        raise InputError(
-            f"--study: {study.study_name!r} in the storage has directions {directions}, not this study's "
-            f"{[d for _, d in want]}: it was not made by nas.search --study {definition.name} (use another storage)"
-        )
-    if study.metric_names is None or keys.DEFINITION not in study.user_attrs:
-        time.sleep(wait)
-        study = optuna.load_study(study_name=study.study_name, storage=storage)
-    made_by = study.user_attrs.get(keys.DEFINITION)
-    if study.metric_names != [n for n, _ in want] or made_by != definition.name:
-        raise InputError(
-            f"--study: {study.study_name!r} in the storage was not made by nas.search --study {definition.name} "
-            f"(objectives {study.metric_names}, definition {made_by!r}): use another storage or study"
-        )
-    stored = normalised(study.user_attrs.get(keys.DEFINITION_DATA))
-    mine = study_to_data(definition)
-    if isinstance(stored, dict) and {**stored, "description": ""} != {**mine, "description": ""}:  # words aside
-        raise InputError(
-            f"--study: {study.study_name!r} in the storage was made from another definition of {definition.name!r}"
-            f" ({first_difference(stored, mine)}): use the file and flags it was made with, another storage, or"
-            " --study-name NEW to search this definition as a new study"
-        )
-
-
-def normalised(stored: Any) -> Any:
-    """A stored definition with the fields added since it was stored at their defaults (as this version reads
-    it), so that a new field with its default does not make every older study another definition."""
-    if not isinstance(stored, dict):
-        return stored
-    try:
-        return study_to_data(study_from_data(stored))
-    except ValueError:  # not readable by this version: compared as stored, so the refusal names the field
-        return stored
-
-
-def short(value: object, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def first_difference(stored: Mapping[str, Any], mine: Mapping[str, Any], prefix: str = "") -> str:
-    """The first field where two definitions differ, as ``field stored X here Y``."""
-    for key in sorted(set(stored) | set(mine)):
-        a, b = stored.get(key), mine.get(key)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            found = first_difference(a, b, f"{prefix}{key}.")
-            if found:
-                return found
-        elif a != b:
-            return f"{prefix}{key} stored {short(a)}, here {short(b)}"
-    return ""
-
-
-def check_budget(study: optuna.Study, budget: ProxyBudget) -> None:
-    """Refuse to add trials of another proxy budget (another device's, or a changed definition's) to a study:
-    their PSNRs are not comparable, and a repeat would be answered with the other budget's result."""
-    want = budget.as_dict()
-    stored = study.user_attrs.get(keys.STUDY_PROXY)
-    if stored is None:  # made before the budget was stored: the budget its trials recorded
-        trained = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        stored = next((t.user_attrs[keys.PROXY] for t in trained if keys.PROXY in t.user_attrs), want)
-    if stored != want:
-        diff = ", ".join(f"{k} {stored.get(k)!r} here {want[k]!r}" for k in want if stored.get(k) != want[k])
-        raise InputError(
-            f"--study: {study.study_name!r} was trained with another proxy budget ({diff}): its PSNRs are not"
-            " comparable with this worker's; use another storage, or --study-name NEW for a new study"
-        )
-
-
-def check_data(study: optuna.Study, data: Mapping[str, Any]) -> None:
-    """Refuse to add trials trained or validated on other data than the study's (recorded at creation; studies
-    made before: the bundled photos): their PSNRs are not comparable, and a repeat would be answered with the
-    other data's result."""
-    stored = study.user_attrs.get(keys.STUDY_DATA)
-    if data_key(stored) != data_key(data):
-        made = describe_data(stored) if stored else "the bundled photos: it was made before data were recorded"
-        raise InputError(
-            f"--study: {study.study_name!r} was made with other data ({made}; here {describe_data(data)}): its"
-            " PSNRs are not comparable with this worker's; give the same --data and --val-data (in the same order),"
-            " or use another storage or study name"
-        )
-
-
-def make_sampler(definition: StudyDef, seed: int, name: str | None = None) -> optuna.samplers.BaseSampler:
-    name = name or definition.sampler
-    if name == "random":
-        return random_sampler(definition.space, seed)
-    if name == "tpe":
-        return TPESampler(seed=seed, multivariate=True)
-    return NSGAIISampler(seed=seed, population_size=min(20, max(4, definition.n_trials // 2)))
 
 
 def definition_named(name: str | None) -> StudyDef:
@@ -384,43 +204,6 @@ def searcher_for(config: SearchConfig, definition: StudyDef, store_dir: Path) ->
     )
 
 
-WHOLE_WAIT_SECONDS = 15.0  # how long a worker waits for a study another worker is still creating
-
-
-def wait_until_whole(study: optuna.Study) -> None:
-    """Another worker may have created the study a moment ago and still be writing its attributes (the
-    initialisation rule comes last): wait for it, so the checks read a whole study.  A study made before
-    the rule was recorded never gets it; the wait ends and ``check_init_rule`` refuses it."""
-    deadline = time.monotonic() + WHOLE_WAIT_SECONDS
-    while keys.INIT_RULE not in study.user_attrs and time.monotonic() < deadline:
-        time.sleep(0.2)
-
-
-def check_init_rule(study: optuna.Study) -> None:
-    """Refuse a study trained under another weight-initialisation rule: its PSNRs are not comparable with
-    the trials this version would add (BENCHMARKS.md, "Unit initialisation")."""
-    recorded = study.user_attrs.get(keys.INIT_RULE)
-    if recorded != INIT_RULE:
-        made = f"the {recorded!r} rule" if recorded else "an older rule"
-        raise InputError(
-            f"--study: {study.study_name!r} was trained with {made} for initialising multi-scale units, this "
-            f"version uses {INIT_RULE!r}: new trials would not be comparable; search it under a new --storage"
-        )
-
-
-def check_hashes(study: optuna.Study) -> None:
-    """Refuse a study whose recorded spec hashes are not this version's (they were computed by an older rule)."""
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if keys.SPEC in t.user_attrs and keys.SPEC_HASH in t.user_attrs:
-            now = load_spec(str(t.user_attrs[keys.SPEC])).spec_hash
-            if now != t.user_attrs[keys.SPEC_HASH]:
-                raise InputError(
-                    f"--study: {study.study_name!r} was recorded with an older spec hash (trial {t.number}: "
-                    f"{t.user_attrs[keys.SPEC_HASH]}, now {now}); its repeats may hold another network's "
-                    "results: search it under a new --storage"
-                )
-
-
 def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     """Search (or resume) the study; the summary to print.  Ctrl-C propagates after finished trials are saved.
 
@@ -438,13 +221,8 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
             definition, storage, config.drawing_seed, config.sampler, searcher.budget, searcher.data, config.named_only
         )
     if not created:
-        wait_until_whole(study)
-        check_is_this_study(study, definition, storage)
-        check_budget(study, searcher.budget)
         assert searcher.data is not None  # searcher_for records it
-        check_data(study, searcher.data)
-        check_hashes(study)
-        check_init_rule(study)
+        check_compatible(study, definition, storage, searcher.budget, searcher.data)
         dead = fail_dead_local_trials(study, storage)
         if dead:
             log.info(f"failed at once, their worker on this machine is gone: trials {dead}")
@@ -473,26 +251,6 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     if failed:
         raise MsnasError(f"study {study.study_name}: {failed}")
     return summary(study, config.storage, store_dir)
-
-
-def all_failed(study: optuna.Study, finished: Collection[int]) -> str:
-    """Why every trial this process finished, other than those ``finished`` before, FAILED ("" when one did not, or
-    none finished): a run that produced nothing must not end as if it had."""
-    here, me = socket.gethostname(), os.getpid()
-    mine = [
-        t
-        for t in study.get_trials(deepcopy=False)
-        if t.number not in finished
-        and t.state.is_finished()
-        and t.user_attrs.get(keys.WORKER_HOST) == here
-        and t.user_attrs.get(keys.WORKER_PID) == me
-    ]
-    if not mine or any(t.state != optuna.trial.TrialState.FAIL for t in mine):
-        return ""
-    reasons = list(dict.fromkeys(why_not(t) for t in mine))
-    more = f" (and {plural(len(reasons) - 1, 'other reason')})" if len(reasons) > 1 else ""
-    which = "the one trial" if len(mine) == 1 else f"all {len(mine)} trials"
-    return f"{which} of this run failed, the last with: {why_not(mine[-1])}{more}"
 
 
 def optimise(
@@ -534,39 +292,3 @@ def summarize(config: SearchConfig, definition: StudyDef | None = None) -> str:
     name = stored_name(definition, config.sampler)
     study = optuna.load_study(study_name=name, storage=storage_for(config.storage))
     return summary(study, config.storage, artifact_dir(config.storage, config.artifacts))
-
-
-def summary(study: optuna.Study, storage: str, store_dir: Path) -> str:
-    """Counts by state and the Pareto front on every objective, one architecture per line."""
-    states = [t.state.name for t in study.trials]
-    counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in sorted(set(states)))
-    records = arch_records(study)
-    on_front = front(records)
-    objectives = records[0].objectives if records else ()
-    lines = [
-        f"{study.study_name}: {plural(len(states), 'trial')} ({counts}), "
-        f"{plural(len(records), 'distinct architecture')} evaluated; "
-        f"Pareto front ({objective_names(objectives)}):"
-    ]
-    for r in sorted(on_front, key=lambda r: (r.macs, r.number)):
-        extra = "".join(f"  {o.name} {r.value(o):.3g}" for o in objectives[3:])
-        lines.append(
-            f"  trial {r.number:>3} {r.preset or '':<10} PSNR {r.psnr:.3f} dB  {r.macs / 1e9:6.2f} G MACs  "
-            f"{r.params / 1e6:.3f} M params{extra}  [{r.spec_hash}]"
-        )
-    waiting = [t for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
-    if waiting:
-        names = join_names(trial_arch_name(t.number, t.user_attrs) for t in waiting)
-        lines.append(f"{plural(len(waiting), 'queued trial')} still WAITING ({names}): run the same command to go on")
-    below = [r.name for r in records if not r.learned]
-    if below:
-        lines.append(f"WARNING: {len(below)} of {len(records)} architectures score at or below bicubic "
-                     f"({join_names(below)}): the proxy does not separate them")  # fmt: skip
-    storage = public_url(storage)
-    lines += [
-        "next:" if "***" not in storage else "next (with the storage's password in place of ***):",
-        f"  python -m nas.dashboard --storage {storage} --artifacts {store_dir}",
-        f"  python -m nas.report --study {study.study_name} --storage {storage} --out report.html",
-        f"  python -m nas.export --study {study.study_name} --storage {storage} --knee --out export/",
-    ]
-    return "\n".join(lines)

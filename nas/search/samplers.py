@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.search.sampling import params_for
 from nas.study import keys
 from space.choices import SpaceDef
+from studies import StudyDef
 
 MAX_ENUMERATED = 100_000  # above this a space is sampled dimension by dimension
 
@@ -135,3 +136,13 @@ def random_sampler(space: SpaceDef, seed: int) -> optuna.samplers.BaseSampler:
         return UniformPointSampler(distinct_points(space), seed=seed)
     except ValueError:
         return optuna.samplers.RandomSampler(seed=seed)
+
+
+def make_sampler(definition: StudyDef, seed: int, name: str | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler a study asks for (``name`` overrides it): random over the distinct points, TPE or NSGA-II."""
+    name = name or definition.sampler
+    if name == "random":
+        return random_sampler(definition.space, seed)
+    if name == "tpe":
+        return TPESampler(seed=seed, multivariate=True)
+    return NSGAIISampler(seed=seed, population_size=min(20, max(4, definition.n_trials // 2)))

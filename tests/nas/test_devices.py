@@ -20,7 +20,7 @@ import pytest
 from nas.search.__main__ import main, shares, worker_argvs
 from nas.search.devices import parse_devices, worker_env
 from nas.search.progress import PROGRESS_LINES_ENV, in_trial_progress
-from nas.search.runner import fail_dead_local_trials
+from nas.search.recovery import fail_dead_local_trials
 from nas.study import keys
 from nas.study.storage import storage_for
 from studies import STUDIES

@@ -26,7 +26,7 @@ from nas.export import main as export_main
 from nas.output.report import TABLE, build_report
 from nas.search.budget import NewArchitectures
 from nas.search.retrain import Work, plan, store
-from nas.search.runner import summary
+from nas.search.summary import summary
 from nas.study import keys
 from nas.study.companion import open_companion
 from nas.study.records import arch_records, why_not

@@ -31,7 +31,7 @@ from nas.export import main as export_main
 from nas.fidelity import main as fidelity_main
 from nas.report import main as report_main
 from nas.search.__main__ import main as search_main
-from nas.search.runner import summary
+from nas.search.summary import summary
 from nas.study.storage import storage_for
 from tests.nas.pgserver import Server
 

@@ -16,7 +16,7 @@ import optuna
 import pytest
 
 from nas.search.__main__ import main as search_main
-from nas.search.runner import all_failed
+from nas.search.recovery import all_failed
 from nas.study import keys
 from studies import STUDIES
 from studies.budget import BOUNDS, ProxyBudget, budget_problem
