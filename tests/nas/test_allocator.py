@@ -68,11 +68,20 @@ def test_every_command_keeps_memory() -> None:
     assert done.stdout.strip() == "True"
 
 
-def test_importing_nas_sets_the_openmp_spin_count_before_torch_loads_it() -> None:
-    code = "import os, sys\nimport nas\nprint(os.environ['GOMP_SPINCOUNT'], 'torch' in sys.modules)"
+def spin_count_after_import(argv0: str, env: dict[str, str]) -> list[str]:
+    """GOMP_SPINCOUNT once ``nas`` is imported in a fresh process whose argv[0] is ``argv0``, and whether torch
+    was loaded by then."""
+    code = f"import os, sys\nsys.argv[0] = {argv0!r}\nimport nas\n"
+    code += "print(os.environ.get('GOMP_SPINCOUNT', 'unset'), 'torch' in sys.modules)"
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+
+def test_our_commands_set_the_openmp_spin_count_before_torch_loads_it_and_a_library_import_does_not() -> None:
     env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["100000", "False"]  # set, and torch not loaded yet: libgomp will read it
-    done = subprocess.run([sys.executable, "-c", code], env={**env, "GOMP_SPINCOUNT": "7"},
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    assert done.stdout.split() == ["7", "False"]  # a user's own setting stays
+    assert spin_count_after_import("-m", env) == ["100000", "False"]  # python -m nas.<verb>: torch not loaded yet
+    assert spin_count_after_import("/venv/bin/msnas-search", env) == ["100000", "False"]
+    assert spin_count_after_import("-m", {**env, "GOMP_SPINCOUNT": "7"}) == ["7", "False"]  # a user's own stays
+    assert spin_count_after_import("/usr/lib/python3/ipykernel_launcher.py", env) == ["unset", "False"]
+    assert spin_count_after_import("", env) == ["unset", "False"]
