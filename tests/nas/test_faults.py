@@ -25,7 +25,7 @@ After every round:
 
 ``MSNAS_FAULT_ROUNDS`` (default 1, ``ROUNDS=3 make faults``) sets the rounds per scenario and the faults per round;
 the figures ``make faults`` prints (also appended to runs/faults.log, or to MSNAS_FAULT_LOG) go to BENCHMARKS.md
-(Reliability); RELIABILITY.md says what each fault's promise is and which tests check it.  PostgreSQL needs
+(Reliability), whose table says what is promised for each fault and which tests check it.  PostgreSQL needs
 MSNAS_TEST_POSTGRES_URL (``.ci/run`` starts a server) or the PostgreSQL server programs (the restart scenario's own
 server); without them a scenario is skipped, except under CI, where it fails.  The disk scenarios need a tmpfs
 mount (root); without one they are skipped (``tests/nas/test_storage_faults.py`` makes a full and a read-only
