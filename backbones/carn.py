@@ -7,23 +7,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from backbones.features import Branches, add_, cat, pixel_shuffle, plus_bicubic, relu_
+from backbones.features import Branches, ResidualBlock, cat, pixel_shuffle, plus_bicubic, relu_
 from backbones.unit import conv_unit
 from space.arch import ArchSpec
 from space.layout import CARN_UNITS_PER_BLOCK
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K mean, as in the official CARN
-
-
-class ResidualUnit(nn.Module):
-    """ReLU(conv - ReLU - conv + identity)."""
-
-    def __init__(self, conv1: nn.Module, conv2: nn.Module) -> None:
-        super().__init__()
-        self.conv1, self.conv2 = conv1, conv2
-
-    def forward(self, xs: Branches) -> Branches:
-        return relu_(add_(self.conv2(relu_(self.conv1(xs))), xs))
 
 
 class Cascade(nn.Module):
@@ -66,7 +55,8 @@ class CARN(nn.Module):
     @staticmethod
     def _block(units: dict[str, nn.Module], b: int) -> Cascade:
         stages: list[nn.Module] = [
-            ResidualUnit(units[f"b{b}.r{u}.conv1"], units[f"b{b}.r{u}.conv2"]) for u in range(CARN_UNITS_PER_BLOCK)
+            ResidualBlock(units[f"b{b}.r{u}.conv1"], units[f"b{b}.r{u}.conv2"], relu_sum=True)
+            for u in range(CARN_UNITS_PER_BLOCK)
         ]
         return Cascade(stages, [units[f"b{b}.c{u}"] for u in range(CARN_UNITS_PER_BLOCK)])
 

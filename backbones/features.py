@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 Branches = tuple[Tensor, ...]
 
@@ -47,3 +47,15 @@ def plus_bicubic(out: Tensor, x: Tensor, scale: int) -> Tensor:
     """
     skip = F.interpolate(x.contiguous(), scale_factor=float(scale), mode="bicubic", align_corners=False)
     return skip.add_(out)
+
+
+class ResidualBlock(nn.Module):
+    """conv - ReLU - conv, plus the identity; CARN's residual unit also ReLUs the sum (``relu_sum``)."""
+
+    def __init__(self, conv1: nn.Module, conv2: nn.Module, relu_sum: bool = False) -> None:
+        super().__init__()
+        self.conv1, self.conv2, self.relu_sum = conv1, conv2, relu_sum
+
+    def forward(self, xs: Branches) -> Branches:
+        out = add_(self.conv2(relu_(self.conv1(xs))), xs)
+        return relu_(out) if self.relu_sum else out

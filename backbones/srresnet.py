@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from backbones.features import Branches, add_, leaky_relu_, pixel_shuffle, plus_bicubic, relu_
+from backbones.features import ResidualBlock, add_, leaky_relu_, pixel_shuffle, plus_bicubic, relu_
 from backbones.unit import conv_unit
 from space.arch import ArchSpec
-
-
-class ResidualBlock(nn.Module):
-    """conv - ReLU - conv, plus the identity."""
-
-    def __init__(self, conv1: nn.Module, conv2: nn.Module) -> None:
-        super().__init__()
-        self.conv1, self.conv2 = conv1, conv2
-
-    def forward(self, xs: Branches) -> Branches:
-        return add_(self.conv2(relu_(self.conv1(xs))), xs)
 
 
 class SRResNet(nn.Module):

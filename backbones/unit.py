@@ -89,7 +89,7 @@ class MSConvUnit(nn.Module):
         """
         fan_in = [0] * self.n_out
         for e in (e for e in unit.edges if e.op == "conv"):
-            kernel = e.kernel if e.kernel is not None else site.kernel
+            kernel = e.kernel_in(site.kernel)
             fan_in[e.dst] += unit.inputs.channels(site.c_in, e.src) * kernel * kernel
         slices: dict[str, dict[tuple[int, int], int]] = {}  # module -> output slice -> the largest fan-in it feeds
         for call in self.calls:
@@ -118,7 +118,7 @@ class MSConvUnit(nn.Module):
 
     def _make_call(self, unit: UnitSpec, site: ConvSite, key: tuple[object, ...], edges: list[Edge]) -> Call:
         first = edges[0]
-        kernel = first.kernel if first.kernel is not None else site.kernel
+        kernel = first.kernel_in(site.kernel)
         cin = unit.inputs.channels(site.c_in, first.src)
         widths = [unit.outputs.channels(site.c_out, e.dst) * conv_out_multiplier(unit, e) for e in edges]
         name = first.tie if first.tie is not None else "e" + "_".join(f"{e.src}{e.dst}" for e in edges)
@@ -206,7 +206,7 @@ def _call_key(unit: UnitSpec, e: Edge, site: ConvSite) -> tuple[object, ...]:
     if e.tie is not None:
         return ("tie", e.tie, e.src, e.dst)
     pre = e.resampling if _resample_before(unit, e) else "none"
-    kernel = e.kernel if e.kernel is not None else site.kernel
+    kernel = e.kernel_in(site.kernel)
     stride_gap = unit.level_gap(e) if e.resample == "strided" else 0
     pre_gap = unit.level_gap(e) if pre != "none" else 0
     return ("fuse", e.src, pre, pre_gap, kernel, stride_gap)
@@ -275,6 +275,5 @@ class SingleConv(nn.Module):
 def conv_unit(unit: UnitSpec, site: ConvSite) -> nn.Module:
     """The factory: the module for ``unit`` at ``site``.  Backbones call only this."""
     if unit.inputs.count == unit.outputs.count == 1 and len(unit.edges) == 1 and unit.edges[0].op == "conv":
-        kernel = unit.edges[0].kernel
-        return SingleConv(site, kernel if kernel is not None else site.kernel)
+        return SingleConv(site, unit.edges[0].kernel_in(site.kernel))
     return MSConvUnit(unit, site)

@@ -73,7 +73,7 @@ def _unit_cost(unit: UnitSpec, c_in: int, c_out: int, layer_kernel: int, h: int,
     for e in unit.edges:
         if e.op == "identity":
             continue
-        k = e.kernel if e.kernel is not None else layer_kernel
+        k = e.kernel_in(layer_kernel)
         cin = unit.inputs.channels(c_in, e.src)
         cout = unit.outputs.channels(c_out, e.dst) * conv_out_multiplier(unit, e)
         level = conv_level(unit, e)

@@ -116,7 +116,7 @@ def _cross_kernel(body: Iterable[tuple[ConvSite, UnitSpec]]) -> int | str | None
 def _kernel_as_run(e: Edge, site: ConvSite) -> int | str:
     if e.op == "identity":
         return "identity"
-    return e.kernel if e.kernel is not None else site.kernel
+    return e.kernel_in(site.kernel)
 
 
 def _one_or_mixed(values: Iterable[str]) -> str | None:

@@ -98,6 +98,10 @@ class Edge:
     resample_first: bool | None = None
     tie: str | None = None
 
+    def kernel_in(self, layer_kernel: int) -> int:
+        """The kernel this entry runs with in a layer whose own kernel is ``layer_kernel``."""
+        return self.kernel if self.kernel is not None else layer_kernel
+
     @property
     def resampling(self) -> str:
         """The resampling op ("none" within a scale); set for every edge a UnitSpec holds."""

@@ -31,6 +31,7 @@ from nas.analysis.predictors import (
 )
 from nas.analysis.stats import Correlations, paired_summary, seeds_needed
 from nas.analysis.verdict import Margin
+from nas.confidence import LEVEL_TEXT
 from nas.errors import InputError
 from nas.jsonvalues import finite_or_none
 from nas.study import keys
@@ -235,7 +236,7 @@ def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -
     if front is not None:
         lines.append(f"at {stats.factor:g}x the proxy budget, on MACs and params (noise-aware front):")
         lines += [f"  {p.name} (trial {p.number}): {standing(front, i)}" for i, p in enumerate(front.points)]
-    lines.append("rank agreement of each predictor with the long-budget PSNR (95 % bootstrap intervals):")
+    lines.append(f"rank agreement of each predictor with the long-budget PSNR ({LEVEL_TEXT} bootstrap intervals):")
     lines += predictor_lines(stats.predictors)
     if stats.lc_mae:
         errors = ", ".join(f"{name} {mae:.3f}" for name, mae in stats.lc_mae.items())
@@ -245,7 +246,7 @@ def summary(stats: FidelityStats, name: str, deltas: Sequence[float] = DELTAS) -
         return lines
     lines.append(
         f"seed noise: SD {stats.seed_sd:.3f} dB per architecture; SD of paired differences {stats.paired_sd:.3f} dB;"
-        f" {stats.pairs_resolved} of {stats.pairs} pairs resolved by paired 95 % intervals"
+        f" {stats.pairs_resolved} of {stats.pairs} pairs resolved by paired {LEVEL_TEXT} intervals"
     )
     for delta in deltas:
         unpaired, paired = stats.seeds_for(delta, False), stats.seeds_for(delta, True)

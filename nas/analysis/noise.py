@@ -27,12 +27,12 @@ from optuna.trial import TrialState
 from nas.analysis.fronts import dominance
 from nas.analysis.paired import per_image
 from nas.analysis.verdict import ImageModel, Margin, PairVerdict, Run, common_images, compare_all, fit_seed_model
+from nas.confidence import Z
 from nas.study import keys
 from nas.study.companion import data_key, fidelity_records
 from nas.study.objectives import objectives_of
 from nas.study.records import ArchRecord, is_result
 
-Z = 1.96
 Label = Literal["front", "tied", "dominated"]
 STATUS_LABELS = {
     "front": "on the front",

@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from nas.confidence import LEVEL, LEVEL_TEXT
 from nas.study import keys
 from nas.study.records import ArchRecord
 from studies import DEFAULT_ROPE
-
-LEVEL = 0.95
 
 
 @dataclass(frozen=True)
@@ -90,8 +89,8 @@ def lines(diffs: Sequence[PairedDifference], rope: float = DEFAULT_ROPE) -> list
         return []
     n, sd = diffs[0].n_images, diffs[0].seed_sd
     rests = f"seed noise SD {sd:.3f} dB included" if sd > 0 else "one seed: the seed noise is not in it"
-    out = [f"paired per-image differences against {diffs[0].b} (same seed, {n} validation images, 95 % t interval;"
-           f" {rests}; ROPE +-{rope:g} dB):"]  # fmt: skip
+    out = [f"paired per-image differences against {diffs[0].b} (same seed, {n} validation images,"
+           f" {LEVEL_TEXT} t interval; {rests}; ROPE +-{rope:g} dB):"]  # fmt: skip
     for d in sorted(diffs, key=lambda d: -d.mean):
         out.append(f"  {d.a:<18} {d.mean:+.3f} dB [{d.low:+.3f}, {d.high:+.3f}]  {within(d, rope)}")
     return out

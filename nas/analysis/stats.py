@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as sps
 
+from nas.confidence import LEVEL
+
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 MIN_INTERVAL_POINTS = 5  # fewer pairs: a percentile bootstrap of ranks is nearly a permutation of the sample
@@ -161,7 +163,7 @@ def bootstrap_band(
     weights: npt.ArrayLike | None = None,
     *,
     n_boot: int = 1000,
-    level: float = 0.95,
+    level: float = LEVEL,
     rng: np.random.Generator,
 ) -> tuple[Array, Array]:
     """Pointwise percentile band of the weighted EDF, resampling models (value and weight together).
@@ -363,7 +365,7 @@ def _rank_rows(x: Array, y: Array) -> tuple[Array, Array]:
 
 
 def rank_correlations(
-    x: npt.ArrayLike, y: npt.ArrayLike, *, n_boot: int = 2000, level: float = 0.95, rng: np.random.Generator
+    x: npt.ArrayLike, y: npt.ArrayLike, *, n_boot: int = 2000, level: float = LEVEL, rng: np.random.Generator
 ) -> Correlations:
     """Kendall tau-b and Spearman rho between proxy and target, with percentile-bootstrap intervals over pairs.
 
@@ -407,7 +409,7 @@ def seeds_needed(sd: float, delta: float, alpha: float = 0.05, power: float = 0.
     return max(2, math.ceil(n - 1e-9))  # the tolerance keeps float noise from adding a seed
 
 
-def paired_summary(a: npt.ArrayLike, b: npt.ArrayLike, level: float = 0.95) -> Paired:
+def paired_summary(a: npt.ArrayLike, b: npt.ArrayLike, level: float = LEVEL) -> Paired:
     """Mean and Student-t interval of per-seed differences a - b (same seeds: common random numbers)."""
     va, vb = _vector(a, "a"), _vector(b, "b")
     if va.size != vb.size or va.size < 2:

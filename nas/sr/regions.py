@@ -20,6 +20,7 @@ import numpy.typing as npt
 from PIL import Image
 from scipy import stats
 
+from nas.confidence import LEVEL
 from nas.sr.evaluation import UpscaleFn, prepare_hr
 from nas.sr.imresize import imresize_np
 from nas.sr.metrics import PEAK, crop_border, psnr_of_mse, quantize, y_levels
@@ -28,7 +29,6 @@ from nas.sr.tile_sums import TileSums, tile_sums
 
 ALL = "all"  # every evaluated pixel, as a class row beside the others
 N_BOOT = 2000
-LEVEL = 0.95
 VIEW_SIDE = 480  # pixels: the longer side of an image's view on the page, under its class overlay
 
 Array = npt.NDArray[np.float64]
