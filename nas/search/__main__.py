@@ -46,6 +46,14 @@ if TYPE_CHECKING:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = Parser(prog="python -m nas.search", description="Multi-objective search over a named study's space.")
+    add_study_args(p)
+    add_run_args(p)
+    add_schedule_args(p)
+    return checked(p.parse_args(argv))
+
+
+def add_study_args(p: Parser) -> None:
+    """Which study, its named points, its proxy budget and zero-cost scores; --list and --dump-study."""
     p.add_argument("--study", default=None, help="a study name (see --list)")
     p.add_argument("--study-file", default=None, help="a study of your own: a TOML file (see --dump-study)")
     p.add_argument(
@@ -90,6 +98,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--dump-study", action="store_true", help="print the study's definition as a study file")
     p.add_argument("--list", action="store_true", help="list the studies (and --study-file's)")
+
+
+def add_run_args(p: Parser) -> None:
+    """Where it is stored, how many trials, on which devices and data, with which seeds and sampler."""
     p.add_argument("--storage", default=None, help="SQLAlchemy URL (default: the SQLite file runs/msnas.db)")
     p.add_argument("--artifacts", default=None, help="artifact folder (default: beside a SQLite file, else runs/)")
     p.add_argument("--n-trials", type=int, default=None, help="trials for this process (default: the study's)")
@@ -130,6 +142,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="override the study's sampler; the study is then stored as NAME-SAMPLER. random draws"
         " architectures uniformly (unbiased samples for nas.analyze) and queues no named variants",
     )
+
+
+def add_schedule_args(p: Parser) -> None:
+    """How trainings are cut short: successive halving, MO-ASHA or early stopping."""
     p.add_argument(
         "--halving",
         action="store_true",
@@ -149,7 +165,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--eta", type=int, default=ETA, help=f"halving: keep 1/ETA per rung (default {ETA})")
     p.add_argument("--rungs", type=int, default=RUNGS, help=f"halving: rungs below the full proxy (default {RUNGS})")
-    args = p.parse_args(argv)
+
+
+def checked(args: argparse.Namespace) -> argparse.Namespace:
+    """The flags that exclude or bound each other, checked together (UsageError); tuples for the data folders."""
     if args.halving + args.asha + args.stop_early > 1:
         raise UsageError("--halving, --asha and --stop-early: choose one")
     if args.stop_early and args.eta < 2:
