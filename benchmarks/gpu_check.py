@@ -221,6 +221,21 @@ def timed(what: str, work: Callable[[], dict[str, float]], spent: dict[str, floa
     return out
 
 
+def training_table(train: dict[tuple[str, str], dict[str, float]], per_core: float) -> list[str]:
+    """One row per backbone and variant: MACs, step time, throughput, memory, and the CPU cores its data needs."""
+    lines = [
+        "| backbone | variant | G MACs | step (ms) | samples/s | peak memory (GiB) | cores to feed it |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (b, v), r in train.items():
+        cores = r["samples_per_s"] / per_core
+        lines.append(
+            f"| {b} | {v} | {r['gmacs']:.2f} | {r['step_ms']:.1f} | {r['samples_per_s']:.0f} | {r['peak_gib']:.2f} |"
+            f" {cores:.1f} |"
+        )
+    return lines
+
+
 def report(device: torch.device, sizes: Sizes, compile_model: bool) -> str:
     """Run every part and return the markdown block."""
     spent: dict[str, float] = {}
@@ -247,16 +262,9 @@ def report(device: torch.device, sizes: Sizes, compile_model: bool) -> str:
         f"{size} networks, x4, batch {sizes.batch}, {sizes.hr_patch}x{sizes.hr_patch} HR patches, {sizes.iters} timed"
         f" steps after {sizes.warmup} warm-up; {sum(spent.values()):.0f} s in all",
         "",
-        "| backbone | variant | G MACs | step (ms) | samples/s | peak memory (GiB) | cores to feed it |",
-        "|---|---|---|---|---|---|---|",
+        *training_table(train, per_core),
+        "",
     ]
-    for (b, v), r in train.items():
-        cores = r["samples_per_s"] / per_core
-        lines.append(
-            f"| {b} | {v} | {r['gmacs']:.2f} | {r['step_ms']:.1f} | {r['samples_per_s']:.0f} | {r['peak_gib']:.2f} |"
-            f" {cores:.1f} |"
-        )
-    lines.append("")
     for b in BACKBONES:
         speed = train[(b, "ms3")]["samples_per_s"] / train[(b, "standard")]["samples_per_s"]
         macs = train[(b, "standard")]["gmacs"] / train[(b, "ms3")]["gmacs"]

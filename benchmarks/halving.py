@@ -236,6 +236,27 @@ def attainment(runs: list[dict[str, Any]], all_points: list[tuple[float, ...]]) 
     return {"columns": ["loss_psnr", "loss_macs", "loss_params", "percentile"], "points": surface.tolist()}
 
 
+def train_missing(
+    args: argparse.Namespace, arms: list[str], folder: Path, log: Path, done: dict[tuple[str, int], dict]
+) -> None:
+    """Each arm and seed from --train-from on not yet in results.jsonl, appended to it as it finishes."""
+    for seed in range(args.train_from, args.repeats):
+        for arm in arms:
+            if (arm, seed) in done:
+                continue
+            db = folder / f"{arm}-{seed}.db"
+            if db.exists():  # an interrupted run: start it again from nothing
+                db.unlink()
+            iterations = STUDIES[args.study].cpu_proxy.iterations
+            settings = arm_settings(arm, args.budget, args.eta, args.rungs, seed, iterations)
+            result = run_arm(args.study, f"sqlite:///{db}", settings)
+            done[(arm, seed)] = {"arm": arm, "seed": seed, **result}
+            with log.open("a") as f:
+                f.write(json.dumps(done[(arm, seed)]) + "\n")
+            print(f"{arm} seed {seed}: {len(result['points'])} architectures, spend {study_spend(db, args.study):.2f},"
+                  f" {result['seconds']:.0f} s", flush=True)  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--study", default="ms3", choices=sorted(STUDIES))
@@ -258,21 +279,7 @@ def main() -> None:
     log = folder / "results.jsonl"
     done = {(r["arm"], r["seed"]): r for r in map(json.loads, log.read_text().splitlines())} if log.exists() else {}
     print(f"machine: {describe()}")
-    for seed in range(args.train_from, args.repeats):
-        for arm in arms:
-            if (arm, seed) in done:
-                continue
-            db = folder / f"{arm}-{seed}.db"
-            if db.exists():  # an interrupted run: start it again from nothing
-                db.unlink()
-            iterations = STUDIES[args.study].cpu_proxy.iterations
-            settings = arm_settings(arm, args.budget, args.eta, args.rungs, seed, iterations)
-            result = run_arm(args.study, f"sqlite:///{db}", settings)
-            done[(arm, seed)] = {"arm": arm, "seed": seed, **result}
-            with log.open("a") as f:
-                f.write(json.dumps(done[(arm, seed)]) + "\n")
-            print(f"{arm} seed {seed}: {len(result['points'])} architectures, spend {study_spend(db, args.study):.2f},"
-                  f" {result['seconds']:.0f} s", flush=True)  # fmt: skip
+    train_missing(args, arms, folder, log, done)
     missing = [f"{a} seed {s}" for a in arms for s in range(args.repeats) if (a, s) not in done]
     if missing:
         raise SystemExit(f"not recorded yet (another process trains them): {', '.join(missing)}")
