@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -123,6 +124,9 @@ def run_cli(
     except handled as err:
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (``--list | head``): what it read was all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
+        return 0
     except KeyboardInterrupt as err:  # a Stopped, or Ctrl-C where no handler could be set (not the main thread)
         stop = err if isinstance(err, Stopped) else Stopped()
         print(f"{prog}: {stop.reason}" + (f"; {interrupted}" if interrupted else ""), file=sys.stderr)

@@ -4,6 +4,7 @@ imports before one line); checked in a fresh interpreter, so it holds on any mac
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -45,3 +46,16 @@ def test_listing_and_dumping_import_nothing_heavy(argv: list[str]):
 def test_the_storage_default_said_in_the_help_is_the_storage_module_s():
     done = subprocess.run([sys.executable, "-m", "nas.search", "--help"], capture_output=True, text=True, check=True)
     assert DEFAULT_STORAGE.removeprefix("sqlite:///") in " ".join(done.stdout.split())
+
+
+def test_a_reader_that_went_away_ends_the_listing_quietly():
+    """``nas.search --list | head -1``: the pipe closed before the list is written is exit 0 and no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads: the first write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "nas.search", "--list"], stdout=write_end, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
