@@ -5,7 +5,7 @@ decides an open pair that matters to the front, drops a candidate once another t
 beyond the ROPE (or equivalent and cheaper), and stops when every such pair is decided, when more seeds
 cannot decide the rest, or at ``--max-trainings``.  Runs are the companion study's (``NAME.fidelity``, shared
 with ``nas.fidelity``): the same command resumes, and several workers (``&``, or machines on one PostgreSQL
-storage) share the work through claims.  Writes ``verdict.json`` (schema: README, "Verdicts").
+storage) share the work through claims.  Writes ``verdict.json`` (schema: docs/verdicts.md).
 
 Examples::
 

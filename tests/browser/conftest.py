@@ -49,7 +49,7 @@ class Searched:
 
 def hand_made_ms3(url: str) -> None:
     """Every architecture of the ms3 space with a made-up proxy result and no training: a front of many points and
-    dominated named variants, as the README's first command leaves (15 matrices, not the tiny space's 5)."""
+    dominated named variants, as `make run` leaves (15 matrices, not the tiny space's 5)."""
     definition = STUDIES[HAND_MADE]
     names, points = named_points(definition), list(definition.space.uniform_points())
     choices: dict[str, list[Any]] = {}
