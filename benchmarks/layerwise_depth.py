@@ -23,7 +23,7 @@ import optuna
 
 from benchmarks.machine import describe
 from nas.analysis.stats import rank_correlations
-from nas.search.sampling import spec_from_trial
+from nas.search.suggest import spec_from_trial
 from nas.sr.data import training_pictures, validation_images
 from nas.training.proxy import ValidationSet, train_proxy
 from space.arch import ArchSpec

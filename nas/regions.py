@@ -41,7 +41,7 @@ from nas.sr.evaluation import (
 from nas.sr.images import list_images, load_image
 from nas.sr.imresize import imresize_np, output_size
 from nas.sr.metrics import quantize
-from nas.sr.regions import TILE, Analysis, Measured, analyse, measure_image
+from nas.sr.regions import TILE, Measured, RegionAnalysis, analyse, measure_image
 from nas.sr.regions_json import as_json
 from space import ArchSpec, load_spec
 
@@ -181,7 +181,9 @@ def run(args: argparse.Namespace) -> str:
     pairs = list(combinations(names, 2))
     gallery_pair = (names[0], names[1])
     main = analyse(measure(args, fns, None, gallery_pair), pairs, args.n_boot)
-    by_factor: dict[float, Analysis] = {f: analyse(measure(args, fns, f, None), pairs, args.n_boot) for f in shrink}
+    by_factor: dict[float, RegionAnalysis] = {
+        f: analyse(measure(args, fns, f, None), pairs, args.n_boot) for f in shrink
+    }
     out = output_folder("--out", args.out)
     data = " + ".join(Path(d).name for d in args.data)
     page = write_page(out / "regions.html", main, by_factor, gallery_pair, f"{data} x{args.scale}")

@@ -66,8 +66,8 @@ class StudyDef:
     def proxy_for(self, device_type: str) -> ProxyBudget:
         return self.gpu_proxy if device_type == "cuda" else self.cpu_proxy
 
-    def over_budget(self, macs: int, params: int) -> str:
-        """Why a network of this cost lies outside the study's MACs/params budget ("" when it is inside)."""
+    def over_cost_limit(self, macs: int, params: int) -> str:
+        """Why a network of this cost lies outside the study's MACs/params limits ("" when it is inside)."""
         if self.max_gmacs is not None and macs > self.max_gmacs * 1e9:
             return f"over budget: {macs / 1e9:.2f} G MACs > {self.max_gmacs} G"
         if self.max_mparams is not None and params > self.max_mparams * 1e6:

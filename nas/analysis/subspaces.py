@@ -61,7 +61,7 @@ class Comparison:
 
 
 @dataclass(frozen=True)
-class Analysis:
+class SubspaceAnalysis:
     study: str
     sampler: str
     best_psnr: float
@@ -132,7 +132,7 @@ def analyse(
     budget_x: float = 1.0,
     optional: Collection[str] = (),
     region: str | None = None,
-) -> Analysis:
+) -> SubspaceAnalysis:
     """The whole analysis of one study, pure apart from reading it.
 
     ``budget_x`` other than 1 analyses the re-trainings ``nas.fidelity`` recorded at that multiple
@@ -163,7 +163,7 @@ def analyse(
     top = max(float(s.error.max()) for s in subspaces)
     grid = np.linspace(0.0, top * 1.02 + 1e-9, GRID_POINTS)
     sampler = str(study.user_attrs.get(keys.SAMPLER, "unknown"))
-    return Analysis(
+    return SubspaceAnalysis(
         study.study_name,
         sampler,
         best,
@@ -204,7 +204,7 @@ def psnr_means(study: optuna.Study, budget_x: float, key: str = keys.PSNR_KEY) -
 MIN_ARCHITECTURES = 5  # below this a sub-space's EDF, band and test are printed with a warning
 
 
-def summary(analysis: Analysis) -> list[str]:
+def summary(analysis: SubspaceAnalysis) -> list[str]:
     over = "" if analysis.region is None else f" on {analysis.region} regions only ({keys.region_key(analysis.region)})"
     lines = [
         f"{analysis.study}: {len(analysis.subspaces)} sub-spaces; error = dB below the best"
@@ -269,7 +269,7 @@ def overlapping(subspaces: Sequence[SubSpace]) -> list[str]:
     return out
 
 
-def as_dict(analysis: Analysis) -> dict[str, Any]:
+def as_dict(analysis: SubspaceAnalysis) -> dict[str, Any]:
     weights = analysis.normalised.weights if analysis.normalised else [None] * len(analysis.subspaces)
     return {
         "study": analysis.study,

@@ -10,18 +10,18 @@ import optuna
 import plotly.graph_objects as go
 
 from nas.analysis.stats import bootstrap_band, edf
-from nas.analysis.subspaces import Analysis, as_dict, summary
+from nas.analysis.subspaces import SubspaceAnalysis, as_dict, summary
 from nas.files import write_atomically
 from nas.output.page import Report, save_to_dashboard, write_html
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
-def error_name(analysis: Analysis) -> str:
+def error_name(analysis: SubspaceAnalysis) -> str:
     return "proxy error" if analysis.budget_x == 1 else f"error at {analysis.budget_x:g}x the proxy budget"
 
 
-def edf_figure(analysis: Analysis, normalised: bool, n_boot: int, seed: int = 0) -> go.Figure:
+def edf_figure(analysis: SubspaceAnalysis, normalised: bool, n_boot: int, seed: int = 0) -> go.Figure:
     """EDFs with 95 % bootstrap bands, one colour per sub-space."""
     rng = np.random.default_rng(seed)
     fig = go.Figure()
@@ -57,7 +57,7 @@ def edf_figure(analysis: Analysis, normalised: bool, n_boot: int, seed: int = 0)
     return fig
 
 
-def error_figure(analysis: Analysis) -> go.Figure:
+def error_figure(analysis: SubspaceAnalysis) -> go.Figure:
     fig = go.Figure()
     for i, s in enumerate(analysis.subspaces):
         fig.add_trace(
@@ -89,7 +89,9 @@ def captions(suffix: str) -> dict[str, str]:
     }
 
 
-def write_analysis(study: optuna.Study, analysis: Analysis, out: Path, n_boot: int, dashboard: bool) -> list[str]:
+def write_analysis(
+    study: optuna.Study, analysis: SubspaceAnalysis, out: Path, n_boot: int, dashboard: bool
+) -> list[str]:
     """analysis.html, analysis.json and summary.txt in ``out`` (and the figures in the study); the summary."""
     out.mkdir(parents=True, exist_ok=True)
     suffix = "" if analysis.budget_x == 1 else f"-x{analysis.budget_x:g}"  # a longer budget's sit beside the proxy's

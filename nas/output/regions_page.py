@@ -23,7 +23,7 @@ from nas.sr.region_classes import (
     MIN_REPEAT,
     SPARSE_SHARE,
 )
-from nas.sr.regions import ALL, Analysis, Crop, Measured, PairDifference
+from nas.sr.regions import ALL, Crop, Measured, PairDifference, RegionAnalysis
 
 ZOOM = 4  # crops are enlarged by nearest neighbour, so every pixel stays visible
 MIN_ERROR_RANGE = 2.0  # Y levels: the difference map's saturation never drops below this, so rounding stays white
@@ -96,7 +96,7 @@ def crop_html(crop: Crop, pair: tuple[str, str]) -> str:
     return f'<h3>{html.escape(title)}</h3>\n<div class="crops">{"".join(parts)}</div>'
 
 
-def scores_table(analysis: Analysis) -> str:
+def scores_table(analysis: RegionAnalysis) -> str:
     """Per class: share of pixels, tiles, then PSNR / SSIM / GMSD of each upscaler."""
     ups = analysis.measured.upscalers
     head = "<tr><th>class</th><th>share</th><th>tiles</th>" + "".join(
@@ -214,7 +214,7 @@ def classes_section(measured: Measured) -> str:
 
 
 def write_page(
-    path: Path, main: Analysis, rescaled: Mapping[float, Analysis], pair: tuple[str, str], data: str
+    path: Path, main: RegionAnalysis, rescaled: Mapping[float, RegionAnalysis], pair: tuple[str, str], data: str
 ) -> Path:
     """The page, written beside and then renamed; plotly.js is inline so it opens offline."""
     n = len(main.measured.images)

@@ -18,7 +18,7 @@ from collections.abc import Collection
 import optuna
 
 from nas.errors import InputError
-from nas.search.sampling import params_for
+from nas.search.suggest import params_for
 from nas.stops import is_stop
 from nas.study import keys
 from nas.study.naming import expected_variants, join_names, named_points

@@ -27,8 +27,8 @@ from nas.files import plain_name
 from nas.jsonvalues import finite_or_none
 from nas.search.progress import in_trial_progress
 from nas.search.proxy_attrs import proxy_attrs
-from nas.search.sampling import spec_from_trial
 from nas.search.stopping import CurveStopper
+from nas.search.suggest import spec_from_trial
 from nas.sr.data import PatchSampler, Picture
 from nas.stops import Stopped, interruptible, raise_if_stopped, stop_asked
 from nas.study import keys
@@ -127,7 +127,7 @@ class Searcher:
         trial.set_user_attr(keys.MACS_KEY, cost.macs)
         trial.set_user_attr(keys.PARAMS_KEY, cost.params)
         trial.set_user_attr(keys.PARAMS_NO_BIAS, cost.params_no_bias)
-        reason = self.definition.over_budget(cost.macs, cost.params)
+        reason = self.definition.over_cost_limit(cost.macs, cost.params)
         if reason:
             trial.set_user_attr(keys.REJECTED, reason)
             raise optuna.TrialPruned(reason)

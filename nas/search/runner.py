@@ -22,10 +22,10 @@ import optuna
 
 from backbones import INIT_RULE
 from nas.errors import InputError, MsnasError
-from nas.search.budget import NewArchitectures
 from nas.search.compatible import check_compatible
 from nas.search.defaults import ETA, RUNGS
 from nas.search.named import enqueue_named, outside_points, queue_on_resume
+from nas.search.new_architectures import NewArchitectures
 from nas.search.objective import Searcher, stop_if_asked
 from nas.search.recovery import all_failed, fail_dead_local_trials, fail_stale_trials, failing_own_trials
 from nas.search.samplers import make_sampler

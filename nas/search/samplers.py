@@ -20,7 +20,7 @@ from optuna.search_space import intersection_search_space
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search.sampling import params_for
+from nas.search.suggest import params_for
 from nas.study import keys
 from space.choices import SpaceDef
 from studies import StudyDef

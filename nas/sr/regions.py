@@ -34,7 +34,7 @@ VIEW_SIDE = 480  # pixels: the longer side of an image's view on the page, under
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-__all__ = ["ALL", "CLASSES", "TILE", "Analysis", "Measured", "Tiling", "analyse", "classify", "measure_image"]
+__all__ = ["ALL", "CLASSES", "TILE", "Measured", "RegionAnalysis", "Tiling", "analyse", "classify", "measure_image"]
 
 
 # ---------------------------------------------------------------- measuring upscalers on images
@@ -313,7 +313,7 @@ def pair_differences(
 
 
 @dataclass(frozen=True)
-class Analysis:
+class RegionAnalysis:
     """One set of images through every upscaler: the per-class scores, the pairs' differences, the crops."""
 
     measured: Measured
@@ -335,8 +335,8 @@ class Analysis:
         return lines
 
 
-def analyse(measured: Measured, pairs: Sequence[tuple[str, str]], n_boot: int = N_BOOT) -> Analysis:
-    return Analysis(measured, per_class(measured), pair_differences(measured, pairs, n_boot))
+def analyse(measured: Measured, pairs: Sequence[tuple[str, str]], n_boot: int = N_BOOT) -> RegionAnalysis:
+    return RegionAnalysis(measured, per_class(measured), pair_differences(measured, pairs, n_boot))
 
 
 def region_psnrs(

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 
 from nas.jsonvalues import finite_or_none
 from nas.sr.region_classes import CLASSES
-from nas.sr.regions import ALL, Analysis, Measured
+from nas.sr.regions import ALL, Measured, RegionAnalysis
 
 TILE_FRAME = "[y0, y1, x0, x1) in the HR image after modcrop to the scale and a crop of `border` pixels on each side"
 
 
-def per_class_json(analysis: Analysis) -> dict[str, dict[str, dict[str, float | int | None]]]:
+def per_class_json(analysis: RegionAnalysis) -> dict[str, dict[str, dict[str, float | int | None]]]:
     return {
         region: {
             u: {
@@ -28,7 +28,7 @@ def per_class_json(analysis: Analysis) -> dict[str, dict[str, dict[str, float | 
     }
 
 
-def pairs_json(analysis: Analysis) -> list[dict[str, object]]:
+def pairs_json(analysis: RegionAnalysis) -> list[dict[str, object]]:
     return [
         {
             "a": d.a,
@@ -51,7 +51,7 @@ def tiles_json(measured: Measured) -> list[dict[str, object]]:
     ]
 
 
-def as_json(main: Analysis, rescaled: Mapping[float, Analysis]) -> dict[str, object]:
+def as_json(main: RegionAnalysis, rescaled: Mapping[float, RegionAnalysis]) -> dict[str, object]:
     """{models, classes, images, per_class, pairs, rescale: {factor: per_class}, rescale_pairs, border, tile_frame,
     tiles}."""
     return {

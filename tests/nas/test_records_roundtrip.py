@@ -24,7 +24,7 @@ from nas.analysis.selection import select
 from nas.analysis.subspaces import analyse
 from nas.export import main as export_main
 from nas.output.report import TABLE, build_report
-from nas.search.budget import NewArchitectures
+from nas.search.new_architectures import NewArchitectures
 from nas.search.retrain import Work, plan, store
 from nas.search.summary import summary
 from nas.study import keys

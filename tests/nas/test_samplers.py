@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from nas.search.__main__ import main as search_main
 from nas.search.samplers import NSGAIISampler, TPESampler, UniformPointSampler, distinct_points, random_sampler
-from nas.search.sampling import spec_from_trial
+from nas.search.suggest import spec_from_trial
 from nas.study import keys
 from nas.study.naming import stored_name
 from nas.study.storage import storage_for

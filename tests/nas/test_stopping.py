@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from nas.analysis.promotion import goes_on
 from nas.search.__main__ import main as search_main
-from nas.search.budget import trained
+from nas.search.new_architectures import trained
 from nas.search.stopping import CurveStopper
 from nas.study import keys
 from nas.study.storage import storage_for

@@ -7,8 +7,8 @@ from dataclasses import replace
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from nas.search.budget import NewArchitectures, space_points, trained, unevaluated
-from nas.search.sampling import spec_from_trial
+from nas.search.new_architectures import NewArchitectures, space_points, trained, unevaluated
+from nas.search.suggest import spec_from_trial
 from nas.study import keys
 from space import analytic_cost
 from studies import STUDIES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from nas.search.sampling import params_for, spec_from_trial
+from nas.search.suggest import params_for, spec_from_trial
 from nas.study.naming import named_points
 from space import preset
 from studies import STUDIES

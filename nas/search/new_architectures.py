@@ -1,8 +1,8 @@
-"""The trial budget counts architectures trained, not trials: a repeat or an over-budget draw costs nothing.
+"""--n-trials counts architectures trained, not trials: a repeat or a draw over the cost limit costs nothing.
 
 NSGA-II on a small space draws the same few architectures again and again (the default ``ms3``
 run once trained 12 of its 15 architectures in 40 trials).  ``--n-trials N`` therefore means N
-proxy trainings: a repeat (answered from storage) and a draw over the MACs/params budget are
+proxy trainings: a repeat (answered from storage) and a draw over the MACs/params limit are
 printed but not counted.  When the sampler keeps drawing nothing new, a finite space is
 enumerated and an unevaluated architecture is queued (in an order fixed by the seed); when every
 architecture within budget is evaluated, the run stops and says so.
@@ -17,7 +17,7 @@ import optuna
 
 from nas.analysis.fronts import front
 from nas.search.progress import Progress
-from nas.search.sampling import params_for
+from nas.search.suggest import params_for
 from nas.study import keys
 from nas.study.naming import trial_arch_name
 from nas.study.objectives import objectives_of
@@ -61,7 +61,7 @@ def unevaluated(study: optuna.Study, definition: StudyDef, seed: int) -> list[di
         if spec.spec_hash in seen or spec.spec_hash in todo:
             continue
         cost = analytic_cost(spec)
-        if not definition.over_budget(cost.macs, cost.params):
+        if not definition.over_cost_limit(cost.macs, cost.params):
             todo[spec.spec_hash] = params
     order = sorted(todo)
     random.Random(seed).shuffle(order)
