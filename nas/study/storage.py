@@ -15,11 +15,12 @@ from nas.errors import InputError, one_line
 from nas.study.faults import driver_cause
 from nas.study.naming import join_names
 from nas.study.objectives import check_msnas
-from nas.study.reconnect import SERVER_ENGINE, SteadyStorage, wait_for_server
+from nas.study.reconnect import RETRY_SECONDS, SERVER_ENGINE, SteadyStorage, wait_for_server
 from nas.study.urls import engine_url, parsed, public_url
 
 DEFAULT_STORAGE = "sqlite:///runs/msnas.db"
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
+ANSWERED: set[str] = set()  # server URLs opened in this process: opening one again waits out a restart
 
 
 def check_storage_path(url: str) -> bool:
@@ -51,21 +52,27 @@ def storage_for(url: str) -> optuna.storages.BaseStorage:
     sqlite = check_storage_path(url)
     engine: dict[str, Any] = {"connect_args": {"timeout": 60}} if sqlite else dict(SERVER_ENGINE)
     grace = int(os.environ.get("MSNAS_GRACE_SECONDS", GRACE_SECONDS))
-    storage = open_rdb(url, engine, int(os.environ.get("MSNAS_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)), grace)
+    wait = float(os.environ.get("MSNAS_RECONNECT_SECONDS", grace))
+    heartbeat = int(os.environ.get("MSNAS_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
+    storage = open_rdb(url, engine, heartbeat, grace, patience=wait if url in ANSWERED else 0.0)
     if sqlite:
         serialise_sqlite(storage.engine)  # our own RDBStorage, before Optuna wraps it
     else:
-        wait_for_server(storage.engine, float(os.environ.get("MSNAS_RECONNECT_SECONDS", grace)))
+        ANSWERED.add(url)
+        wait_for_server(storage.engine, wait)
     return storage
 
 
-def open_rdb(url: str, engine: dict[str, Any], heartbeat: int, grace: int) -> SteadyStorage:
+def open_rdb(url: str, engine: dict[str, Any], heartbeat: int, grace: int, patience: float = 0.0) -> SteadyStorage:
     """The storage; InputError naming the cause when it cannot be opened.
 
     Many processes may open one URL at once: they may all find the tables missing and create them together,
-    so that first opening is retried.
+    so that first opening is retried.  A server that cannot be reached is waited for up to ``patience`` seconds
+    (a server this process has opened before, restarting: a worker opening it again must not end then).
     """
-    for attempt in range(1, 6):
+    deadline, attempt = time.monotonic() + patience, 0
+    while True:
+        attempt += 1
         try:
             return SteadyStorage(
                 engine_url(url), engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=grace
@@ -75,8 +82,10 @@ def open_rdb(url: str, engine: dict[str, Any], heartbeat: int, grace: int) -> St
             if attempt < 5 and (racing or "already exists" in str(err)):  # another worker creating the tables
                 time.sleep(random.uniform(0.1, 0.5) * attempt)
                 continue
+            if isinstance(err, sqlalchemy.exc.OperationalError) and time.monotonic() < deadline:
+                time.sleep(RETRY_SECONDS)  # the server is restarting
+                continue
             raise InputError(f"--storage: cannot open {public_url(url)}: {why_not_opened(err)}") from None
-    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def why_not_opened(err: Exception) -> str:

@@ -108,3 +108,34 @@ def test_a_server_away_too_long_ends_the_worker_in_one_line_and_loses_nothing(
     assert "their worker on this machine is gone: trials [1]" in capsys.readouterr().err
     after = states(url)
     assert after[0] == "COMPLETE" and after[1] == "FAIL" and "RUNNING" not in after.values()
+
+
+def test_opening_a_storage_again_waits_for_its_server_and_a_server_never_reached_is_refused_at_once(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker opens its storage more than once (the study, its companion, the claims); an opening that falls
+    in a restart waits for the server, as pooled connections do, where a first opening fails at once."""
+    import threading
+
+    from nas.errors import InputError
+    from nas.study import storage as storage_module
+
+    monkeypatch.setattr(storage_module, "ANSWERED", set())
+    monkeypatch.setenv("MSNAS_RECONNECT_SECONDS", "60")
+    url = server.database("reopen", "r3open-pw").render_as_string(hide_password=False)
+    storage_for(url)  # opened once: the server has answered this process
+    server.stop()
+    restart = threading.Timer(3.0, server.start)
+    restart.start()
+    began = time.monotonic()
+    try:
+        assert optuna.get_all_study_names(storage_for(url)) == []  # waited, then opened
+    finally:
+        restart.join()
+    assert time.monotonic() - began >= 2.5
+    server.stop()
+    monkeypatch.setattr(storage_module, "ANSWERED", set())  # a process that never reached it
+    began = time.monotonic()
+    with pytest.raises(InputError, match="cannot open"):
+        storage_for(url)
+    assert time.monotonic() - began < 20
