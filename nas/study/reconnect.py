@@ -8,16 +8,18 @@ as the heartbeat's grace period: a server away longer leaves every trial's heart
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import optuna
 import sqlalchemy
 
 from nas.errors import one_line
-from nas.study.faults import STORAGE_ERRORS, storage_fault
+from nas.study.faults import STORAGE_ERRORS, chain, storage_fault
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
@@ -78,3 +80,40 @@ class SteadyStorage(optuna.storages.RDBStorage):
             super().record_heartbeat(trial_id)
         except STORAGE_ERRORS as err:
             log.warning(f"storage: a heartbeat was not recorded ({storage_fault(err) or one_line(err)})")
+
+
+# Calls whose second run after a lost connection changes nothing a first run that got through would not: reads,
+# and writes of a value by key.  A trial's creation or state change is not among them (it might run twice).
+RETRIED_AFTER_A_LOST_CONNECTION = (
+    "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
+    "get_study_system_attrs", "get_all_studies", "get_trial_id_from_study_id_trial_number", "get_trial",
+    "_get_trials", "_get_best_trial_id", "get_trial_param", "_get_stale_trial_ids", "set_study_user_attr",
+    "set_study_system_attr", "set_trial_user_attr", "set_trial_system_attr",
+)  # fmt: skip
+
+
+def lost_connection(err: BaseException) -> bool:
+    """Whether ``err`` holds a connection the server dropped under a query (SQLAlchemy invalidated it)."""
+    return any(isinstance(link, sqlalchemy.exc.DBAPIError) and link.connection_invalidated for link in chain(err))
+
+
+def again_after_a_lost_connection(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` run once more when the server dropped its connection mid-query (a restart): the new
+    connection waits for the server (``Patience``); pre-ping only checks a connection before a query starts."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as err:
+            if not lost_connection(err):
+                raise
+            log.warning(f"storage: the connection was lost under a query ({storage_fault(err) or one_line(err)});"
+                        " running it again")  # fmt: skip
+            return method(self, *args, **kwargs)
+
+    return run
+
+
+for _name in RETRIED_AFTER_A_LOST_CONNECTION:
+    setattr(SteadyStorage, _name, again_after_a_lost_connection(getattr(optuna.storages.RDBStorage, _name)))

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -139,3 +140,34 @@ def test_opening_a_storage_again_waits_for_its_server_and_a_server_never_reached
     with pytest.raises(InputError, match="cannot open"):
         storage_for(url)
     assert time.monotonic() - began < 20
+
+
+def test_a_read_whose_connection_the_server_drops_mid_query_runs_again(server: Server) -> None:
+    """Pre-ping checks a connection before a query; a restart landing under the query itself is met by running
+    that read once more on a new connection (the fault suite's restart scenario found it)."""
+    import sqlalchemy
+
+    url = server.database("midquery", "m1dquery-pw").render_as_string(hide_password=False)
+    storage = storage_for(url)
+    assert isinstance(storage, optuna.storages.RDBStorage)
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.enqueue_trial({})
+    killer = sqlalchemy.create_engine(
+        url.replace("postgresql://", "postgresql+psycopg2://"), poolclass=sqlalchemy.pool.NullPool
+    )
+    dropped: list[int] = []
+
+    def drop_this_connection(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM trials" in statement and not dropped:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with killer.connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            dropped.append(pid)
+
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", drop_this_connection)
+    try:
+        trials = storage.get_all_trials(storage.get_study_id_from_name("s"))
+    finally:
+        sqlalchemy.event.remove(storage.engine, "before_cursor_execute", drop_this_connection)
+        killer.dispose()
+    assert dropped and len(trials) == 1
