@@ -23,7 +23,7 @@ import psycopg2
 from sqlalchemy.engine import URL
 
 ADMIN = "msnas_admin"
-SERVER_OPTIONS = "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=50"
+SERVER_OPTIONS = "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200"
 
 
 def server_bin() -> Path | None:

@@ -170,4 +170,5 @@ def test_a_read_whose_connection_the_server_drops_mid_query_runs_again(server: S
     finally:
         sqlalchemy.event.remove(storage.engine, "before_cursor_execute", drop_this_connection)
         killer.dispose()
+        storage.engine.dispose()  # the tests' server is shared: give its connections back
     assert dropped and len(trials) == 1
