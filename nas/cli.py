@@ -129,6 +129,7 @@ def run_cli(
         return 0
     except KeyboardInterrupt as err:  # a Stopped, or Ctrl-C where no handler could be set (not the main thread)
         stop = err if isinstance(err, Stopped) else Stopped()
+        sys.unraisablehook = lambda _: None  # a finalizer of what the stop left half-built is noise after its line
         print(f"{prog}: {stop.reason}" + (f"; {interrupted}" if interrupted else ""), file=sys.stderr)
         return stop.exit_code
     except Exception as err:
