@@ -188,16 +188,19 @@ def gone_within(pids: list[int], seconds: float) -> float:
     return time.monotonic() - began
 
 
-def test_sigterm_stops_a_search_with_its_trial_failed_and_said(tmp_path, started: Started):
-    log = tmp_path / "err"
+def sigterm_once(argv: list[str], log: Path, ready: str, started: Started) -> list[str]:
+    """Start ``argv``, send SIGTERM once its stderr shows ``ready``; its stderr lines, after it exited 143."""
     with log.open("wb") as err:
-        proc = subprocess.Popen(search(tmp_path, "--n-trials", "3"), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                                stderr=err)  # fmt: skip
+        proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
     started.append(proc.pid)
-    wait_for(log, r"trial 0 \S+ starts:", 1, proc)
+    wait_for(log, ready, 1, proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=STOP_SECONDS) == 143
-    lines = log.read_text().splitlines()
+    return log.read_text().splitlines()
+
+
+def test_sigterm_stops_a_search_with_its_trial_failed_and_said(tmp_path, started: Started):
+    lines = sigterm_once(search(tmp_path, "--n-trials", "3"), tmp_path / "err", r"trial 0 \S+ starts:", started)
     assert lines[-1] == "nas.search: stopped by SIGTERM; finished trials are saved, run the same command to go on"
     assert re.fullmatch(r"trial 0 \S+: failed, stopped by SIGTERM", lines[-2]), lines[-3:]
     assert not [line for line in lines if "Traceback" in line]
@@ -316,15 +319,8 @@ def test_sigterm_to_a_race_worker_fails_its_trial_and_frees_its_claim(tmp_path, 
 
     url = f"sqlite:///{tmp_path / 'race.db'}"
     race = ["--study", "tiny", "--candidates", "standard,ms3", "--budgets", "1000", "--device", "cpu"]
-    log = tmp_path / "err"
-    with log.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "nas.verdict", *race, "--storage", url], cwd=ROOT, env=ENV,
-                                stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
-    started.append(proc.pid)
-    wait_for(log, r"\[0 runs recorded\]", 1, proc)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=STOP_SECONDS) == 143
-    lines = log.read_text().splitlines()
+    argv = [sys.executable, "-m", "nas.verdict", *race, "--storage", url]
+    lines = sigterm_once(argv, tmp_path / "err", r"\[0 runs recorded\]", started)
     assert lines[-1] == "nas.verdict: stopped by SIGTERM; what was recorded stays; run the same command again to go on"
     assert re.search(r"not recorded \(trial 0 failed\), stopped by SIGTERM$", lines[-2]), lines[-3:]
 
