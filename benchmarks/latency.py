@@ -32,7 +32,7 @@ from torch import nn
 
 from backbones import build_model
 from nas.allocator import keep_freed_memory
-from nas.training.latency import RUNTIMES, Forward, Runtime, forward_of, time_ms
+from nas.measure.latency import RUNTIMES, Forward, Runtime, forward_of, time_ms
 from space import PRESETS, analytic_cost, preset
 from space.arch import ArchSpec
 from space.cost import unit_cost

@@ -18,7 +18,7 @@ def cpu_name() -> str:
 
 def openmp_waiting() -> str:
     """How idle OpenMP threads wait: the variables the latency objective records too."""
-    from nas.training.latency import OPENMP_WAITING
+    from nas.measure.latency import OPENMP_WAITING
 
     settings = [f"{name}={os.environ[name]}" for name in OPENMP_WAITING.values() if name in os.environ]
     return ", ".join(settings) or "libgomp's default OpenMP waiting"

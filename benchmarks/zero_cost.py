@@ -21,13 +21,13 @@ import optuna
 from backbones import build_model
 from benchmarks.machine import describe
 from nas.analysis.stats import rank_correlations
+from nas.measure.zero_cost import ZC_NAMES, zero_cost_scores
 from nas.sr.data import PatchSampler, training_pictures
 from nas.study import keys
 from nas.study.companion import fidelity_records
 from nas.study.records import ArchRecord, arch_records
 from nas.study.storage import open_existing_study
 from nas.training.loop import set_seed
-from nas.training.zero_cost import ZC_NAMES, zero_cost_scores
 from studies import STUDIES
 
 

@@ -21,10 +21,10 @@ import torch
 
 from backbones import build_model
 from benchmarks.machine import cpu_name
+from nas.measure.zero_cost import ZC_NAMES, plan_for, zero_cost_scores
 from nas.sr.data import PatchSampler, Picture, training_pictures
 from nas.training.loop import set_seed
 from nas.training.proxy import fit_proxy
-from nas.training.zero_cost import ZC_NAMES, plan_for, zero_cost_scores
 from space import analytic_cost
 from space.arch import ArchSpec
 from studies import STUDIES, StudyDef

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> str:
     spec = spec_from_args(args)
     if args.dump_spec:
         return spec.to_json()
-    from nas.training.counting import measure  # torch, fvcore and ptflops load only when a model is counted
+    from nas.measure.counting import measure  # torch, fvcore and ptflops load only when a model is counted
 
     counts = measure(spec, args.lr_size).as_dict()
     label = args.spec or args.preset or "standard"

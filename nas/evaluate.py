@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from nas.cli import Parser, UsageError, run_cli
+from nas.measure.memory import check_memory
 from nas.sr.evaluation import (
     SCALES,
     EvalResult,
@@ -34,7 +35,6 @@ from nas.sr.evaluation import (
     load_model,
     model_upscaler,
 )
-from nas.training.memory import check_memory
 from space import ArchSpec, load_spec
 from space.cost import coarsest_step
 

@@ -54,7 +54,7 @@ class StudyDef:
     subspaces: dict[str, str] = field(default_factory=dict)  # name -> predicate, for nas.analyze
     rope: float = DEFAULT_ROPE  # dB: PSNR differences within this are practically equivalent (verdicts, fronts)
     named: dict[str, str] = field(default_factory=dict)  # a researcher's own named points: name -> spec JSON
-    # the most the zero-cost scores may cost, as a share of the proxy training (nas.training.zero_cost.plan_for
+    # the most the zero-cost scores may cost, as a share of the proxy training (nas.measure.zero_cost.plan_for
     # keeps the most telling that fit; 0: none)
     zero_cost_share: float = 0.1
 

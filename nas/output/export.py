@@ -30,12 +30,7 @@ from torch import nn
 from backbones import build_model
 from nas.errors import InputError, MsnasError
 from nas.files import not_root
-from nas.processes import remove_stale_staging
-from nas.study import keys
-from nas.study.objectives import objectives_of
-from nas.study.urls import public_url
-from nas.study.versions import library_versions
-from nas.training.deploy import (
+from nas.measure.deploy import (
     DYNAMIC_AXES,
     ONNX_OPSET,
     RuntimeMissing,
@@ -44,6 +39,11 @@ from nas.training.deploy import (
     quiet_torch,
     run_session,
 )
+from nas.processes import remove_stale_staging
+from nas.study import keys
+from nas.study.objectives import objectives_of
+from nas.study.urls import public_url
+from nas.study.versions import library_versions
 from space import ArchSpec, SpecError, analytic_cost, load_spec
 from studies import LATENCY, MACS, PARAMS, PSNR
 

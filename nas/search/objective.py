@@ -25,6 +25,9 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from backbones import build_model
 from nas.files import plain_name
 from nas.jsonvalues import finite_or_none
+from nas.measure.counting import measure
+from nas.measure.latency import RUNTIME, cpu_latency_ms, latency_setup
+from nas.measure.zero_cost import plan_for, zero_cost_scores
 from nas.search.progress import in_trial_progress
 from nas.search.proxy_attrs import proxy_attrs
 from nas.search.stopping import CurveStopper
@@ -37,11 +40,8 @@ from nas.study.faults import storage_fault
 from nas.study.naming import trial_arch_name
 from nas.study.optuna_adapter import storage_of
 from nas.study.records import is_result
-from nas.training.counting import measure
-from nas.training.latency import RUNTIME, cpu_latency_ms, latency_setup
 from nas.training.loop import set_seed
 from nas.training.proxy import ProxyResult, StoppedEarly, ValidationSet, train_proxy
-from nas.training.zero_cost import plan_for, zero_cost_scores
 from space import analytic_cost, load_spec
 from space.arch import ArchSpec
 from studies import LATENCY, MACS, PARAMS, PSNR, StudyDef

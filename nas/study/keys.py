@@ -117,7 +117,7 @@ REGION_PREFIX = "psnr_"  # validation PSNR over the pixels of one region class (
 
 
 def zc_key(name: str) -> str:
-    """The user attribute of one zero-cost score (``nas.training.zero_cost.ZC_NAMES``)."""
+    """The user attribute of one zero-cost score (``nas.measure.zero_cost.ZC_NAMES``)."""
     return ZC_PREFIX + name
 
 

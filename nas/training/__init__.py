@@ -1,1 +1,1 @@
-"""Training: the loop, the proxy trainer, full training, measured cost and latency."""
+"""Training: the loop, the proxy trainer, nested budgets, full training (DDP)."""

@@ -31,6 +31,7 @@ from torch import nn
 from backbones import build_model
 from nas.errors import InputError, one_line
 from nas.files import not_root, replacing, write_atomically
+from nas.measure.memory import check_memory
 from nas.sr.data import (
     NamedImage,
     PatchSampler,
@@ -45,7 +46,6 @@ from nas.sr.evaluation import EvalResult, check_images, evaluate_folder, evaluat
 from nas.stops import deferring, handling_stops, stop_asked
 from nas.training.distributed import Ranks, join, launch_ranks, unwrap, wrap
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
-from nas.training.memory import check_memory
 from space import load_spec
 from space.arch import ArchSpec
 

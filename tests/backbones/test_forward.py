@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from backbones import build_model
-from nas.training.counting import fvcore_counts
+from nas.measure.counting import fvcore_counts
 from space import PRESETS, analytic_cost, preset
 from space.layout import UPSCALES
 

@@ -109,7 +109,7 @@ def test_bad_spec_file_from_a_real_process(tmp_path):
 def test_counts_at_a_smaller_side_scale_exactly(name: str, backbone: str):
     # every op costs a fixed amount per output pixel: 32x32 counts times 4 equal 64x64 counts
     from backbones import build_model
-    from nas.training.counting import counting_side, fvcore_counts, measure, ptflops_counts
+    from nas.measure.counting import counting_side, fvcore_counts, measure, ptflops_counts
 
     spec = preset(name, backbone, upscale=2, blocks=1)
     assert counting_side(spec, 64) == 32 and counting_side(spec, 48) == 48  # 32 does not divide 48

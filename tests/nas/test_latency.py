@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from backbones import build_model
-from nas.training.latency import RUNTIME, RUNTIMES, cpu_latency_ms, forward_of
+from nas.measure.latency import RUNTIME, RUNTIMES, cpu_latency_ms, forward_of
 from space import preset
 
 

@@ -12,11 +12,11 @@ import optuna
 import pytest
 import sqlalchemy
 
+from nas.measure.zero_cost import ZC_NAMES
 from nas.search.__main__ import main
 from nas.study import keys
 from nas.study.storage import storage_for
 from nas.training import loop
-from nas.training.zero_cost import ZC_NAMES
 from space import analytic_cost, preset
 from studies import STUDIES, register
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.training.zero_cost import JACOB_K, PER_IMAGE, ZC_NAMES, fisher, jacob_cov, synflow, zero_cost_scores, zico
+from nas.measure.zero_cost import JACOB_K, PER_IMAGE, ZC_NAMES, fisher, jacob_cov, synflow, zero_cost_scores, zico
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import optuna
 import pytest
 import torch
 
+from nas.measure.zero_cost import PREFERENCE, ZC_NAMES, plan_for, worst_ratio, zero_cost_scores
 from nas.search.__main__ import config_of, main, parse_args
 from nas.study import keys
 from nas.study.storage import storage_for
-from nas.training.zero_cost import PREFERENCE, ZC_NAMES, plan_for, worst_ratio, zero_cost_scores
 from studies import STUDIES
 from studies.budget import ProxyBudget
 from studies.files import StudyFileError, dumps, loads

@@ -3,7 +3,7 @@
 ``benchmarks.latency`` times it beside eager PyTorch.  Measured on 2 AMD EPYC cores (BENCHMARKS.md,
 "CPU latency"): quiet, eager PyTorch (channels-last) is the faster runtime for every unit; beside two
 busy jobs, ONNX Runtime is (standard 1348 ms against 1830 eager).  So the latency objective times eager
-PyTorch by default (``nas.training.latency.RUNTIME``), and this runtime is there to measure and to ship.
+PyTorch by default (``nas.measure.latency.RUNTIME``), and this runtime is there to measure and to ship.
 
 ONNX Runtime's threads spin while waiting for work by default; on a machine that other jobs share, a
 spinning thread steals the core its sibling needs, so sessions here do not spin (quiet, spinning is

@@ -20,7 +20,7 @@ from torch import nn
 from backbones import build_model
 from nas import SPIN_COUNT_ENV
 from nas.allocator import memory_kept
-from nas.training.deploy import export_onnx, onnx_session, run_session
+from nas.measure.deploy import export_onnx, onnx_session, run_session
 from space.arch import ArchSpec
 
 Runtime = Literal["eager", "onnxruntime"]

@@ -1,0 +1,1 @@
+"""Measuring a network without training it: MACs/params counted, latency, memory, zero-cost scores, ONNX."""
