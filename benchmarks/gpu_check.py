@@ -34,7 +34,8 @@ from PIL import Image
 
 from backbones import build_model
 from nas.allocator import keep_freed_memory
-from nas.sr.data import PatchSampler, forget_decoded, training_pictures
+from nas.sr.patches import PatchSampler
+from nas.sr.pictures import forget_decoded, training_pictures
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
 from nas.training.proxy import ValidationSet, train_proxy
 from space import analytic_cost, preset

@@ -40,7 +40,7 @@ from optuna.trial import TrialState
 
 from benchmarks.machine import describe
 from nas.analysis.fronts import hypervolume, scaled_losses
-from nas.analysis.stats import rank_correlations
+from nas.analysis.proxy_stats import rank_correlations
 from nas.errors import MsnasError
 from nas.search.runner import SearchConfig, run_search
 from nas.search.stopping import CurveStopper

@@ -22,9 +22,10 @@ import numpy as np
 import optuna
 
 from benchmarks.machine import describe
-from nas.analysis.stats import rank_correlations
+from nas.analysis.proxy_stats import rank_correlations
 from nas.search.suggest import spec_from_trial
-from nas.sr.data import training_pictures, validation_images
+from nas.sr.held_out import validation_images
+from nas.sr.pictures import training_pictures
 from nas.training.proxy import ValidationSet, train_proxy
 from space.arch import ArchSpec
 from studies import CPU_PROXY, STUDIES

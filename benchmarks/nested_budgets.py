@@ -23,8 +23,8 @@ import numpy as np
 
 from benchmarks.machine import describe
 from nas.allocator import keep_freed_memory
+from nas.analysis.proxy_stats import rank_correlations
 from nas.analysis.race import RaceState, Work
-from nas.analysis.stats import rank_correlations
 from nas.analysis.verdict import Run
 from nas.search.race import Race, RaceConfig, open_race
 from nas.study.experimental import experimental_ok

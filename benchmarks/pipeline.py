@@ -26,7 +26,8 @@ import torch
 from PIL import Image
 
 from benchmarks.gpu_check import texture_images
-from nas.sr.data import CropSet, PatchSampler, forget_decoded, training_pictures
+from nas.sr.patches import CropSet, PatchSampler
+from nas.sr.pictures import forget_decoded, training_pictures
 
 SCALE, HR_PATCH, BATCH = 4, 128, 16
 

@@ -20,7 +20,7 @@ from torch import nn
 from backbones import build_model
 from benchmarks.gpu_check import texture_images
 from nas.allocator import keep_freed_memory
-from nas.sr.data import PatchSampler
+from nas.sr.patches import PatchSampler
 from nas.training.loop import StepLog, make_optimizer, prepare_model, resolve_device, train_steps
 from nas.training.proxy import schedule_of
 from space import ArchSpec, preset

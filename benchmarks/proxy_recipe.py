@@ -18,7 +18,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from benchmarks.machine import describe
-from nas.sr.data import training_pictures, validation_images
+from nas.sr.held_out import validation_images
+from nas.sr.pictures import training_pictures
 from nas.study.naming import named_points
 from nas.training.proxy import ValidationSet, train_proxy
 from space.arch import ArchSpec

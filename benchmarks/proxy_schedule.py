@@ -16,7 +16,8 @@ from dataclasses import replace
 
 import torch
 
-from nas.sr.data import training_images, validation_images
+from nas.sr.held_out import validation_images
+from nas.sr.pictures import training_images
 from nas.training.proxy import ValidationSet, fit_proxy, score_proxy
 from space import preset
 from studies.budget import CPU_PROXY, ProxyBudget

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchmarks.machine import describe
 from benchmarks.proxy_recipe import variants
-from nas.sr.data import training_pictures
+from nas.sr.pictures import training_pictures
 from nas.training.full import save_model
 from nas.training.loop import resolve_device
 from nas.training.proxy import fit_proxy

@@ -24,7 +24,7 @@ import numpy as np
 
 from benchmarks.machine import describe
 from nas.analysis.paired import PairedDifference, paired_difference, per_image
-from nas.analysis.stats import rank_correlations, seeds_needed
+from nas.analysis.proxy_stats import rank_correlations, seeds_needed
 from nas.study import keys
 from nas.study.experimental import experimental_ok
 from nas.study.records import ArchRecord, arch_records

@@ -20,9 +20,10 @@ import optuna
 
 from backbones import build_model
 from benchmarks.machine import describe
-from nas.analysis.stats import rank_correlations
+from nas.analysis.proxy_stats import rank_correlations
 from nas.measure.zero_cost import ZC_NAMES, zero_cost_scores
-from nas.sr.data import PatchSampler, training_pictures
+from nas.sr.patches import PatchSampler
+from nas.sr.pictures import training_pictures
 from nas.study import keys
 from nas.study.companion import fidelity_records
 from nas.study.records import ArchRecord, arch_records

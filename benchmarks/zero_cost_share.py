@@ -22,7 +22,8 @@ import torch
 from backbones import build_model
 from benchmarks.machine import cpu_name
 from nas.measure.zero_cost import ZC_NAMES, plan_for, zero_cost_scores
-from nas.sr.data import PatchSampler, Picture, training_pictures
+from nas.sr.patches import PatchSampler
+from nas.sr.pictures import Picture, training_pictures
 from nas.training.loop import set_seed
 from nas.training.proxy import fit_proxy
 from space import analytic_cost

@@ -11,7 +11,7 @@ and the iteration, so a run resumes under any number of ranks that divides the b
 
 ``OUT/train.log`` is the run's progress in plain text, one timestamped line each: the start (and each resume:
 the log is appended to), the recipe, every validation, the benchmarks, and how the run ended.  ``final.json``
-records the recipe and the evaluation protocol (``nas.training.full``).
+records the recipe and the evaluation protocol (``nas.training.recipe``).
 
 Examples::
 
@@ -36,18 +36,11 @@ from nas.allocator import keep_freed_memory
 from nas.cli import Parser, UsageError, defaults_of
 from nas.errors import InputError, MsnasError, one_line
 from nas.stops import Stopped
+from nas.training.checkpoint import Run
 from nas.training.distributed import leave
-from nas.training.full import (
-    Run,
-    TrainConfig,
-    benchmark_line,
-    finish,
-    logger,
-    setup,
-    start_line,
-    train,
-)
+from nas.training.full import benchmark_line, finish, logger, setup, start_line, train
 from nas.training.loop import DivergenceError
+from nas.training.recipe import TrainConfig
 from space import SpecError
 
 LOG = "train.log"

@@ -29,7 +29,7 @@ from nas.analysis.predictors import (
     ridge_loo,
     score_predictors,
 )
-from nas.analysis.stats import Correlations, paired_summary, seeds_needed
+from nas.analysis.proxy_stats import Correlations, paired_summary, seeds_needed
 from nas.analysis.verdict import Margin
 from nas.confidence import LEVEL_TEXT
 from nas.errors import InputError

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from nas.analysis.curves import FAMILIES, extrapolate
-from nas.analysis.stats import Correlations, rank_correlations
+from nas.analysis.proxy_stats import Correlations, rank_correlations
 from nas.jsonvalues import finite_or_none
 from nas.study import keys
 from nas.study.records import ArchRecord

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nas.analysis.stats import rank_correlations
+from nas.analysis.proxy_stats import rank_correlations
 from nas.analysis.verdict import Margin, Need, PairVerdict, Run, compare_all, need_of
 
 

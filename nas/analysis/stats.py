@@ -1,10 +1,9 @@
-"""Statistics for design-space and proxy-fidelity analysis: pure numpy/scipy, no torch, no optuna.
+"""Statistics for design-space analysis: pure numpy/scipy, no torch, no optuna.
 
 Design-space comparison follows Radosavovic et al., "On Network Design Spaces for Visual
 Recognition" (pycls): compare sub-spaces by the (complexity-normalised) empirical distribution
 of their models' errors, with bootstrap bands and permutation tests instead of single best
-models.  Proxy fidelity is judged by rank correlation with intervals; seed noise by paired
-summaries and a sample-size formula (the noise-aware front is ``nas.analysis.noise``).
+models.  Proxy fidelity and seed noise are ``nas.analysis.proxy_stats``.
 
 Every random function takes an explicit ``np.random.Generator`` so a result is reproducible.
 
@@ -17,19 +16,15 @@ Examples::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sps
 
+from nas.analysis.inputs import Array, IntArray, finite_vector, interval_quantiles, resample_count
 from nas.confidence import LEVEL
 
-Array = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.intp]
-MIN_INTERVAL_POINTS = 5  # fewer pairs: a percentile bootstrap of ranks is nearly a permutation of the sample
 TIE_TOL = 1e-12  # a permuted statistic this close to the observed one counts as "at least as extreme"
 
 
@@ -58,57 +53,14 @@ class TestResult:
     method: str
 
 
-@dataclass(frozen=True)
-class Correlations:
-    """Kendall tau-b and Spearman rho with percentile-bootstrap intervals."""
-
-    kendall_tau: float
-    tau_low: float
-    tau_high: float
-    spearman_rho: float
-    rho_low: float
-    rho_high: float
-    n: int
-    n_boot: int  # resamples actually used (constant resamples are skipped; 0: too few pairs for an interval)
-
-    def interval_text(self, low: float, high: float) -> str:
-        """``[+0.21, +0.88]``, or why there is none."""
-        if math.isnan(low):
-            return f"[not enough data: n = {self.n}, {MIN_INTERVAL_POINTS} or more]"
-        return f"[{low:+.2f}, {high:+.2f}]"
-
-
-@dataclass(frozen=True)
-class Paired:
-    """Summary of per-seed differences a - b between two architectures trained with the same seeds."""
-
-    mean_diff: float
-    sd_diff: float
-    sd_a: float
-    sd_b: float
-    n: int
-    ci_low: float
-    ci_high: float
-
-
 # ---- input checks ----
-
-
-def _vector(x: npt.ArrayLike, name: str) -> Array:
-    """A non-empty, finite 1-D float64 copy of ``x``; bad input fails here, not deep in numpy."""
-    arr = np.array(x, dtype=np.float64)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
-    return arr
 
 
 def _weights(w: npt.ArrayLike | None, n: int, name: str) -> Array:
     """Weights of length ``n`` (uniform when None), non-negative with a positive sum."""
     if w is None:
         return np.ones(n)
-    arr = _vector(w, name)
+    arr = finite_vector(w, name)
     if arr.size != n:
         raise ValueError(f"{name} has {arr.size} entries for {n} values")
     if np.any(arr < 0) or arr.sum() <= 0:
@@ -124,20 +76,6 @@ def _strata(s: npt.ArrayLike, n: int, name: str) -> IntArray:
     return arr.astype(np.intp)
 
 
-def _level(level: float) -> tuple[float, float]:
-    """Lower and upper percentile quantiles of a central ``level`` interval."""
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    return (1 - level) / 2, (1 + level) / 2
-
-
-def _count(n: int, name: str) -> int:
-    """A positive resample count."""
-    if n < 1:
-        raise ValueError(f"{name} must be at least 1, got {n}")
-    return n
-
-
 # ---- empirical distributions ----
 
 
@@ -151,10 +89,10 @@ def _edf_rows(sorted_values: Array, weight_rows: Array, grid: Array) -> Array:
 
 def edf(values: npt.ArrayLike, grid: npt.ArrayLike, weights: npt.ArrayLike | None = None) -> Array:
     """Weighted empirical distribution F(x) = sum_i w_i [v_i <= x] / sum_i w_i at each grid point."""
-    v = _vector(values, "values")
+    v = finite_vector(values, "values")
     w = _weights(weights, v.size, "weights")
     order = np.argsort(v, kind="stable")
-    return _edf_rows(v[order], w[order][None, :], _vector(grid, "grid"))[0]
+    return _edf_rows(v[order], w[order][None, :], finite_vector(grid, "grid"))[0]
 
 
 def bootstrap_band(
@@ -170,10 +108,10 @@ def bootstrap_band(
 
     Each resample's weights are renormalised; a resample whose weights are all zero is skipped.
     """
-    v = _vector(values, "values")
-    w, g = _weights(weights, v.size, "weights"), _vector(grid, "grid")
-    lo, hi = _level(level)
-    counts = rng.multinomial(v.size, np.full(v.size, 1 / v.size), size=_count(n_boot, "n_boot"))
+    v = finite_vector(values, "values")
+    w, g = _weights(weights, v.size, "weights"), finite_vector(grid, "grid")
+    lo, hi = interval_quantiles(level)
+    counts = rng.multinomial(v.size, np.full(v.size, 1 / v.size), size=resample_count(n_boot, "n_boot"))
     rows = counts * w
     rows = rows[rows.sum(axis=1) > 0]
     if rows.shape[0] == 0:
@@ -211,7 +149,7 @@ def _log_edges(log_c: Array, bins: int | npt.ArrayLike) -> Array:
         if bins < 1:
             raise ValueError(f"bins must be at least 1, got {bins}")
         return np.linspace(log_c.min(), log_c.max(), int(bins) + 1)
-    edges = _vector(bins, "bins")
+    edges = finite_vector(bins, "bins")
     if edges.size < 2 or np.any(edges <= 0) or np.any(np.diff(edges) <= 0):
         raise ValueError("explicit bin edges must be at least two positive, strictly increasing values")
     return np.log10(edges)
@@ -234,7 +172,7 @@ def complexity_weights(groups: Sequence[npt.ArrayLike], bins: int | npt.ArrayLik
     """
     if len(groups) < 1:
         raise ValueError("need at least one group")
-    comps = [_vector(g, f"groups[{i}]") for i, g in enumerate(groups)]
+    comps = [finite_vector(g, f"groups[{i}]") for i, g in enumerate(groups)]
     if any(np.any(c <= 0) for c in comps):
         raise ValueError("complexities must be positive (they are binned on a log scale)")
     log_c = np.log10(np.concatenate(comps))
@@ -270,7 +208,7 @@ def ks_statistic(
     a: npt.ArrayLike, b: npt.ArrayLike, wa: npt.ArrayLike | None = None, wb: npt.ArrayLike | None = None
 ) -> float:
     """Weighted two-sample KS distance sup_x |F_a(x) - F_b(x)|, taken over the union of sample values."""
-    va, vb = _vector(a, "a"), _vector(b, "b")
+    va, vb = finite_vector(a, "a"), finite_vector(b, "b")
     wa_, wb_ = _weights(wa, va.size, "wa"), _weights(wb, vb.size, "wb")
     zeros_a, zeros_b = np.zeros(va.size), np.zeros(vb.size)
     pooled = np.concatenate([va, vb])
@@ -321,7 +259,7 @@ def permutation_test(
     equal-weight-per-shared-stratum rule of ``complexity_weights`` (so strata and weights exclude
     each other).  Without strata, given weights move with their models.
     """
-    va, vb = _vector(a, "a"), _vector(b, "b")
+    va, vb = finite_vector(a, "a"), finite_vector(b, "b")
     if (strata_a is None) != (strata_b is None):
         raise ValueError("give strata for both samples or for neither")
     if strata_a is not None and (wa is not None or wb is not None):
@@ -334,87 +272,8 @@ def permutation_test(
     observed = np.repeat([0, 1], [va.size, vb.size])[None, :]
     stat = float(_ks_rows(pooled, *_group_weights(observed, strata, w))[0])
     within = strata if strata is not None else np.zeros(pooled.size, dtype=np.intp)  # one stratum: plain shuffle
-    shuffled = permute_within_strata(observed[0], within, _count(n_perm, "n_perm"), rng)
+    shuffled = permute_within_strata(observed[0], within, resample_count(n_perm, "n_perm"), rng)
     perm_stats = _ks_rows(pooled, *_group_weights(shuffled, strata, w))
     p_value = (int(np.sum(perm_stats >= stat - TIE_TOL)) + 1) / (n_perm + 1)
     how = "stratified" if strata is not None else ("weighted" if wa is not None or wb is not None else "plain")
     return TestResult(stat, p_value, n_perm, f"{how} two-sample KS, label permutation")
-
-
-# ---- proxy fidelity and seed noise ----
-
-
-def _rank_pair(x: Array, y: Array) -> tuple[float, float]:
-    """Kendall tau-b and Spearman rho of one sample of pairs."""
-    return float(sps.kendalltau(x, y).statistic), float(sps.spearmanr(x, y).statistic)
-
-
-def _rank_rows(x: Array, y: Array) -> tuple[Array, Array]:
-    """Kendall tau-b and Spearman rho of many samples at once (rows of x and y; no row constant).
-
-    tau-b = sum sign(dx) sign(dy) / sqrt(sum sign(dx)^2 sum sign(dy)^2) over all ordered pairs;
-    rho = Pearson correlation of average ranks.  Equal to scipy's row by row (a test checks it).
-    """
-    sx = np.sign(x[:, :, None] - x[:, None, :])
-    sy = np.sign(y[:, :, None] - y[:, None, :])
-    tau = (sx * sy).sum(axis=(1, 2)) / np.sqrt((sx**2).sum(axis=(1, 2)) * (sy**2).sum(axis=(1, 2)))
-    rx = sps.rankdata(x, axis=1) - (x.shape[1] + 1) / 2
-    ry = sps.rankdata(y, axis=1) - (y.shape[1] + 1) / 2
-    rho = (rx * ry).sum(axis=1) / np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
-    return tau, rho
-
-
-def rank_correlations(
-    x: npt.ArrayLike, y: npt.ArrayLike, *, n_boot: int = 2000, level: float = LEVEL, rng: np.random.Generator
-) -> Correlations:
-    """Kendall tau-b and Spearman rho between proxy and target, with percentile-bootstrap intervals over pairs.
-
-    Resamples in which x or y is constant (correlation undefined) are skipped; ``n_boot`` in the result counts the rest.
-    With fewer than ``MIN_INTERVAL_POINTS`` pairs the intervals are NaN (not enough data): the resamples of 3 points
-    that keep 3 distinct values are the sample itself, so the interval would be the point (``[+1.00, +1.00]``).
-    """
-    vx, vy = _vector(x, "x"), _vector(y, "y")
-    if vx.size != vy.size or vx.size < 3:
-        raise ValueError(f"need two samples of equal length >= 3, got {vx.size} and {vy.size}")
-    if np.ptp(vx) == 0 or np.ptp(vy) == 0:
-        raise ValueError("x and y must each take at least two distinct values")
-    lo, hi = _level(level)
-    if vx.size < MIN_INTERVAL_POINTS:
-        tau, rho = _rank_pair(vx, vy)
-        nan = float("nan")
-        return Correlations(tau, nan, nan, rho, nan, nan, vx.size, 0)
-    draws = rng.integers(0, vx.size, size=(_count(n_boot, "n_boot"), vx.size))
-    bx, by = vx[draws], vy[draws]
-    usable = (np.ptp(bx, axis=1) > 0) & (np.ptp(by, axis=1) > 0)
-    if not usable.any():
-        raise ValueError("every bootstrap resample was constant")
-    boot = np.stack(_rank_rows(bx[usable], by[usable]), axis=1)
-    tau, rho = _rank_pair(vx, vy)
-    (tau_low, rho_low), (tau_high, rho_high) = np.quantile(boot, [lo, hi], axis=0)
-    return Correlations(tau, float(tau_low), float(tau_high), rho, float(rho_low), float(rho_high), vx.size, len(boot))
-
-
-def seeds_needed(sd: float, delta: float, alpha: float = 0.05, power: float = 0.8, paired: bool = False) -> int:
-    """Seeds per variant to resolve a difference ``delta`` at two-sided ``alpha`` with ``power`` (normal approximation).
-
-    Unpaired: n = 2 (z_{1-alpha/2} + z_power)^2 sd^2 / delta^2; paired (sd of the differences): half that.
-    At least 2, since a standard deviation needs two seeds.
-    """
-    if sd <= 0 or delta <= 0:
-        raise ValueError(f"sd and delta must be positive, got sd={sd}, delta={delta}")
-    if not (0 < alpha < 1 and 0 < power < 1):
-        raise ValueError(f"alpha and power must be in (0, 1), got alpha={alpha}, power={power}")
-    z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
-    n = (1 if paired else 2) * z**2 * sd**2 / delta**2
-    return max(2, math.ceil(n - 1e-9))  # the tolerance keeps float noise from adding a seed
-
-
-def paired_summary(a: npt.ArrayLike, b: npt.ArrayLike, level: float = LEVEL) -> Paired:
-    """Mean and Student-t interval of per-seed differences a - b (same seeds: common random numbers)."""
-    va, vb = _vector(a, "a"), _vector(b, "b")
-    if va.size != vb.size or va.size < 2:
-        raise ValueError(f"need paired samples of equal length >= 2, got {va.size} and {vb.size}")
-    d = va - vb
-    mean, sd = float(d.mean()), float(d.std(ddof=1))
-    half = float(sps.t.ppf(_level(level)[1], d.size - 1)) * sd / math.sqrt(d.size)
-    return Paired(mean, sd, float(va.std(ddof=1)), float(vb.std(ddof=1)), d.size, mean - half, mean + half)

@@ -15,7 +15,7 @@ import optuna
 
 from backbones import INIT_RULE
 from nas.errors import InputError
-from nas.sr.data import describe_data
+from nas.sr.data_identity import describe_data
 from nas.study import keys
 from nas.study.companion import data_key
 from space import load_spec

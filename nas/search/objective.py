@@ -32,7 +32,8 @@ from nas.search.progress import in_trial_progress
 from nas.search.proxy_attrs import proxy_attrs
 from nas.search.stopping import CurveStopper
 from nas.search.suggest import spec_from_trial
-from nas.sr.data import PatchSampler, Picture
+from nas.sr.patches import PatchSampler
+from nas.sr.pictures import Picture
 from nas.stops import Stopped, interruptible, raise_if_stopped, stop_asked
 from nas.study import keys
 from nas.study.claims import Claims
@@ -64,7 +65,7 @@ class Searcher:
     claims: Claims | None = None  # one trial per architecture trains it, across workers
     data_workers: int = 0  # data-loader processes per proxy run (the batches are the same with any number)
     stopper: CurveStopper | None = None  # --stop-early: a run may end at its check (nas.search.stopping)
-    data: Mapping[str, Any] | None = None  # which data train and validate (nas.sr.data.data_identity), recorded
+    data: Mapping[str, Any] | None = None  # which data train and validate (nas.sr.data_identity), recorded
     zero_cost: bool = True  # False (--no-zero-cost): no zero-cost scores, whatever the study's share
 
     def objective(self, trial: optuna.Trial) -> tuple[float, ...]:

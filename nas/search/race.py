@@ -31,7 +31,9 @@ from nas.search.entrants import Entrant, choose, resolve_one
 from nas.search.progress import in_trial_progress
 from nas.search.proxy_attrs import objective_values, proxy_attrs
 from nas.search.runner import definition_named, open_study
-from nas.sr.data import check_unseen, data_identity, training_pictures, validation_images
+from nas.sr.data_identity import data_identity
+from nas.sr.held_out import check_unseen, validation_images
+from nas.sr.pictures import training_pictures
 from nas.stops import deferring, interruptible, raise_if_stopped, stop_asked
 from nas.study import keys
 from nas.study.claims import Claims

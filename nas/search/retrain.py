@@ -32,7 +32,9 @@ from nas.errors import InputError
 from nas.search.compatible import check_init_rule
 from nas.search.progress import Progress
 from nas.search.proxy_attrs import objective_values, proxy_attrs
-from nas.sr.data import Picture, check_unseen, data_identity, training_pictures, validation_images
+from nas.sr.data_identity import data_identity
+from nas.sr.held_out import check_unseen, validation_images
+from nas.sr.pictures import Picture, training_pictures
 from nas.stops import deferring
 from nas.study import keys
 from nas.study.companion import data_key, is_companion, open_companion, recorded, work_key
@@ -76,7 +78,7 @@ class Work:
     budget: ProxyBudget
     factor: float
     seed: int
-    data: Mapping[str, Any] | None = None  # the data identity it trains and validates on (nas.sr.data)
+    data: Mapping[str, Any] | None = None  # the data identity it trains and validates on (nas.sr.data_identity)
 
     @property
     def key(self) -> str:

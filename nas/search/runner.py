@@ -31,13 +31,10 @@ from nas.search.recovery import all_failed, fail_dead_local_trials, fail_stale_t
 from nas.search.samplers import make_sampler
 from nas.search.stopping import CurveStopper
 from nas.search.summary import summary
-from nas.sr.data import (
-    PatchSampler,
-    check_unseen,
-    data_identity,
-    training_pictures,
-    validation_images,
-)
+from nas.sr.data_identity import data_identity
+from nas.sr.held_out import check_unseen, validation_images
+from nas.sr.patches import PatchSampler
+from nas.sr.pictures import training_pictures
 from nas.stops import deferring
 from nas.study import keys
 from nas.study.claims import Claims

@@ -58,7 +58,7 @@ def recorded(fidelity: optuna.Study) -> dict[str, FrozenTrial]:
 
 
 def data_key(data: Mapping[str, Any] | None) -> str | None:
-    """What tells runs on other data apart: the content hash of a data identity (``nas.sr.data.data_identity``);
+    """What tells runs on other data apart: the content hash of a data identity (``nas.sr.data_identity``);
     None for the bundled photos and for records made before data were recorded (they trained on those)."""
     if data is None or data.get("bundled"):
         return None

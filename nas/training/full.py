@@ -9,7 +9,8 @@ after the step in progress, with a checkpoint of that step.  ``python -m nas.tra
 ``final.json`` records how the network was made (``recipe``: data, iterations, batch, patches, optimizer,
 schedule, seed, scale) and how it was measured (``protocol``: ``nas.sr.evaluation``'s, with the validation and
 benchmark sets); a checkpoint keeps the recipe, and a resume with another one is refused.  Progress lines go to
-this module's logger (``nas.train`` writes them to ``OUT/train.log``).
+this module's logger (``nas.train`` writes them to ``OUT/train.log``).  The configuration and what a run records
+of it are ``nas.training.recipe``; the run's state and its checkpoint, ``nas.training.checkpoint``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,87 +29,24 @@ import torch
 from torch import nn
 
 from backbones import build_model
-from nas.errors import InputError, one_line
+from nas.errors import InputError
 from nas.files import not_root, replacing, write_atomically
 from nas.measure.memory import check_memory
-from nas.sr.data import (
-    NamedImage,
-    PatchSampler,
-    check_unseen,
-    data_identity,
-    describe_data,
-    source_pictures,
-    training_pictures,
-    validation_images,
-)
-from nas.sr.evaluation import EvalResult, check_images, evaluate_folder, evaluate_images, model_upscaler, protocol
+from nas.sr.evaluation import EvalResult, check_images, evaluate_folder, evaluate_images, model_upscaler
+from nas.sr.held_out import check_unseen, validation_images
+from nas.sr.patches import PatchSampler
+from nas.sr.pictures import source_pictures, training_pictures
 from nas.stops import deferring, handling_stops, stop_asked
-from nas.training.distributed import Ranks, join, launch_ranks, unwrap, wrap
+from nas.training.checkpoint import CHECKPOINT, Run, layout, load_checkpoint, save_checkpoint
+from nas.training.distributed import join, launch_ranks, wrap
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, resolve_device, train_steps
+from nas.training.recipe import PROTOCOL, RECIPE, TrainConfig, protocol_of, recipe_of, recipe_text
 from space import load_spec
 from space.arch import ArchSpec
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
 FINAL = "final.json"
-PAPER_ITERS = 1_000_000
-PAPER_HALVE_EVERY = 250_000
-RECIPE = "recipe"  # final.json and the checkpoint: how the network was trained (recipe_of)
-PROTOCOL = "protocol"  # final.json: how it was measured (nas.sr.evaluation.protocol, with the sets)
-RESUMABLE = ("iterations", "precision")  # recipe fields a resume may change: train longer, on another device
-AUGMENTATION = "random crops, flips and 90-degree rotations; LR made by the evaluation's bicubic"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """A full training run as plain data (the command line's flags, one field each)."""
-
-    arch: str
-    data: tuple[str, ...] = ()  # HR training folders, taken together (none: the bundled photos)
-    lr_data: str | None = None  # pre-made LR images of the one --data folder
-    val_data: tuple[str, ...] = ()  # HR validation folders (none: the bundled photos)
-    bench_data: tuple[str, ...] = ()
-    out: str = "runs/train"
-    resume: bool = False
-    overwrite: bool = False  # replace an earlier run's files in ``out`` (else a used ``out`` is refused)
-    iters: int = PAPER_ITERS
-    batch: int = 16
-    hr_patch: int = 128
-    lr: float = 2e-4
-    halve_every: int = PAPER_HALVE_EVERY
-    val_every: int = 5000
-    ckpt_every: int = 5000
-    seed: int = 0
-    device: str = "auto"
-    cache: str | None = None
-    no_subimages: bool = False
-    workers: int = 0  # data-loader processes per rank (0: crops are cut in the training thread)
-
-
-@dataclass
-class Run:
-    """Everything a training run needs, assembled from the command line."""
-
-    spec: ArchSpec
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    sampler: PatchSampler
-    device: torch.device
-    out: Path
-    history: list[dict[str, Any]]
-    val: list[NamedImage]
-    start: int = 0
-    ranks: Ranks = field(default_factory=Ranks)
-    workers: int = 0
-    recipe: dict[str, Any] = field(default_factory=dict)  # recipe_of: saved in checkpoints and final.json
-    protocol: dict[str, Any] = field(default_factory=dict)  # protocol_of: final.json
-
-    @property
-    def network(self) -> nn.Module:
-        """The network itself (inside its DistributedDataParallel wrapper under torchrun)."""
-        return unwrap(self.model)
 
 
 def setup(args: TrainConfig) -> Run:
@@ -164,60 +101,6 @@ def setup(args: TrainConfig) -> Run:
     return run
 
 
-def recipe_of(
-    args: TrainConfig,
-    spec: ArchSpec,
-    schedule: Schedule,
-    optimizer: torch.optim.Optimizer,
-    device: torch.device,
-    subimages: bool,
-) -> dict[str, Any]:
-    """How the network is trained, as final.json records it: enough to train it again."""
-    lr_patch = args.hr_patch // spec.upscale
-    return {
-        "data": data_identity(args.data, args.val_data),  # folders, image counts and content hashes of both sides
-        "lr_data": None if args.lr_data is None else Path(args.lr_data).name,
-        "subimages": "480x480, stride 240" if subimages else None,
-        "scale": spec.upscale,
-        "iterations": args.iters,
-        "batch": args.batch,
-        "hr_patch": args.hr_patch,
-        "lr_patch": lr_patch,
-        "augmentation": AUGMENTATION,
-        "loss": "L1",
-        "optimizer": {"name": type(optimizer).__name__, **{k: optimizer.defaults[k] for k in ("betas", "eps")}},
-        "lr": args.lr,
-        "schedule": {
-            "kind": schedule.kind,
-            "warmup": schedule.warmup,
-            "every": schedule.step_every,
-            "factor": schedule.gamma,
-        },
-        "seed": args.seed,
-        "precision": "bf16 autocast" if device.type == "cuda" else "float32",
-    }
-
-
-def protocol_of(args: TrainConfig, spec: ArchSpec, recipe: dict[str, Any], bench: dict[str, int]) -> dict[str, Any]:
-    """How the validation history and the benchmarks were measured, and on which images."""
-    val = recipe["data"]["val"]
-    return {
-        **protocol(spec.upscale),
-        "validation": {"folders": val["folders"], "images": val["images"], "every": args.val_every},
-        "benchmarks": {Path(folder).name: images for folder, images in bench.items()},
-    }
-
-
-def recipe_text(recipe: dict[str, Any]) -> str:
-    """A recipe in one line, for the log."""
-    schedule = recipe["schedule"]
-    return (
-        f"data {describe_data(recipe['data'])}; x{recipe['scale']}, {recipe['iterations']} iterations, batch"
-        f" {recipe['batch']}, HR patch {recipe['hr_patch']}, lr {recipe['lr']:g} x{schedule['factor']:g} every"
-        f" {schedule['every']}, seed {recipe['seed']}, {recipe['precision']}"
-    )
-
-
 RUN_FILES = (CHECKPOINT, "model.pt", FINAL)
 
 
@@ -239,72 +122,6 @@ def check_out(out: Path, resume: bool, overwrite: bool) -> None:
 
 def default_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "msnas"
-
-
-def layout(run: Run) -> dict[str, int]:
-    """How the global batch was split: recorded in each checkpoint and in final.json."""
-    return {"world_size": run.ranks.world_size, "batch_per_rank": run.sampler.per_rank}
-
-
-def save_checkpoint(run: Run, iteration: int) -> None:
-    """Write the checkpoint to a fresh file beside the old one, then rename: a kill never leaves a torn file, and a
-    link planted beside it is never written through (rank 0 only)."""
-    if not run.ranks.main:
-        return
-    state = {
-        "iteration": iteration,
-        "spec": run.spec.to_dict(),
-        "spec_hash": run.spec.spec_hash,
-        "model": run.network.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "history": run.history,
-        RECIPE: run.recipe,
-        **layout(run),
-    }
-    with replacing(run.out / CHECKPOINT) as file:
-        torch.save(state, file)
-
-
-def load_checkpoint(run: Run) -> None:
-    """Continue from ``OUT/checkpoint.pt``; a file that is not one of ours is an error naming it (and kept)."""
-    path = run.out / CHECKPOINT
-    try:
-        state = torch.load(path, map_location=run.device, weights_only=True)
-        missing = [
-            k for k in ("iteration", "spec_hash", "model", "optimizer", "scheduler", "history") if k not in state
-        ]
-    except Exception as err:  # torch.load raises many kinds for a truncated, empty or foreign file
-        raise InputError(f"--resume: {path} is not a readable checkpoint ({one_line(err)[:120]}); it is kept") from None
-    if missing:
-        raise InputError(f"--resume: {path} is not an msnas checkpoint (no {', '.join(missing)}); it is kept")
-    if state["spec_hash"] != run.spec.spec_hash:
-        raise InputError(f"--resume: {run.out / CHECKPOINT} is for another architecture ({state['spec_hash']})")
-    run.network.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.scheduler.load_state_dict(state["scheduler"])
-    check_recipe(path, state.get(RECIPE), run.recipe)
-    run.history = list(state["history"])
-    run.start = int(state["iteration"])
-
-
-def check_recipe(path: Path, saved: dict[str, Any] | None, now: dict[str, Any]) -> None:
-    """Refuse to resume with another recipe than the checkpoint's (but for RESUMABLE fields): final.json would
-    record a recipe the network was not trained with.  A checkpoint from before recipes were kept is taken."""
-    if saved is None:
-        return
-    changed = [k for k in sorted(saved.keys() | now.keys()) if k not in RESUMABLE and saved.get(k) != now.get(k)]
-    if changed:
-        said = "; ".join(f"{k} {shown(k, saved.get(k))} -> {shown(k, now.get(k))}" for k in changed)
-        raise InputError(
-            f"--resume: {path} was trained with another recipe ({said}): resume with its flags, or train anew"
-            " in another --out"
-        )
-
-
-def shown(key: str, value: Any) -> str:
-    """A recipe field in a few words (a data identity as describe_data says it)."""
-    return describe_data(value) if key == "data" and isinstance(value, dict) else json.dumps(value)
 
 
 class StopAsked(KeyboardInterrupt):

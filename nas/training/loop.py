@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.sr.data import PatchSampler, batches
+from nas.sr.patches import PatchSampler, batches
 from studies.budget import ScheduleKind
 
 

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from backbones import build_model
-from nas.sr.data import NamedImage, PatchSampler, Picture
+from nas.sr.patches import PatchSampler
+from nas.sr.pictures import NamedImage, Picture
 from nas.stops import interruptible
 from nas.training.loop import StepLog, make_optimizer, prepare_model, resolve_device, set_seed, train_steps
 from nas.training.proxy import ProxyResult, ValidationSet, schedule_of, score_proxy

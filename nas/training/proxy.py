@@ -23,8 +23,9 @@ from torch import nn
 from tqdm import tqdm
 
 from backbones import build_model
-from nas.sr.data import NamedImage, PatchSampler, Picture
 from nas.sr.evaluation import EvalResult, UpscaleFn, evaluate_images, model_upscaler
+from nas.sr.patches import PatchSampler
+from nas.sr.pictures import NamedImage, Picture
 from nas.sr.regions import region_psnrs
 from nas.stops import interruptible
 from nas.training.loop import (

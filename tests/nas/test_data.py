@@ -8,22 +8,19 @@ import torch
 from PIL import Image
 
 from nas.errors import InputError
-from nas.sr.data import (
-    BUNDLED,
+from nas.sr.data_identity import BUNDLED, data_identity
+from nas.sr.held_out import check_unseen, validation_images
+from nas.sr.images import ImageError
+from nas.sr.patches import PatchSampler, augment
+from nas.sr.pictures import (
     EMBEDDED_TRAIN,
     EMBEDDED_VAL,
-    PatchSampler,
-    augment,
-    check_unseen,
-    data_identity,
     embedded_images,
     folder_images,
     prepare_subimages,
     subimage_boxes,
     training_pictures,
-    validation_images,
 )
-from nas.sr.images import ImageError
 
 
 def random_images(n: int = 3, size: tuple[int, int] = (64, 80)) -> list[tuple[str, np.ndarray]]:

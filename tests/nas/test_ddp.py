@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from nas.train import main
-from nas.training.full import CHECKPOINT
+from nas.training.checkpoint import CHECKPOINT
 from tests.nas.test_train_cli import make_files
 
 ROOT = Path(__file__).resolve().parents[2]

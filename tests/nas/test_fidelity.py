@@ -16,7 +16,8 @@ from optuna.trial import TrialState
 from nas.analysis.fidelity import select
 from nas.fidelity import main
 from nas.search.retrain import RetrainConfig, plan, run_work, store
-from nas.sr.data import training_pictures, validation_images
+from nas.sr.held_out import validation_images
+from nas.sr.pictures import training_pictures
 from nas.study import keys
 from nas.study.companion import open_companion
 from nas.study.naming import stored_name
@@ -286,7 +287,7 @@ def test_work_keys_differ_by_data_and_are_unchanged_for_the_bundled_photos(tiny_
 
     from nas.fidelity import config_of, parse_args
     from nas.search.retrain import reusable
-    from nas.sr.data import data_identity
+    from nas.sr.data_identity import data_identity
     from nas.study.companion import work_key
 
     folder = tmp_path / "T91"

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from nas.sr.data import training_pictures
+from nas.sr.pictures import training_pictures
 from nas.training.nested import Branch, check_ladder, fit_nested
 from nas.training.proxy import fit_proxy, schedule_of
 from space import preset

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from backbones import build_model
-from nas.sr.data import PatchSampler, Picture, batches
+from nas.sr.patches import PatchSampler, batches
+from nas.sr.pictures import Picture
 from nas.train import main
 from nas.training.loop import Schedule, StepLog, make_optimizer, prepare_model, train_steps
 from space import preset

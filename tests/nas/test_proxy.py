@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.sr.data import PatchSampler
+from nas.sr.patches import PatchSampler
 from nas.training.proxy import StoppedEarly, ValidationSet, curve_stops, fit_proxy, score_proxy, train_proxy
 from space import preset
 from studies.budget import CPU_PROXY, ProxyBudget

@@ -516,7 +516,7 @@ def test_validation_images_of_one_name_in_two_folders_fail_before_the_study_is_m
 def test_a_study_resumed_with_other_data_is_refused(tmp_path, capsys, made_with):
     """A study keeps the data it was made with (recorded at creation; older studies: the bundled photos)."""
     from nas.search.runner import open_study
-    from nas.sr.data import data_identity
+    from nas.sr.data_identity import data_identity
 
     folder = write_images(tmp_path / "T91", "t1", "t2")
     url = f"sqlite:///{tmp_path}/data.db"

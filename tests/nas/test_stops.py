@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 from nas.stops import LAUNCHER_ENDED, Stopped, deferring, handling_stops, interruptible, stop_asked
 from nas.study import keys
 from nas.study.storage import storage_for
-from nas.training.full import CHECKPOINT
+from nas.training.checkpoint import CHECKPOINT
 from studies import STUDIES
 from studies.files import dumps
 from tests.nas.test_train_cli import make_files

@@ -17,7 +17,9 @@ import torch
 from PIL import Image
 
 from nas.train import LOG, main
-from nas.training.full import CHECKPOINT, FINAL, PROTOCOL, RECIPE, RUN_FILES, next_boundary
+from nas.training.checkpoint import CHECKPOINT
+from nas.training.full import FINAL, RUN_FILES, next_boundary
+from nas.training.recipe import PROTOCOL, RECIPE
 from space import preset
 
 ROOT = Path(__file__).resolve().parents[2]

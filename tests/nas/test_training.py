@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from backbones import build_model
-from nas.sr.data import PatchSampler
+from nas.sr.patches import PatchSampler
 from nas.training.loop import DivergenceError, Schedule, StepLog, make_optimizer, prepare_model, train_steps
 from space import preset
 

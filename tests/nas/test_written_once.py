@@ -17,7 +17,7 @@ from nas.sr.metrics import psnr, psnr_of_mse
 from nas.sr.regions import pooled_psnr, tile_psnr
 from nas.train import config_of as train_config_of
 from nas.train import parse_args as train_args
-from nas.training.full import TrainConfig
+from nas.training.recipe import TrainConfig
 from studies import STUDIES
 
 
