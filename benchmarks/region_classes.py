@@ -7,7 +7,8 @@ it) name each tile by its image, the folder of that image under ``--data`` and i
 (the HR image modcropped to ``scale`` with ``scale`` pixels cropped from each side, as ``nas.regions`` tiles it).
 Prints the confusion matrix (rows: the label, columns: the classifier), each class's recall and precision, for all
 tiles, the tiles the rules were tuned on, the held-out images (every third image of each set, in name order),
-and the tiles not marked ambiguous.
+and the tiles not marked ambiguous; then the labeller against itself (``relabel.csv``: 72 tiles labelled a second
+time blind), the level of agreement the labels themselves reach.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from nas.sr.metrics import crop_border, y_levels
 from nas.sr.region_classes import CLASSES, classify_tile
 
 LABELS = Path(__file__).resolve().parent / "records" / "2026-12-06-region-classes" / "labels.csv"
+RELABEL = LABELS.with_name("relabel.csv")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HELD_OUT = "held-out"
 TUNE = "tune"
@@ -70,6 +72,18 @@ def read_labels(path: Path = LABELS) -> list[Label]:
     return out
 
 
+def read_relabel(path: Path = RELABEL) -> tuple[list[str], list[str]]:
+    """(first labels, second labels) of the tiles labelled twice; a label outside CLASSES is refused."""
+    first, second = [], []
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row["first"] not in CLASSES or row["second"] not in CLASSES:
+                raise ValueError(f"{path}: tile {row['tile']}: labels {row['first']!r}, {row['second']!r}")
+            first.append(row["first"])
+            second.append(row["second"])
+    return first, second
+
+
 def frame_of(path: Path, scale: int) -> npt.NDArray[np.float64]:
     """The Y frame ``nas.regions`` tiles: modcropped, Y levels, ``scale`` pixels cropped from each side."""
     return np.asarray(crop_border(y_levels(prepare_hr(path.name, load_image(path), scale)), scale), np.float64)
@@ -111,10 +125,10 @@ def precision(m: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         return np.asarray(np.diag(m) / m.sum(axis=0), dtype=np.float64)
 
 
-def table(m: npt.NDArray[np.int64], title: str) -> list[str]:
+def table(m: npt.NDArray[np.int64], title: str, axes: str = "label \\ classifier") -> list[str]:
     """The matrix as a Markdown table with recall per row and precision under it."""
     lines = [f"{title}: {int(m.sum())} tiles, agreement {np.trace(m) / max(int(m.sum()), 1):.0%}", ""]
-    lines.append("| label \\ classifier | " + " | ".join(CLASSES) + " | recall |")
+    lines.append(f"| {axes} | " + " | ".join(CLASSES) + " | recall |")
     lines.append("|---" * (len(CLASSES) + 2) + "|")
     rec, prec = recall(m), precision(m)
     for i, c in enumerate(CLASSES):
@@ -153,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     labels = read_labels(args.labels)
     print("\n".join(report(labels, tiles(labels, args.data), classify_tile)))
+    first, second = read_relabel(args.labels.with_name(RELABEL.name))
+    print("\n".join(table(confusion(first, second), "the labeller against itself (relabel.csv)", "first \\ second")))
     return 0
 
 
