@@ -41,7 +41,7 @@ from nas.sr.evaluation import (
 from nas.sr.images import list_images, load_image
 from nas.sr.imresize import imresize_np, output_size
 from nas.sr.metrics import quantize
-from nas.sr.regions import TILE, Measured, RegionAnalysis, analyse, measure_image
+from nas.sr.region_scores import TILE, Measured, RegionAnalysis, analyse, measure_image
 from nas.sr.regions_json import as_json
 from space import ArchSpec, load_spec
 

@@ -23,7 +23,7 @@ from nas.sr.region_classes import (
     MIN_REPEAT,
     SPARSE_SHARE,
 )
-from nas.sr.regions import ALL, Crop, Measured, PairDifference, RegionAnalysis
+from nas.sr.region_scores import ALL, Crop, Measured, PairDifference, RegionAnalysis
 
 ZOOM = 4  # crops are enlarged by nearest neighbour, so every pixel stays visible
 MIN_ERROR_RANGE = 2.0  # Y levels: the difference map's saturation never drops below this, so rounding stays white

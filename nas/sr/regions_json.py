@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from nas.jsonvalues import finite_or_none
 from nas.sr.region_classes import CLASSES
-from nas.sr.regions import ALL, Measured, RegionAnalysis
+from nas.sr.region_scores import ALL, Measured, RegionAnalysis
 
 TILE_FRAME = "[y0, y1, x0, x1) in the HR image after modcrop to the scale and a crop of `border` pixels on each side"
 

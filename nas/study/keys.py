@@ -113,7 +113,7 @@ STUDY_DATA = "study_data"  # the data identity the study trains on (as DATA); no
 
 
 ZC_PREFIX = "zc_"
-REGION_PREFIX = "psnr_"  # validation PSNR over the pixels of one region class (nas.sr.regions.CLASSES)
+REGION_PREFIX = "psnr_"  # validation PSNR over the pixels of one region class (nas.sr.region_scores.CLASSES)
 
 
 def zc_key(name: str) -> str:

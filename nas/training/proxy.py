@@ -26,7 +26,7 @@ from backbones import build_model
 from nas.sr.evaluation import EvalResult, UpscaleFn, evaluate_images, model_upscaler
 from nas.sr.patches import PatchSampler
 from nas.sr.pictures import NamedImage, Picture
-from nas.sr.regions import region_psnrs
+from nas.sr.region_scores import region_psnrs
 from nas.stops import interruptible
 from nas.training.loop import (
     Schedule,
@@ -63,7 +63,7 @@ class ProxyResult:
     seed: int
     budget: ProxyBudget
     val_curve: tuple[tuple[int, float], ...] = ()  # (iterations done, validation PSNR) at each quarter of the run
-    per_region: tuple[tuple[str, float], ...] = ()  # (region class, PSNR over its pixels): see nas.sr.regions
+    per_region: tuple[tuple[str, float], ...] = ()  # (region class, PSNR over its pixels): see nas.sr.region_scores
 
     @property
     def loss_points(self) -> list[tuple[int, float]]:

@@ -120,7 +120,7 @@ def test_keep_going_stops_a_run_at_a_validation_and_changes_nothing_when_it_says
 def test_scoring_runs_the_model_once_per_image_and_matches_separate_passes(data, monkeypatch):
     """The protocol's PSNR and the per-region PSNRs degrade the same images: one forward each serves both."""
     from nas.sr import evaluation
-    from nas.sr.regions import region_psnrs
+    from nas.sr.region_scores import region_psnrs
     from nas.training import proxy
 
     train, val = data

@@ -24,7 +24,7 @@ from nas.output.regions_page import (
 )
 from nas.output.report import build_report
 from nas.regions import main as regions_main
-from nas.sr import regions as R
+from nas.sr import region_scores as R
 from nas.sr import tile_sums as T
 from nas.sr.evaluation import bicubic_upscaler
 from nas.sr.metrics import ssim

@@ -14,7 +14,7 @@ from nas.search.__main__ import parse_args as search_args
 from nas.search.proxy_attrs import objective_values
 from nas.search.runner import SearchConfig
 from nas.sr.metrics import psnr, psnr_of_mse
-from nas.sr.regions import pooled_psnr, tile_psnr
+from nas.sr.region_scores import pooled_psnr, tile_psnr
 from nas.train import config_of as train_config_of
 from nas.train import parse_args as train_args
 from nas.training.recipe import TrainConfig
