@@ -41,6 +41,7 @@ from optuna.trial import TrialState
 from benchmarks.machine import describe
 from nas.analysis.fronts import hypervolume, scaled_losses
 from nas.analysis.proxy_stats import rank_correlations
+from nas.cli import quiet_optuna
 from nas.errors import MsnasError
 from nas.search.runner import SearchConfig, run_search
 from nas.search.stopping import CurveStopper
@@ -271,6 +272,7 @@ def main() -> None:
     p.add_argument("--dir", default="runs/halving", help="one SQLite study per arm and repeat, and results.jsonl")
     p.add_argument("--reference", default=None, help="NAME@URL of a study to scale against (e.g. the full space)")
     args = p.parse_args()
+    quiet_optuna()  # as nas.search: a failed trial is one line, not Optuna's traceback
     arms = [a for a in args.arms.split(",") if a]
     if not arms or set(arms) - set(ARMS):
         raise SystemExit(f"--arms: choose from {', '.join(ARMS)}")

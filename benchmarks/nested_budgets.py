@@ -26,6 +26,7 @@ from nas.allocator import keep_freed_memory
 from nas.analysis.proxy_stats import rank_correlations
 from nas.analysis.race import RaceState, Work
 from nas.analysis.verdict import Run
+from nas.cli import quiet_optuna
 from nas.search.race import Race, RaceConfig, open_race
 from nas.study.experimental import experimental_ok
 
@@ -111,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         val_data=tuple(args.val_data), device=args.device,
     )  # fmt: skip
     keep_freed_memory()  # as every nas command
+    quiet_optuna()  # as nas.verdict: a failed trial is one line, not Optuna's traceback
     with experimental_ok():
         cosine, nested = open_race(config), open_race(replace(config, nested=True))
         if not args.report_only:

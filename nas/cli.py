@@ -90,6 +90,14 @@ def quiet() -> None:
     logging.getLogger(LIBRARY_LOGGER).setLevel(logging.WARNING)
 
 
+def quiet_optuna() -> None:
+    """Optuna's own log says a failed trial as a traceback; ours says it in one line.  Process-wide, so a command
+    calls it, never the library (Optuna is imported here: a command that opens no study never loads it)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
 def defaults_of(config: type) -> dict[str, Any]:
     """The field defaults of a configuration dataclass, for its command line to read: each default written once."""
     return {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}

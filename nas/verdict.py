@@ -24,7 +24,7 @@ from pathlib import Path
 
 from nas.analysis.race_report import race_report, report_data, report_lines
 from nas.analysis.verdict import DEFAULT_ALPHA
-from nas.cli import Parser, UsageError, bounded, output_folder, quiet, run_cli
+from nas.cli import Parser, UsageError, bounded, output_folder, quiet, quiet_optuna, run_cli
 from nas.output.page import save_to_dashboard, write_atomically, write_html
 from nas.output.verdict_page import verdict_report
 from nas.search.race import RaceConfig, race
@@ -124,6 +124,7 @@ def write_json(path: Path, data: Mapping[str, object]) -> Path:
 
 def run(args: argparse.Namespace) -> str:
     config = config_of(args)
+    quiet_optuna()
     with experimental_ok():
         r, state, runs = race(config)
     report = race_report([e.candidate for e in r.entrants], runs, r.policy(), state,

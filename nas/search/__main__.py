@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from nas.cli import Parser, UsageError, bounded, run_cli
+from nas.cli import Parser, UsageError, bounded, quiet_optuna, run_cli
 from nas.search.defaults import ETA, RUNGS
 from studies import STUDIES, StudyDef
 from studies.budget import BUDGET_FIELDS
@@ -327,6 +327,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> str:
         args.named_only = chosen_named(definition, args.no_named, args.named_only)
     elif args.no_named or args.named_only is not None:
         definition_named(args.study)  # one line: required, or not a study
+    quiet_optuna()  # a failed trial is one line of ours, not Optuna's traceback
     if args.devices is not None:
         return run_on_devices(args, argv, definition)
     with experimental_ok():

@@ -323,7 +323,6 @@ def read_data(config: RaceConfig, upscale: int) -> tuple[Any, ValidationSet]:
 
 def open_race(config: RaceConfig) -> Race:
     """The study (made from its definition when the storage has none), its companion, candidates and claims."""
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = storage_for(config.storage)
     data = data_identity(config.data, config.val_data)
     if config.study in optuna.get_all_study_names(storage):
@@ -353,7 +352,6 @@ def race(config: RaceConfig, stop_after: int | None = None) -> tuple[Race, RaceS
 def race_until(r: Race, stop_after: int | None) -> tuple[Race, RaceState, list[Run]]:
     """Plan, claim and train until done; a stop (``nas.stops``) interrupts only a training or a wait, so the
     claimed trial is always recorded FAIL with the stop's reason."""
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     with deferring():
         while True:
             raise_if_stopped()

@@ -234,7 +234,6 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
         f" artifacts in {store_dir};"
         f" {n_trials} trainings (repeats of an evaluated architecture are free) on {searcher.device}"
     )
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line of ours, not a traceback
     engine = engine_of(storage)
     if engine is not None:
         searcher = replace(searcher, claims=Claims(engine, claims_name(study)))
