@@ -34,8 +34,8 @@ class CARN(nn.Module):
     """entry, cascading blocks of cascading residual units, sub-pixel upsampler, conv_hr, exit.
 
     The output adds a bicubic upsampling of the input (global residual learning, as our SRResNet):
-    without it, the CPU proxy's short runs ended below bicubic for every named variant (gains of
-    -0.35 to -0.41 dB), so a study ranked noise.  It adds no parameters and no counted MACs.
+    without it, the CPU proxy's short runs ended below bicubic for every named variant (BENCHMARKS.md, "A CARN
+    proxy that learns"), so a study ranked noise.  It adds no parameters and no counted MACs.
     """
 
     rgb_mean: Tensor

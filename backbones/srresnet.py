@@ -13,8 +13,8 @@ class SRResNet(nn.Module):
     """conv_first, residual blocks, two trunk convs with a global skip, sub-pixel upsampler, conv_hr, conv_last.
 
     The output adds a bicubic upsampling of the input (global residual learning; with bilinear, as in
-    MSRResNet, an untrained or short-trained network starts 0.85 dB below bicubic).  As in BasicSR's
-    MSRResNet, LeakyReLU(0.1) follows conv_first, the upsampler and conv_hr (ReLU inside the blocks):
+    MSRResNet, an untrained or short-trained network starts below bicubic: BENCHMARKS.md, "Proxy schedule").
+    As in BasicSR's MSRResNet, LeakyReLU(0.1) follows conv_first, the upsampler and conv_hr (ReLU inside the blocks):
     with plain ReLU there, short training runs of multi-scale variants died (output = bilinear only).
     """
 

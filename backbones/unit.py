@@ -83,8 +83,8 @@ class MSConvUnit(nn.Module):
 
         With each conv's own fan-in, a branch that sums several entries starts with a larger output (a
         2-scale unit with both cross paths: about 1.4x per layer, compounding through the network), and
-        in a short proxy such units stayed at the bicubic skip for longer: CARN's MS3 gained +0.12 dB over
-        bicubic in 300 iterations, +0.59 dB with this rule (BENCHMARKS.md, "Unit initialisation").
+        in a short proxy such units stayed at the bicubic skip for longer (how much longer, and what this rule
+        gained: BENCHMARKS.md, "Unit initialisation").
         A module whose entries each are the only one into their branch keeps PyTorch's draw untouched.
         """
         fan_in = [0] * self.n_out
@@ -214,7 +214,8 @@ def _call_key(unit: UnitSpec, e: Edge, site: ConvSite) -> tuple[object, ...]:
 
 # A CPU conv kernel computes output channels in blocks of 16 (oneDNN, AVX-512): a conv to 3 channels
 # (conv_last, CARN's exit) runs as slowly as one to 16.  Folded, each position of a stride-2 conv computes a
-# 2x2 block of output pixels: 12 channels of a 4x4 kernel, the same sums, 14 ms instead of 26 at 512x512.
+# 2x2 block of output pixels: 12 channels of a 4x4 kernel, the same sums, in about half the time (BENCHMARKS.md,
+# "Kept memory, a folded conv_last").
 FOLD = 2
 FOLD_MAX_OUT = 4  # 2x2 blocks of at most 4 channels fill one 16-channel block
 
@@ -242,7 +243,7 @@ class SingleConv(nn.Module):
             self.conv.out_channels <= FOLD_MAX_OUT
             and torch.is_inference_mode_enabled()
             and x.device.type == "cpu"
-            and x.is_contiguous(memory_format=torch.channels_last)  # folded NCHW is slower (69 ms against 55)
+            and x.is_contiguous(memory_format=torch.channels_last)  # folded NCHW is slower than plain
             and x.shape[-2] % FOLD == 0
             and x.shape[-1] % FOLD == 0
             and not torch.jit.is_tracing()

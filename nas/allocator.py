@@ -2,11 +2,10 @@
 
 glibc serves every allocation of 32 MiB or more (a 64-channel 512x512 feature map is 64 MiB) with a fresh
 ``mmap`` and unmaps it when freed, and trims the top of its heap on every large free: each forward then
-maps its big feature maps anew, one page fault per 4 KiB (about 53 000 per standard SRResNet x4 forward
-at 128x128, 0.15 s of kernel time).  Turning both off keeps freed memory for reuse: the eager forward is
-10-20 % faster and the CPU proxy trainer about 10 % (BENCHMARKS.md, "Kept memory, a folded conv_last"); the
-price is that the process keeps its peak memory until it exits.  Every ``nas`` command calls this first;
-``MSNAS_KEEP_MEMORY=0`` keeps glibc's defaults.  Elsewhere than glibc it does nothing.
+maps its big feature maps anew, one page fault per 4 KiB.  Turning both off keeps freed memory for reuse, and
+the eager forward and the CPU proxy trainer run faster (how much: BENCHMARKS.md, "Kept memory, a folded
+conv_last"); the price is that the process keeps its peak memory until it exits.  Every ``nas`` command calls
+this first; ``MSNAS_KEEP_MEMORY=0`` keeps glibc's defaults.  Elsewhere than glibc it does nothing.
 """
 
 from __future__ import annotations

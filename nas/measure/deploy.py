@@ -1,13 +1,13 @@
 """The exported model: ONNX written by ``nas.export``, run by ONNX Runtime on the CPU.
 
-``benchmarks.latency`` times it beside eager PyTorch.  Measured on 2 AMD EPYC cores (BENCHMARKS.md,
-"CPU latency"): quiet, eager PyTorch (channels-last) is the faster runtime for every unit; beside two
-busy jobs, ONNX Runtime is (standard 1348 ms against 1830 eager).  So the latency objective times eager
-PyTorch by default (``nas.measure.latency.RUNTIME``), and this runtime is there to measure and to ship.
+``benchmarks.latency`` times it beside eager PyTorch (BENCHMARKS.md, "Eager PyTorch and ONNX Runtime, quiet and
+beside two busy jobs"): quiet, eager PyTorch (channels-last) is the faster runtime for every unit; beside busy
+jobs, ONNX Runtime is.  So the latency objective times eager PyTorch by default
+(``nas.measure.latency.RUNTIME``), and this runtime is there to measure and to ship.
 
 ONNX Runtime's threads spin while waiting for work by default; on a machine that other jobs share, a
-spinning thread steals the core its sibling needs, so sessions here do not spin (quiet, spinning is
-about 13 % faster for standard: 621 ms against 717).
+spinning thread steals the core its sibling needs, so sessions here do not spin (on a quiet machine spinning
+is faster: the same BENCHMARKS.md section says how much).
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ PASSES: dict[str, Callable[[int, int], float]] = {
     "jacob_cov": lambda batch, per_image: float(per_image),
 }
 SHARED_PASS = {"snip": "grad_norm", "grad_norm": "snip"}  # one batch gradient serves both
-MARGIN = 2.0  # the passes above were up to 1.8x low on the measured CPU time (multi-branch units: more, smaller ops)
+# The passes above run low on multi-branch units (more, smaller ops): BENCHMARKS.md, "Zero-cost and start-up".
+MARGIN = 2.0
 
 
 @dataclass(frozen=True)

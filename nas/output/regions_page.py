@@ -178,7 +178,7 @@ def class_overlay(measured: Measured, index: int, shape: tuple[int, int]) -> npt
 
 
 def jpeg_uri(rgb: npt.NDArray[np.uint8]) -> str:
-    """A data: URI of an RGB photo as JPEG: a PNG of a 480-pixel view is 100-700 kB, a JPEG a tenth of it."""
+    """A data: URI of an RGB photo as JPEG: the page holds a view of every image, and PNG is far larger for photos."""
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=VIEW_QUALITY)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -130,9 +130,9 @@ def sr_metrics(hr: np.ndarray, sr: np.ndarray, scale: int) -> tuple[float, float
     Both are float RGB HxWx3 in [0, 1], or grey HxW, of one (modcropped) shape. Measured choice
     (Set5/Set14 bicubic against the published numbers): ``sr`` is clipped and rounded to uint8
     levels, as if saved as PNG, and both Y channels are rounded to integers, as MATLAB's
-    ``rgb2ycbcr`` does for uint8 images. That lands within 0.007 dB / 0.0003 of every published
-    bicubic value; keeping Y in float is up to 0.03 dB high (Set5 x2). A model's output goes
-    through the same rounding, so it is comparable with the bicubic baseline.
+    ``rgb2ycbcr`` does for uint8 images: that matches every published bicubic value
+    (``tests/nas/test_metrics.py`` checks them), and keeping Y in float does not. A model's output
+    goes through the same rounding, so it is comparable with the bicubic baseline.
     """
     hr_arr, sr_arr = np.asarray(hr, dtype=np.float64), np.asarray(sr, dtype=np.float64)
     if hr_arr.shape != sr_arr.shape:
