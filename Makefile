@@ -65,7 +65,7 @@ quick: setup
 
 # fault injection at full size (by hand; CI runs one round): SIGKILLs during search, halving and fidelity
 faults: setup
-	MSNAS_FAULT_ROUNDS=$${ROUNDS:-5} $(PY) -m pytest -q -s tests/nas/test_faults.py
+	MSNAS_FAULT_ROUNDS=$${ROUNDS:-5} $(PY) -m pytest -q -s tests/nas/faults/
 
 bench: setup
 	$(PY) -m benchmarks.analytic_speed

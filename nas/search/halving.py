@@ -13,7 +13,7 @@ Cost: with N = m * eta**rungs candidates the rungs cost m * (rungs + 1) full pro
 runs, against N for training every candidate fully.
 
 Asked trials run without Optuna's heartbeat, but each records its worker's host and PID: the
-next run on this machine fails a killed run's RUNNING trials at once (``tests/nas/test_faults.py``),
+next run on this machine fails a killed run's RUNNING trials at once (``tests/nas/faults/``),
 and its own candidates claim their architectures again.
 """
 

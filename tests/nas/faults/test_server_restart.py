@@ -1,0 +1,60 @@
+"""The tests' own PostgreSQL server restarted under 3 workers: every worker goes on."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.nas.faults.fleet import (
+    ROUNDS,
+    Fault,
+    Fleet,
+    in_a_trial,
+    no_secret,
+    report,
+    search_round,
+)
+from tests.nas.pgserver import Server
+
+PASSWORD = "f@ult:%pw"  # the restart scenario's role's: an @, a : and a % in it
+pytestmark = pytest.mark.slow
+
+
+def restart_the_server(server: Server) -> Fault:
+    """A fault that restarts ``server`` (``pg_ctl restart -m fast``: every connection dropped) during a trial."""
+
+    def fault(fleet: Fleet, url: str, rng: random.Random) -> bool:
+        if in_a_trial(fleet, url, rng) is None:
+            return False
+        server.restart()
+        return True
+
+    return fault
+
+
+def test_postgres_server_restarted_under_three_workers(
+    fleets: list[Fleet], tmp_path: Path, private_postgres: Server
+) -> None:
+    """Every worker goes on through each restart (exit 0 in the end): nothing to restart but the server."""
+    began, restarts, trials = time.monotonic(), 0, 0
+    try:
+        for r in range(ROUNDS):
+            folder = tmp_path / f"round{r}"
+            folder.mkdir()
+            url = private_postgres.database(f"faults{r}", PASSWORD).render_as_string(hide_password=False)
+            fault = restart_the_server(private_postgres)
+            landed, n = search_round(fleets, folder, url, 3, seed=200 + r, fault=fault, n_trials=3)
+            restarts, trials = restarts + landed, trials + n
+            no_secret(url, PASSWORD, folder)
+            assert not [line for f in folder.glob("worker*.err") for line in f.read_text().splitlines()
+                        if "Traceback" in line or ": error: " in line]  # fmt: skip
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # a restart that failed half-way: it runs already
+            private_postgres.start()
+    assert restarts >= ROUNDS, "no restart landed during a trial"
+    report("PostgreSQL restarted under 3 workers", restarts, ROUNDS, trials, time.monotonic() - began, "restarts")
