@@ -41,6 +41,7 @@ lint: setup
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_code_shape.py
 	$(MAKE) --no-print-directory docs
 
 # The documentation site (docs/, mkdocs.yml) into build/site: --strict fails on a broken link or anchor and on a page
@@ -50,10 +51,11 @@ docs: setup
 
 # The suite in pytest-xdist workers, one per logical core (TEST_WORKERS), each with one OpenMP thread: the proxy's small
 # convolutions scale poorly over threads, so two one-thread workers finish sooner than one two-thread process.
-# --dist loadfile keeps a module's tests in one worker, so its module fixtures (trained studies) are built once;
-# the session ones shared by many modules are built once per run (tests/conftest.py, built_once).
+# --dist loadgroup with the groups of tests/conftest.py keeps a module's tests in one worker, so its module fixtures
+# (trained studies) are built once, and spreads the tests marked `spread` (the docs pages, the fault scenarios); the
+# session fixtures shared by many modules are built once per run (tests/conftest.py, built_once).
 TEST_WORKERS ?= logical
-PYTEST_XDIST = OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+PYTEST_XDIST = OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 pytest: setup
 	$(PYTEST_XDIST)
 

@@ -77,6 +77,7 @@ def keys_of(data: Any) -> set[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.spread  # each page in its own folder: the pages run side by side
 @pytest.mark.parametrize("page", RUN_PAGES)
 def test_page_commands_run(page: str, tmp_path: Path) -> None:
     """Every block marked `docs-test: run` on the page runs, in order, in one fresh folder."""

@@ -19,7 +19,7 @@ from tests.nas.faults.fleet import (
     report,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spread]  # each scenario waits on its processes: side by side
 
 
 def test_halving_killed_then_rerun(fleets: list[Fleet], tmp_path: Path) -> None:

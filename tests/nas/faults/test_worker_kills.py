@@ -19,7 +19,7 @@ from tests.nas.faults.fleet import (
     search_round,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spread]  # each scenario waits on its processes: side by side
 
 
 def test_sqlite_search_workers_killed(fleets: list[Fleet], tmp_path: Path) -> None:
