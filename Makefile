@@ -55,7 +55,7 @@ docs: setup
 # (trained studies) are built once, and spreads the tests marked `spread` (the docs pages, the fault scenarios); the
 # session fixtures shared by many modules are built once per run (tests/conftest.py, built_once).
 TEST_WORKERS ?= logical
-PYTEST_XDIST = OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+PYTEST_XDIST = OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25
 pytest: setup
 	$(PYTEST_XDIST)
 
