@@ -32,6 +32,7 @@ def check_compatible(
     data: Mapping[str, Any],
 ) -> None:
     """Refuse, with the reason, a stored study this worker's trials would not be comparable with."""
+    refuse_made_elsewhere(study, definition)
     wait_until_whole(study)
     check_is_this_study(study, definition, storage)
     check_budget(study, budget)
@@ -50,21 +51,13 @@ def check_is_this_study(
     another worker is still creating waits ``wait`` seconds for them once.
     """
     want = [(o.name, o.direction) for o in definition.objectives]
-    directions = [d.name.lower() for d in study.directions]
-    if directions != [d for _, d in want]:
-        raise InputError(
-            f"--study: {study.study_name!r} in the storage has directions {directions}, not this study's "
-            f"{[d for _, d in want]}: it was not made by nas.search --study {definition.name} (use another storage)"
-        )
+    check_directions(study, definition)
     if study.metric_names is None or keys.DEFINITION not in study.user_attrs:
         time.sleep(wait)
         study = optuna.load_study(study_name=study.study_name, storage=storage)
     made_by = study.user_attrs.get(keys.DEFINITION)
     if study.metric_names != [n for n, _ in want] or made_by != definition.name:
-        raise InputError(
-            f"--study: {study.study_name!r} in the storage was not made by nas.search --study {definition.name} "
-            f"(objectives {study.metric_names}, definition {made_by!r}): use another storage or study"
-        )
+        raise not_made_by(study, definition, made_by)
     stored = normalised(study.user_attrs.get(keys.DEFINITION_DATA))
     mine = study_to_data(definition)
     if isinstance(stored, dict) and {**stored, "description": ""} != {**mine, "description": ""}:  # words aside
@@ -73,6 +66,33 @@ def check_is_this_study(
             f" ({first_difference(stored, mine)}): use the file and flags it was made with, another storage, or"
             " --study-name NEW to search this definition as a new study"
         )
+
+
+def check_directions(study: optuna.Study, definition: StudyDef) -> None:
+    """Refuse a study whose directions are not this definition's (they are set when the study is created)."""
+    want = [o.direction for o in definition.objectives]
+    directions = [d.name.lower() for d in study.directions]
+    if directions != want:
+        raise InputError(
+            f"--study: {study.study_name!r} in the storage has directions {directions}, not this study's "
+            f"{want}: it was not made by nas.search --study {definition.name} (use another storage)"
+        )
+
+
+def refuse_made_elsewhere(study: optuna.Study, definition: StudyDef) -> None:
+    """Refuse at once, without waiting for a creator to finish, a study that what creation writes first (its
+    directions, then its definition's name) already shows to be another definition's: no wait makes it ours."""
+    check_directions(study, definition)
+    made_by = study.user_attrs.get(keys.DEFINITION)
+    if made_by is not None and made_by != definition.name:
+        raise not_made_by(study, definition, made_by)
+
+
+def not_made_by(study: optuna.Study, definition: StudyDef, made_by: Any) -> InputError:
+    return InputError(
+        f"--study: {study.study_name!r} in the storage was not made by nas.search --study {definition.name} "
+        f"(objectives {study.metric_names}, definition {made_by!r}): use another storage or study"
+    )
 
 
 def normalised(stored: Any) -> Any:
@@ -139,11 +159,18 @@ WHOLE_WAIT_SECONDS = 15.0  # how long a worker waits for a study another worker 
 
 def wait_until_whole(study: optuna.Study) -> None:
     """Another worker may have created the study a moment ago and still be writing its attributes (the
-    initialisation rule comes last): wait for it, so the checks read a whole study.  A study made before
-    the rule was recorded never gets it; the wait ends and ``check_init_rule`` refuses it."""
+    initialisation rule comes last): wait for it, so the checks read a whole study.  A study with a finished
+    trial is whole already (its creator was done before any trial ran).  A study made before the rule was
+    recorded never gets it; the wait ends and ``check_init_rule`` refuses it."""
     deadline = time.monotonic() + WHOLE_WAIT_SECONDS
-    while keys.INIT_RULE not in study.user_attrs and time.monotonic() < deadline:
+    while not is_whole(study) and time.monotonic() < deadline:
         time.sleep(0.2)
+
+
+def is_whole(study: optuna.Study) -> bool:
+    if keys.INIT_RULE in study.user_attrs:
+        return True
+    return any(t.state.is_finished() for t in study.get_trials(deepcopy=False))
 
 
 def check_init_rule(study: optuna.Study) -> None:

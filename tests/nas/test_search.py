@@ -227,7 +227,10 @@ def test_a_study_with_older_spec_hashes_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("rule", "said"), [(None, "an older rule"), ("per-conv", "the 'per-conv' rule")])
-def test_a_study_trained_under_another_init_rule_is_refused(tmp_path, capsys, rule, said):
+def test_a_study_trained_under_another_init_rule_is_refused(tmp_path, capsys, monkeypatch, rule, said):
+    from nas.search import compatible
+
+    monkeypatch.setattr(compatible, "WHOLE_WAIT_SECONDS", 0.3)  # no rule and no trial: waited for, briefly
     url = f"sqlite:///{tmp_path}/old.db"
     study = optuna.create_study(
         study_name="tiny", storage=storage_for(url), directions=["maximize", "minimize", "minimize"]
@@ -267,7 +270,12 @@ def test_the_summary_hides_the_password(tmp_path):
         (["maximize", "minimize", "minimize"], ["psnr", "macs", "params"], "ms3", "definition 'ms3'"),
     ],
 )
-def test_a_foreign_study_of_the_same_name_is_refused(tmp_path, capsys, directions, names, definition, message):
+def test_a_foreign_study_of_the_same_name_is_refused(
+    tmp_path, capsys, monkeypatch, directions, names, definition, message
+):
+    from nas.search import compatible
+
+    monkeypatch.setattr(compatible, "WHOLE_WAIT_SECONDS", 0.3)  # a study with no trace of its maker: waited for
     url = f"sqlite:///{tmp_path}/foreign.db"
     foreign = optuna.create_study(study_name="tiny", storage=storage_for(url), directions=directions)
     if names:
@@ -424,6 +432,35 @@ def test_data_workers_train_the_same_proxy(tmp_path, monkeypatch):
         results.append((trial.params, trial.user_attrs[keys.PSNR_KEY], trial.user_attrs[keys.LOSS_CURVE]))
     assert results[0] == results[1]
     assert set(asked) == {0, 2}
+
+
+def test_a_study_that_cannot_become_ours_is_not_waited_for(tmp_path):
+    """What a creator writes first (directions, its definition's name) or a finished trial (its creator was done)
+    decides at once: only a study that may still be on its way to being ours is waited for."""
+    import time
+    from typing import Literal
+
+    from nas.errors import InputError
+    from nas.search import compatible
+
+    storage = storage_for(f"sqlite:///{tmp_path}/w.db")
+    directions: list[Literal["minimize", "maximize"]] = ["maximize", "minimize", "minimize"]
+    began = time.monotonic()
+    other = optuna.create_study(study_name="other", storage=storage, directions=directions)
+    other.set_user_attr(keys.DEFINITION, "ms3")
+    with pytest.raises(InputError, match="definition 'ms3'"):
+        compatible.refuse_made_elsewhere(other, STUDIES["tiny"])
+    flipped = optuna.create_study(study_name="flipped", storage=storage, directions=["minimize"] * 3)
+    with pytest.raises(InputError, match="has directions"):
+        compatible.refuse_made_elsewhere(flipped, STUDIES["tiny"])
+    old = optuna.create_study(study_name="old", storage=storage, directions=directions)
+    old.add_trial(optuna.trial.create_trial(values=[30.0, 1.0, 1.0]))
+    compatible.wait_until_whole(old)
+    assert time.monotonic() - began < compatible.WHOLE_WAIT_SECONDS / 3
+    young = optuna.create_study(study_name="young", storage=storage, directions=directions)
+    young.set_user_attr(keys.DEFINITION, "tiny")
+    compatible.refuse_made_elsewhere(young, STUDIES["tiny"])  # may still become ours: no refusal yet
+    assert not compatible.is_whole(young)
 
 
 def test_a_worker_waits_for_a_study_another_worker_is_still_creating(tmp_path, monkeypatch):
