@@ -29,7 +29,7 @@ from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage, signal
+from scipy import ndimage
 
 CLASSES = ("flat", "edge", "texture", "periodic")
 TILE = 32
@@ -195,6 +195,8 @@ def profile(y: Array, angle: float) -> Array:
 def alternations(y: Array, gradients: tuple[Array, Array] | None = None) -> int:
     """Peaks plus troughs of the tile's profile (each at least ``PROMINENCE`` of its range), across the dominant
     gradient direction or the strongest spectral component, whichever shows more."""
+    from scipy import signal  # here: scipy.signal imports scipy.stats, which a training process never needs
+
     out = 0
     for angle in (structure_angle(y, gradients), spectral_angle(y)):
         p = profile(y, angle)

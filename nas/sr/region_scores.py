@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from scipy import stats
 
 from nas.confidence import LEVEL
 from nas.sr.evaluation import UpscaleFn, prepare_hr
@@ -248,6 +247,8 @@ def difference_interval(
     if np.allclose(psnr_difference(sse_a[:, None], sse_b[:, None], axis=1), psnr_difference(sse_a, sse_b)):
         d = float(psnr_difference(sse_a, sse_b))  # every tile agrees: every resample gives this difference
         return d, d
+    from scipy import stats  # here, not at the top: every training process imports this module, few bootstrap
+
     with np.errstate(invalid="ignore"):  # a resample of error-free units only is +inf; its spread is then nan
         result = stats.bootstrap(
             (sse_a, sse_b),
