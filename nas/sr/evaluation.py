@@ -23,7 +23,18 @@ from nas.errors import InputError, one_line
 from nas.jsonvalues import finite_or_none
 from nas.sr.images import ImageError, list_images, load_image, to_float
 from nas.sr.imresize import imresize_np
-from nas.sr.metrics import LUMA, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, Y_OFFSET, Y_WEIGHTS, modcrop, sr_metrics
+from nas.sr.metrics import (
+    LUMA,
+    SSIM_K1,
+    SSIM_K2,
+    SSIM_SIGMA,
+    SSIM_WINDOW,
+    Y_OFFSET,
+    Y_WEIGHTS,
+    modcrop,
+    sr_metrics,
+    sr_psnr,
+)
 from space import ArchSpec
 
 SCALES = (2, 3, 4)
@@ -87,10 +98,32 @@ def evaluate_image(name: str, img: np.ndarray, scale: int, upscale_fn: UpscaleFn
 
 def score_image(name: str, hr: np.ndarray, lr: np.ndarray, scale: int, upscale_fn: UpscaleFn) -> ImageScore:
     """PSNR and SSIM of ``upscale_fn(lr)`` against the prepared HR image, on Y with a border of ``scale``."""
+    return ImageScore(name, *sr_metrics(hr, upscaled(name, hr, lr, upscale_fn), scale))
+
+
+def upscaled(name: str, hr: np.ndarray, lr: np.ndarray, upscale_fn: UpscaleFn) -> np.ndarray:
+    """``upscale_fn(lr)`` as float, ImageError naming the image unless it has the HR image's shape."""
     sr = np.asarray(upscale_fn(lr), dtype=np.float64)
     if sr.shape != hr.shape:
         raise ImageError(f"{name}: the upscaler returned shape {sr.shape} for HR shape {hr.shape}")
-    return ImageScore(name, *sr_metrics(hr, sr, scale))
+    return sr
+
+
+Prepared = tuple[tuple[str, np.ndarray, np.ndarray], ...]  # (name, HR, LR) of each image
+
+
+def prepared(images: Sequence[tuple[str, np.ndarray]], scale: int) -> Prepared:
+    """Each named uint8 HR image prepared and degraded once, for scoring one upscaler after another."""
+    check_scale(scale)
+    if not images:
+        raise ImageError("no images to evaluate")
+    hrs = [(name, prepare_hr(name, img, scale)) for name, img in images]
+    return tuple((name, hr, imresize_np(hr, 1.0 / scale)) for name, hr in hrs)
+
+
+def mean_psnr(images: Prepared, scale: int, upscale_fn: UpscaleFn) -> float:
+    """The mean PSNR that ``evaluate_images`` gives for the same images (the same number), without SSIM."""
+    return float(np.mean([sr_psnr(hr, upscaled(name, hr, lr, upscale_fn), scale) for name, hr, lr in images]))
 
 
 def check_scale(scale: int) -> None:

@@ -134,8 +134,19 @@ def sr_metrics(hr: np.ndarray, sr: np.ndarray, scale: int) -> tuple[float, float
     (``tests/nas/test_metrics.py`` checks them), and keeping Y in float does not. A model's output
     goes through the same rounding, so it is comparable with the bicubic baseline.
     """
+    y_hr, y_sr = y_pair(hr, sr)
+    return psnr(y_hr, y_sr, scale), ssim(y_hr, y_sr, scale)
+
+
+def sr_psnr(hr: np.ndarray, sr: np.ndarray, scale: int) -> float:
+    """The PSNR of :func:`sr_metrics` alone (the same number), for a learning curve's checkpoints: no SSIM."""
+    y_hr, y_sr = y_pair(hr, sr)
+    return psnr(y_hr, y_sr, scale)
+
+
+def y_pair(hr: np.ndarray, sr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Y channels the published protocol compares: HR's, and SR's after rounding to uint8 levels."""
     hr_arr, sr_arr = np.asarray(hr, dtype=np.float64), np.asarray(sr, dtype=np.float64)
     if hr_arr.shape != sr_arr.shape:
         raise ValueError(f"HR {hr_arr.shape} and SR {sr_arr.shape} differ in shape")
-    y_hr, y_sr = y_levels(hr_arr), y_levels(quantize(sr_arr))
-    return psnr(y_hr, y_sr, scale), ssim(y_hr, y_sr, scale)
+    return y_levels(hr_arr), y_levels(quantize(sr_arr))

@@ -23,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from backbones import build_model
-from nas.sr.evaluation import EvalResult, UpscaleFn, evaluate_images, model_upscaler
+from nas.sr.evaluation import EvalResult, Prepared, UpscaleFn, evaluate_images, mean_psnr, model_upscaler, prepared
 from nas.sr.patches import PatchSampler
 from nas.sr.pictures import NamedImage, Picture
 from nas.sr.region_scores import region_psnrs
@@ -157,7 +157,7 @@ def train_proxy(
     curve: list[tuple[int, float]] = []
 
     def validate(iterations: int, model: nn.Module) -> None:
-        curve.append((iterations, evaluate_images(val.images, val.scale, model_upscaler(model, dev)).psnr))
+        curve.append((iterations, mean_psnr(val.prepared, val.scale, model_upscaler(model, dev))))
         if keep_going is not None and not keep_going(*curve[-1]):
             raise StoppedEarly(iterations, tuple(curve))
 
@@ -252,6 +252,11 @@ class ValidationSet:
     @cached_property
     def bicubic(self) -> EvalResult:
         return evaluate_images(self.images, self.scale, None)
+
+    @cached_property
+    def prepared(self) -> Prepared:
+        """The images prepared and degraded once, for the learning curve's checkpoints."""
+        return prepared(self.images, self.scale)
 
 
 def remembered(upscale: UpscaleFn) -> UpscaleFn:

@@ -143,3 +143,15 @@ def test_scoring_runs_the_model_once_per_image_and_matches_separate_passes(data,
     alone = real(model, torch.device("cpu"))
     assert result.psnr == evaluation.evaluate_images(val.images, val.scale, alone).psnr
     assert dict(result.per_region) == region_psnrs(val.images, val.scale, alone)
+
+
+def test_the_curve_measures_the_psnr_that_evaluation_does(data):
+    """A learning curve's checkpoint (PSNR only, images degraded once) is the same number as the full evaluation."""
+    from backbones import build_model
+    from nas.sr.evaluation import bicubic_upscaler, evaluate_images, mean_psnr, model_upscaler
+
+    _, val = data
+    torch.manual_seed(0)
+    model = build_model(preset("ms3", upscale=2, width=8, blocks=1)).eval()
+    for upscale in (bicubic_upscaler(val.scale), model_upscaler(model, torch.device("cpu"))):
+        assert mean_psnr(val.prepared, val.scale, upscale) == evaluate_images(val.images, val.scale, upscale).psnr
