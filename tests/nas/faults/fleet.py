@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,3 +229,11 @@ def report(scenario: str, kills: int, rounds: int, trials: int, seconds: float, 
     path.parent.mkdir(exist_ok=True)
     with path.open("a") as log:
         log.write(line + "\n")
+
+
+def rounds(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """Each of the ``ROUNDS`` rounds: its number and a folder of its own."""
+    for r in range(ROUNDS):
+        folder = tmp_path / f"round{r}"
+        folder.mkdir()
+        yield r, folder

@@ -27,6 +27,7 @@ from tests.nas.faults.fleet import (
     in_a_trial,
     one_line_error,
     report,
+    rounds,
     search_round,
 )
 from tests.nas.test_storage_faults import FULL, READ_ONLY, leftovers
@@ -87,9 +88,7 @@ def fill(disk: Path) -> Path:
 
 def test_storage_disk_filled(fleets: list[Fleet], tmp_path: Path, disk: Path) -> None:
     began, fills, trials = time.monotonic(), 0, 0
-    for r in range(ROUNDS):
-        folder = tmp_path / f"round{r}"
-        folder.mkdir()
+    for r, folder in rounds(tmp_path):
         url = f"sqlite:///{disk}/study{r}.db"
         landed, n = search_round(fleets, folder, url, 1, seed=500 + r, fault=fill_the_disk(disk), n_trials=3)
         fills, trials = fills + landed, trials + n
@@ -106,9 +105,7 @@ def test_storage_read_only(fleets: list[Fleet], tmp_path: Path, disk: Path) -> N
     """Between runs (a mount with a file open for writing cannot go read-only): a search on the read-only disk
     ends in one line, exit 2, the file unchanged; writable again, the next run goes on."""
     began, refused, trials = time.monotonic(), 0, 0
-    for r in range(ROUNDS):
-        folder = tmp_path / f"round{r}"
-        folder.mkdir()
+    for r, folder in rounds(tmp_path):
         db = disk / f"study{r}.db"
         reader = f"sqlite:///file:{db}?mode=ro&uri=true"  # this test's own reads keep nothing open for writing
         argv = ["nas.search", "--study", "tiny", "--storage", f"sqlite:///{db}", "--n-trials", "2", "--seed", "0",

@@ -17,6 +17,7 @@ from tests.nas.faults.fleet import (
     kill_during_a_trial,
     load,
     report,
+    rounds,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.spread]  # each scenario waits on its processes: side by side
@@ -24,9 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.spread]  # each scenario waits on it
 
 def test_halving_killed_then_rerun(fleets: list[Fleet], tmp_path: Path) -> None:
     began, kills, trials = time.monotonic(), 0, 0
-    for r in range(ROUNDS):
-        folder = tmp_path / f"round{r}"
-        folder.mkdir()
+    for r, folder in rounds(tmp_path):
         url = f"sqlite:///{folder}/study.db"
         argv = ["nas.search", "--study", "tiny", "--storage", url, "--halving", "--n-trials", "6", "--eta", "2",
                 "--sampler", "random", "--seed", str(r), "--artifacts", str(folder / "artifacts")]  # fmt: skip

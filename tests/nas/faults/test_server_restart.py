@@ -17,6 +17,7 @@ from tests.nas.faults.fleet import (
     in_a_trial,
     no_secret,
     report,
+    rounds,
     search_round,
 )
 from tests.nas.pgserver import Server
@@ -43,9 +44,7 @@ def test_postgres_server_restarted_under_three_workers(
     """Every worker goes on through each restart (exit 0 in the end): nothing to restart but the server."""
     began, restarts, trials = time.monotonic(), 0, 0
     try:
-        for r in range(ROUNDS):
-            folder = tmp_path / f"round{r}"
-            folder.mkdir()
+        for r, folder in rounds(tmp_path):
             url = private_postgres.database(f"faults{r}", PASSWORD).render_as_string(hide_password=False)
             fault = restart_the_server(private_postgres)
             landed, n = search_round(fleets, folder, url, 3, seed=200 + r, fault=fault, n_trials=3)

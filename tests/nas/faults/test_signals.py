@@ -16,6 +16,7 @@ from tests.nas.faults.fleet import (
     Fleet,
     in_a_trial,
     report,
+    rounds,
     running_of,
     search_round,
     stopped_cleanly,
@@ -67,9 +68,7 @@ def kill_the_launcher(fleet: Fleet, url: str, rng: random.Random) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 def test_devices_launcher_killed(fleets: list[Fleet], tmp_path: Path) -> None:
     began, kills, trials = time.monotonic(), 0, 0
-    for r in range(ROUNDS):
-        folder = tmp_path / f"round{r}"
-        folder.mkdir()
+    for r, folder in rounds(tmp_path):
         landed, n = search_round(fleets, folder, f"sqlite:///{folder}/study.db", 1, seed=300 + r,
                                  fault=kill_the_launcher, extra=("--devices", "cpu,cpu"), n_trials=4)  # fmt: skip
         kills, trials = kills + landed, trials + n
@@ -79,9 +78,7 @@ def test_devices_launcher_killed(fleets: list[Fleet], tmp_path: Path) -> None:
 
 def test_single_search_sigterm(fleets: list[Fleet], tmp_path: Path) -> None:
     began, stops, trials = time.monotonic(), 0, 0
-    for r in range(ROUNDS):
-        folder = tmp_path / f"round{r}"
-        folder.mkdir()
+    for r, folder in rounds(tmp_path):
         url = f"sqlite:///{folder}/study.db"
         landed, n = search_round(fleets, folder, url, 1, seed=400 + r, fault=sigterm_during_a_trial, n_trials=3)
         stops, trials = stops + landed, trials + n

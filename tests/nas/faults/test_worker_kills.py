@@ -16,6 +16,7 @@ from tests.nas.faults.fleet import (
     load,
     no_secret,
     report,
+    rounds,
     search_round,
 )
 
@@ -24,9 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.spread]  # each scenario waits on it
 
 def test_sqlite_search_workers_killed(fleets: list[Fleet], tmp_path: Path) -> None:
     began, kills, trials = time.monotonic(), 0, 0
-    for r in range(ROUNDS):
-        folder = tmp_path / f"round{r}"
-        folder.mkdir()
+    for r, folder in rounds(tmp_path):
         landed, n = search_round(fleets, folder, f"sqlite:///{folder}/study.db", 2, seed=r)
         kills, trials = kills + landed, trials + n
     assert kills >= ROUNDS, "no kill landed during a trial"
@@ -35,9 +34,7 @@ def test_sqlite_search_workers_killed(fleets: list[Fleet], tmp_path: Path) -> No
 
 def test_postgres_search_workers_killed(fleets: list[Fleet], tmp_path: Path, postgres_url: str) -> None:
     began, kills, trials = time.monotonic(), 0, 0
-    for r in range(ROUNDS):
-        folder = tmp_path / f"round{r}"
-        folder.mkdir()
+    for r, folder in rounds(tmp_path):
         if r:  # a fresh study per round: the last one is deleted, and its claims must not carry over
             study = load(postgres_url)
             assert study is not None
