@@ -51,15 +51,16 @@ docs: setup
 
 # The suite in pytest-xdist workers, one per logical core (TEST_WORKERS), each with one OpenMP thread: the proxy's small
 # convolutions scale poorly over threads, so two one-thread workers finish sooner than one two-thread process.
-# --dist loadgroup with the groups of tests/conftest.py keeps a module's tests in one worker, so its module fixtures
-# (trained studies) are built once, and spreads the tests marked `spread` (the docs pages, the fault scenarios); the
-# session fixtures shared by many modules are built once per run (tests/conftest.py, built_once).
+# --dist loadfile keeps a module's tests in one worker, so its module fixtures (trained studies) are built once (the
+# docs pages and the fault scenarios are split over several modules so that both workers run them); the session
+# fixtures shared by many modules are built once per run (tests/conftest.py, built_once). Not loadgroup: pytest-xdist
+# 3.8 marks a group by rewriting a test's node id, which pytest 9.2 no longer reads, so its groups are ignored.
 # The tests' temporary folders (their studies' SQLite files) on /dev/shm where there is one: a commit there costs no
 # disk flush (a flush guards against a power cut, which no test makes; killed processes lose nothing either way),
 # and the searches the tests run commit once per recorded attribute.
 TEST_WORKERS ?= logical
 TEST_TMPDIR ?= $(shell test -d /dev/shm -a -w /dev/shm && echo /dev/shm || echo $${TMPDIR:-/tmp})
-PYTEST_XDIST = TMPDIR=$(TEST_TMPDIR) OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25
+PYTEST_XDIST = TMPDIR=$(TEST_TMPDIR) OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 pytest: setup
 	$(PYTEST_XDIST)
 

@@ -14,15 +14,6 @@ import pytest
 from nas.cli import terminal_output
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    """Under ``--dist loadgroup`` (``make test``) a module's tests run in one worker, so its module fixtures (trained
-    studies) are built once; a test marked ``spread`` (independent and long: a docs page's commands, a fault
-    scenario) goes to whichever worker is free.  Marked as each test is collected: pytest-xdist reads the groups in
-    its own pytest_collection_modifyitems."""
-    if item.get_closest_marker("spread") is None:
-        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
 @pytest.fixture(autouse=True)
 def library_lines_on_stderr() -> Iterator[None]:
     """What the library logs reaches stderr as a command shows it (``nas.cli.run_cli``), so a test of a library

@@ -4,19 +4,15 @@ flags against its --help, so the pages cannot drift from the code (docs/developm
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.docs.blocks import FLAG, ROOT, Block, blocks, commands, module_flags, pages, schema_marks
-
-RUN_PAGES = [page for page in pages() if any(b.mark == "run" for b in blocks(page))]
+from tests.docs.blocks import FLAG, ROOT, Block, blocks, commands, module_flags, pages
+from tests.docs.page_runs import RUN_PAGES, SHARES, environment, share
 
 # Runs `python -m MODULE --help` for each module named on argv in one process and prints {module: help} as JSON:
 # one interpreter start for every command, and --help exits before any command does work.
@@ -33,62 +29,6 @@ HELP_SCRIPT = textwrap.dedent(
     print(json.dumps(helps))
     """
 )
-
-
-def environment() -> dict[str, str]:
-    """The commands' environment: one OpenMP thread each (tests run side by side), no GPU, the project importable."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
-    env.pop("MSNAS_BROWSER_SHOTS", None)
-    return env
-
-
-def run_block(block: Block, folder: Path) -> None:
-    """Run one block in ``folder`` (sh through bash with errexit and pipefail, python through this interpreter)."""
-    if block.lang == "python":
-        argv = [sys.executable, "-c", block.text]
-    else:
-        argv = ["bash", "-c", "set -euo pipefail\n" + block.text]
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=folder,
-            env=environment(),
-            capture_output=True,
-            text=True,
-            timeout=block.timeout,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as err:
-        output = "".join(
-            x.decode(errors="replace") if isinstance(x, bytes) else x or "" for x in (err.stdout, err.stderr)
-        )
-        pytest.fail(f"{block.where()}: still running after {block.timeout:g} s\n{output}")
-    if done.returncode != 0:
-        pytest.fail(f"{block.where()}: exit {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
-
-
-def keys_of(data: Any) -> set[str]:
-    """A JSON object's keys, and those of the objects in its list or object values, one level down."""
-    names = set(data)
-    for value in data.values():
-        items = value if isinstance(value, list) else []
-        names |= {key for item in items if isinstance(item, dict) for key in item}
-    return names
-
-
-@pytest.mark.slow
-@pytest.mark.spread  # each page in its own folder: the pages run side by side
-@pytest.mark.parametrize("page", RUN_PAGES)
-def test_page_commands_run(page: str, tmp_path: Path) -> None:
-    """Every block marked `docs-test: run` on the page runs, in order, in one fresh folder."""
-    (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    for block in blocks(page):
-        if block.mark == "run":
-            run_block(block, tmp_path)
-    text = (ROOT / "docs" / page).read_text()
-    for name in schema_marks(page):
-        missing = sorted(k for k in keys_of(json.loads((tmp_path / name).read_text())) if f"`{k}`" not in text)
-        assert not missing, f"docs/{page}: fields of {name} the page does not name: {missing}"
 
 
 def documented_commands() -> list[tuple[Block, str, list[str]]]:
@@ -126,6 +66,7 @@ def test_pages_name_commands() -> None:
     assert len(found) > 50
     assert {module for _, module, _ in found} >= {"nas.search", "nas.train", "nas.verdict", "nas.regions"}
     assert len(RUN_PAGES) >= 10
+    assert sorted(p for k in range(SHARES) for p in share(k)) == sorted(RUN_PAGES)  # every page runs once
 
 
 @pytest.mark.slow  # starts one process that imports every command

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 from PIL import Image
 
@@ -25,6 +26,8 @@ from nas.fidelity import main as fidelity_main
 from nas.regions import main as regions_main
 from nas.report import main as report_main
 from nas.search.__main__ import main as search_main
+from nas.study.companion import open_companion
+from nas.study.storage import storage_for
 from nas.train import main as train_main
 from space import preset
 
@@ -157,11 +160,19 @@ def bad(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+@pytest.fixture(scope="module")
+def with_companion(tiny_random_url: str) -> str:
+    """The module's copy of the tiny random study with its fidelity companion made up front, so that the case
+    naming the companion meets the refusal for naming a record whatever ran before it."""
+    open_companion(optuna.load_study(study_name="tiny-random", storage=storage_for(tiny_random_url)))
+    return tiny_random_url
+
+
 @pytest.mark.parametrize(("prog", "argv", "message"), CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES])
 def test_one_line_exit_2_and_nothing_made(
-    bad: Path, tiny_random_url: str, capsys: pytest.CaptureFixture[str], prog: str, argv: str, message: str
+    bad: Path, with_companion: str, capsys: pytest.CaptureFixture[str], prog: str, argv: str, message: str
 ):
-    fill = {"d": str(bad), "url": tiny_random_url, "spec": str(bad / "ms3.json")}
+    fill = {"d": str(bad), "url": with_companion, "spec": str(bad / "ms3.json")}
     before = sorted(p.name for p in bad.iterdir())
     assert MAINS[prog](argv.format(**fill).split()) == 2
     out, err = capsys.readouterr()

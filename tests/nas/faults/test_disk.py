@@ -32,7 +32,7 @@ from tests.nas.faults.fleet import (
 )
 from tests.nas.test_storage_faults import FULL, READ_ONLY, leftovers
 
-pytestmark = [pytest.mark.slow, pytest.mark.spread]  # each scenario waits on its processes: side by side
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from tests.nas.faults.fleet import (
     rounds,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.spread]  # each scenario waits on its processes: side by side
+pytestmark = pytest.mark.slow
 
 
 def test_halving_killed_then_rerun(fleets: list[Fleet], tmp_path: Path) -> None:

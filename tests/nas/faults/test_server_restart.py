@@ -23,7 +23,7 @@ from tests.nas.faults.fleet import (
 from tests.nas.pgserver import Server
 
 PASSWORD = "f@ult:%pw"  # the restart scenario's role's: an @, a : and a % in it
-pytestmark = [pytest.mark.slow, pytest.mark.spread]  # each scenario waits on its processes: side by side
+pytestmark = pytest.mark.slow
 
 
 def restart_the_server(server: Server) -> Fault:

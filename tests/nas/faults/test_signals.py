@@ -23,7 +23,7 @@ from tests.nas.faults.fleet import (
 )
 from tests.nas.test_stops import gone_within, workers_of
 
-pytestmark = [pytest.mark.slow, pytest.mark.spread]  # each scenario waits on its processes: side by side
+pytestmark = pytest.mark.slow
 
 
 def sigterm_during_a_trial(fleet: Fleet, url: str, rng: random.Random) -> bool:

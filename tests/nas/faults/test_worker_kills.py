@@ -20,7 +20,7 @@ from tests.nas.faults.fleet import (
     search_round,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.spread]  # each scenario waits on its processes: side by side
+pytestmark = pytest.mark.slow
 
 
 def test_sqlite_search_workers_killed(fleets: list[Fleet], tmp_path: Path) -> None:
