@@ -110,7 +110,7 @@ def running_of(url: str, pid: int, name: str = "tiny") -> list[int]:
     if study is None:
         return []
     trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return [t.number for t in trials if t.user_attrs.get("worker_pid") == pid]
+    return [t.number for t in trials if t.user_attrs.get(keys.WORKER_PID) == pid]
 
 
 def in_a_trial(fleet: Fleet, url: str, rng: random.Random, name: str = "tiny") -> subprocess.Popen[bytes] | None:
@@ -175,8 +175,8 @@ def check_invariants(url: str, kept: dict[int, list[float]], name: str = "tiny")
     trials = study.get_trials(deepcopy=False)
     unfinished = {t.number: t.state.name for t in trials if not t.state.is_finished()}
     assert not unfinished, f"trials left RUNNING or WAITING after the workers restarted and finished: {unfinished}"
-    trained = [t for t in trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
-    hashes = [t.user_attrs["spec_hash"] for t in trained]
+    trained = [t for t in trials if t.state == TrialState.COMPLETE and keys.DUPLICATE_OF not in t.user_attrs]
+    hashes = [t.user_attrs[keys.SPEC_HASH] for t in trained]
     assert len(hashes) == len(set(hashes)), f"an architecture trained twice: {sorted(hashes)}"
     now = {t.number: list(t.values) for t in trials if t.state == TrialState.COMPLETE}
     lost = {n: v for n, v in kept.items() if now.get(n) != v}
@@ -208,7 +208,7 @@ def search_round(
     fleet.start()  # one more run after the dust settles: re-queues a named variant whose last trial was killed
     fleet.finish()
     study = check_invariants(url, kept)
-    done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    done = {t.user_attrs.get(keys.PRESET) for t in study.get_trials(states=(TrialState.COMPLETE,))}
     assert done >= NAMED, f"named variants not COMPLETE in the end: {NAMED - done}"
     return landed, len(study.trials)
 

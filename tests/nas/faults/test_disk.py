@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from nas.study import keys
 from tests.nas.faults.fleet import (
     DEADLINE,
     KILLS,
@@ -131,7 +132,7 @@ def test_storage_read_only(fleets: list[Fleet], tmp_path: Path, disk: Path) -> N
             fleet.start()  # writable again: goes on
             fleet.finish()
         study = check_invariants(reader, kept)
-        done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
+        done = {t.user_attrs.get(keys.PRESET) for t in study.get_trials(states=(TrialState.COMPLETE,))}
         assert done >= NAMED, f"named variants not COMPLETE in the end: {NAMED - done}"
         assert leftovers(disk) == []
         trials += len(study.trials)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from nas.study import keys
 from tests.nas.faults.fleet import (
     ROUNDS,
     Fleet,
@@ -37,7 +38,7 @@ def test_halving_killed_then_rerun(fleets: list[Fleet], tmp_path: Path) -> None:
         fleet.finish()
         study = check_invariants(url, kept, "tiny-random")
         failed = [t for t in study.trials if t.state == TrialState.FAIL]
-        assert failed and all(t.user_attrs.get("worker_pid") == fleet.killed[0] for t in failed)
+        assert failed and all(t.user_attrs.get(keys.WORKER_PID) == fleet.killed[0] for t in failed)
         assert "failed at once, their worker on this machine is gone" in (folder / "worker1.err").read_text()
         kills, trials = kills + 1, trials + len(study.trials)
     report("halving", kills, ROUNDS, trials, time.monotonic() - began)
@@ -65,8 +66,8 @@ def test_fidelity_killed_then_resumed(fleets: list[Fleet], tiny_random_url: str,
         fleet.finish()
     companion = load(tiny_random_url, "tiny-random.fidelity")
     assert companion is not None
-    keys = [t.user_attrs["key"] for t in companion.trials]
-    assert len(keys) == len(set(keys)), "a re-training recorded twice"
-    assert len(keys) == 3 * last, f"planned work missing: {len(keys)} recorded"
+    work = [t.user_attrs[keys.WORK_KEY] for t in companion.trials]
+    assert len(work) == len(set(work)), "a re-training recorded twice"
+    assert len(work) == 3 * last, f"planned work missing: {len(work)} recorded"
     assert kills >= 1, "no kill landed during a re-training"
-    report("fidelity", kills, ROUNDS, len(keys), time.monotonic() - began)
+    report("fidelity", kills, ROUNDS, len(work), time.monotonic() - began)
