@@ -49,17 +49,15 @@ def kendall(x: dict[str, float], y: dict[str, float]) -> str:
 
 
 def train_missing(cosine: Race, nested: Race, seeds: Sequence[int], shard: tuple[int, int]) -> None:
-    """This shard's missing trainings: the nested ladder (at its target) and each cosine budget."""
+    """This shard's missing trainings: whole ladders (a candidate and seed's nested run at the target and its cosine
+    run at each budget), every N-th ladder from the I-th, so shards share the heavy nested runs alike."""
     target = cosine.config.budgets[-1]
-    plan = [(r, Work(e.candidate.arch, b, s, "nested vs cosine"))
-            for s in seeds for e in cosine.entrants
-            for r, b in [(nested, target), *((cosine, b) for b in cosine.config.budgets)]]  # fmt: skip
-    for i, (race, work) in enumerate(plan):
-        if i % shard[1] != shard[0]:
-            continue
-        recorded = {(r.arch, r.budget, r.seed) for r in race.runs()}
-        if (work.arch, work.budget, work.seed) not in recorded:
-            race.train_one(work, RaceState(spent=len(recorded)))
+    ladders = [(s, e.candidate.arch) for s in seeds for e in cosine.entrants]
+    for seed, arch in ladders[shard[0] :: shard[1]]:
+        for race, budget in [(nested, target), *((cosine, b) for b in cosine.config.budgets)]:
+            recorded = {(r.arch, r.budget, r.seed) for r in race.runs()}
+            if (arch, budget, seed) not in recorded:
+                race.train_one(Work(arch, budget, seed, "nested vs cosine"), RaceState(spent=len(recorded)))
 
 
 def report(cosine: Race, nested: Race, seeds: Sequence[int]) -> list[str]:
