@@ -28,6 +28,7 @@ from nas.sr import region_scores as R
 from nas.sr import tile_sums as T
 from nas.sr.evaluation import bicubic_upscaler
 from nas.sr.metrics import ssim
+from nas.sr.region_classes import prominent_peaks
 from nas.sr.regions_json import as_json
 from nas.study import keys
 from nas.train import main as train_main
@@ -71,6 +72,19 @@ def test_synthetic_images_get_their_class(kind: str, expected: str):
     tiling = R.classify(synthetic(kind), 32)
     assert len(tiling.boxes) == 4
     assert [R.CLASSES[c] for c in tiling.classes] == [expected] * 4
+
+
+def test_prominent_peaks_count_as_scipy_signal_finds_them():
+    """Profiles of a tile's length, smooth, noisy and with flat tops (rounded), edges and ties included."""
+    from scipy.signal import find_peaks
+
+    rng = np.random.default_rng(0)
+    for k in range(600):
+        n = int(rng.integers(3, 50))
+        p = np.cumsum(rng.normal(size=n)) if k % 2 else rng.normal(size=n)
+        p = np.round(p, int(rng.integers(0, 3)))  # rounding makes plateaus and equal neighbours
+        for least in (0.0, 0.2 * float(np.ptp(p)), 0.5, 2.0):
+            assert prominent_peaks(p.tolist(), least) == len(find_peaks(p, prominence=least)[0]), (p, least)
 
 
 def test_a_coarse_stripe_is_an_edge_not_dense_structure():
