@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nas.cli import terminal_output
+from tests.warm import Server, shared
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +38,9 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
             build(folder)
             done.touch()
     return folder
+
+
+@pytest.fixture(scope="session")
+def warm() -> Server:
+    """This worker's warm server (``tests/warm.py``): commands started through it skip the 6 s of imports."""
+    return shared()

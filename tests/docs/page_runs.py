@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.docs.blocks import ROOT, Block, blocks, pages, schema_marks
+from tests.warm import CLIENT, Server, pythonpath, shim_venv
 
 RUN_PAGES = [page for page in pages() if any(b.mark == "run" for b in blocks(page))]
 SHARES = 2  # the modules test_page_runs_0.py, test_page_runs_1.py
@@ -26,24 +27,25 @@ def share(k: int) -> list[str]:
     return RUN_PAGES[k::SHARES]
 
 
-def environment() -> dict[str, str]:
-    """The commands' environment: one OpenMP thread each (tests run side by side), no GPU, the project importable."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
+def environment(server: Server) -> dict[str, str]:
+    """The commands' environment: one OpenMP thread each (tests run side by side), no GPU, the project importable,
+    the warm server's socket for the folder's ``.venv/bin/python``."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", PYTHONPATH=pythonpath(), **server.env())
     env.pop("MSNAS_BROWSER_SHOTS", None)
     return env
 
 
-def run_block(block: Block, folder: Path) -> None:
-    """Run one block in ``folder`` (sh through bash with errexit and pipefail, python through this interpreter)."""
+def run_block(block: Block, folder: Path, server: Server) -> None:
+    """Run one block in ``folder`` (sh through bash with errexit and pipefail, python through ours, warm)."""
     if block.lang == "python":
-        argv = [sys.executable, "-c", block.text]
+        argv = [sys.executable, "-S", "-E", str(CLIENT), "-c", block.text]
     else:
         argv = ["bash", "-c", "set -euo pipefail\n" + block.text]
     try:
         done = subprocess.run(
             argv,
             cwd=folder,
-            env=environment(),
+            env=environment(server),
             capture_output=True,
             text=True,
             timeout=block.timeout,
@@ -67,12 +69,13 @@ def keys_of(data: Any) -> set[str]:
     return names
 
 
-def check_page_runs(page: str, tmp_path: Path) -> None:
-    """Every block marked `docs-test: run` on the page runs, in order, in one fresh folder."""
-    (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+def check_page_runs(page: str, tmp_path: Path, server: Server) -> None:
+    """Every block marked `docs-test: run` on the page runs, in order, in one fresh folder, whose ``.venv`` is
+    ours with a ``bin/python`` that starts commands warm (``tests/warm.py``)."""
+    (tmp_path / ".venv").symlink_to(shim_venv(tmp_path.parent / f"{tmp_path.name}-venv", server))
     for block in blocks(page):
         if block.mark == "run":
-            run_block(block, tmp_path)
+            run_block(block, tmp_path, server)
     text = (ROOT / "docs" / page).read_text()
     for name in schema_marks(page):
         missing = sorted(k for k in keys_of(json.loads((tmp_path / name).read_text())) if f"`{k}`" not in text)

@@ -13,6 +13,7 @@ import pytest
 
 from tests.docs.blocks import FLAG, ROOT, Block, blocks, commands, module_flags, pages
 from tests.docs.page_runs import RUN_PAGES, SHARES, environment, share
+from tests.warm import CLIENT, Server
 
 # Runs `python -m MODULE --help` for each module named on argv in one process and prints {module: help} as JSON:
 # one interpreter start for every command, and --help exits before any command does work.
@@ -45,13 +46,13 @@ def documented_commands() -> list[tuple[Block, str, list[str]]]:
 
 
 @pytest.fixture(scope="module")
-def helps() -> dict[str, str]:
+def helps(warm: Server) -> dict[str, str]:
     """Each documented module's --help text."""
     modules = sorted({module for _, module, _ in documented_commands()})
     done = subprocess.run(
-        [sys.executable, "-c", HELP_SCRIPT, *modules],
+        [sys.executable, "-S", "-E", str(CLIENT), "-c", HELP_SCRIPT, *modules],
         cwd=ROOT,
-        env=environment(),
+        env=environment(warm),
         capture_output=True,
         text=True,
         timeout=300,

@@ -17,6 +17,7 @@ from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.optuna_adapter import engine_of
 from nas.study.storage import storage_for
+from tests import warm
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +57,7 @@ def test_two_workers_share_the_ladder(tmp_path: Path):
     cmd = [sys.executable, "-m", "nas.search", "--study", "tiny", "--sampler", "random", "--asha", "--eta", "2",
            "--n-trials", "2", "--storage", url, "--artifacts", str(tmp_path / "artifacts")]  # fmt: skip
     env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
-    workers = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"]
+    workers = [warm.popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"]
     outputs = [w.communicate(timeout=300) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], [err.decode()[-2000:] for _, err in outputs]
     trials = optuna.load_study(study_name="tiny-random", storage=storage_for(url)).trials

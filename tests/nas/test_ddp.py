@@ -19,6 +19,7 @@ import torch
 
 from nas.train import main
 from nas.training.checkpoint import CHECKPOINT
+from tests import warm
 from tests.nas.test_train_cli import make_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +125,7 @@ def test_a_killed_rank_and_a_resume_give_the_uninterrupted_weights(files, ddp_ru
 def test_an_interrupted_single_process_run_resumes_under_ddp(files, ddp_run, tmp_path):
     """SIGINT stops a plain run after the step in progress, with a checkpoint of that step; two ranks go on."""
     out = tmp_path / "mixed"
-    proc = subprocess.Popen(
+    proc = warm.popen(
         [sys.executable, "-m", "nas.train", *argv(files, out)],
         cwd=ROOT,
         env=ENV,

@@ -24,6 +24,8 @@ from nas.search.recovery import fail_dead_local_trials
 from nas.study import keys
 from nas.study.storage import storage_for
 from studies import STUDIES
+from tests import warm
+from tests.warm import Command
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINED = re.compile(r"^\[(w\d) cpu\] \[\d+/\d+\] trial (\d+) ", re.MULTILINE)  # a worker's counted trial
@@ -89,7 +91,7 @@ def main_output(argv: list[str]) -> str:
     return out.getvalue()
 
 
-def start_two_workers(tmp_path: Path, err: IO[bytes], study: list[str] | None = None) -> subprocess.Popen[bytes]:
+def start_two_workers(tmp_path: Path, err: IO[bytes], study: list[str] | None = None) -> Command:
     """A ``--devices cpu,cpu`` launcher of a long search, returned once both workers have started a trial."""
     cmd = [
         sys.executable,
@@ -101,7 +103,7 @@ def start_two_workers(tmp_path: Path, err: IO[bytes], study: list[str] | None = 
     ]
     cmd += ["--n-trials", "20", "--artifacts", str(tmp_path / "artifacts"), "--devices", "cpu,cpu"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    proc = warm.popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
     log, deadline = Path(err.name), time.monotonic() + 120
     while {"[w0 cpu] trial", "[w1 cpu] trial"} - set(re.findall(r"\[w\d cpu\] trial", log.read_text())):
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]

@@ -23,25 +23,25 @@ import pytest
 
 from nas.search.__main__ import main as search_main
 from nas.study.storage import storage_for
+from tests import warm
 from tests.nas.pgserver import Server
+from tests.warm import Command
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 150
 pytestmark = pytest.mark.slow
 
 
-def start_search(url: str, n_trials: int, tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_search(url: str, n_trials: int, tmp_path: Path, env: dict[str, str] | None = None) -> Command:
     """``python -m nas.search`` on the tiny study, its stderr in tmp_path/err."""
     cmd = [sys.executable, "-m", "nas.search", "--study", "tiny", "--storage", url, "--n-trials", str(n_trials),
            "--artifacts", str(tmp_path / "artifacts")]  # fmt: skip
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     with (tmp_path / "err").open("wb") as err:
-        return subprocess.Popen(
-            cmd, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
-        )
+        return warm.popen(cmd, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
 
 
-def wait_for(tmp_path: Path, pattern: str, proc: subprocess.Popen[bytes]) -> None:
+def wait_for(tmp_path: Path, pattern: str, proc: Command) -> None:
     """Until the worker's stderr holds ``pattern``; fails if the worker ends first."""
     deadline = time.monotonic() + WAIT_SECONDS
     while not re.search(pattern, (tmp_path / "err").read_text(errors="replace"), re.MULTILINE):

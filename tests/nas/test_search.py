@@ -19,6 +19,7 @@ from nas.study.storage import storage_for
 from nas.training import loop
 from space import analytic_cost, preset
 from studies import STUDIES, register
+from tests import warm
 
 REQUIRED_ATTRS = (
     keys.SPEC,
@@ -370,7 +371,7 @@ def test_a_killed_workers_trial_is_failed_at_once_and_its_variant_queued_again(t
     root = Path(__file__).resolve().parents[2]
     url = f"sqlite:///{tmp_path}/killed.db"
     common = ["--study", "tiny", "--storage", url, "--artifacts", str(tmp_path / "a")]
-    worker = subprocess.Popen(
+    worker = warm.popen(
         [sys.executable, "-m", "nas.search", *common, "--n-trials", "4"],
         cwd=root,
         stdout=subprocess.DEVNULL,

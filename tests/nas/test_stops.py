@@ -32,7 +32,9 @@ from nas.study.storage import storage_for
 from nas.training.checkpoint import CHECKPOINT
 from studies import STUDIES
 from studies.files import dumps
+from tests import warm
 from tests.nas.test_train_cli import make_files
+from tests.warm import Command
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_SECONDS = 15  # from the signal to the process gone, trial recorded (interpreter exit included, on a busy CPU)
@@ -67,7 +69,16 @@ def test_work_is_interrupted_at_once_and_a_second_signal_anywhere():
     assert signal.getsignal(signal.SIGTERM) == before
 
 
-def test_a_hangup_is_a_stop_except_under_nohup():
+@pytest.fixture
+def hangups_heard() -> Iterator[None]:
+    """SIGHUP at its default in this worker, and so in the commands it starts: the suite may itself run under
+    ``nohup`` (a CI runner, a long job started from a shell), which ignores SIGHUP for every process below it."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, before)
+
+
+def test_a_hangup_is_a_stop_except_under_nohup(hangups_heard: None):
     with handling_stops(), pytest.raises(Stopped) as raised, interruptible():
         os.kill(os.getpid(), signal.SIGHUP)
         pytest.fail("the work went on")
@@ -172,7 +183,9 @@ def trials_of(folder: Path) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials() if t.state != TrialState.WAITING]
 
 
-def wait_for(log: Path, pattern: str, count: int, proc: subprocess.Popen[bytes], seconds: float = 120) -> None:
+def wait_for(
+    log: Path, pattern: str, count: int, proc: Command | subprocess.Popen[bytes], seconds: float = 120
+) -> None:
     deadline = time.monotonic() + seconds
     while len(re.findall(pattern, log.read_text())) < count:
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
@@ -191,7 +204,7 @@ def gone_within(pids: list[int], seconds: float) -> float:
 def sigterm_once(argv: list[str], log: Path, ready: str, started: Started) -> list[str]:
     """Start ``argv``, send SIGTERM once its stderr shows ``ready``; its stderr lines, after it exited 143."""
     with log.open("wb") as err:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
+        proc = warm.popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
     started.append(proc.pid)
     wait_for(log, ready, 1, proc)
     proc.send_signal(signal.SIGTERM)
@@ -208,7 +221,7 @@ def test_sigterm_stops_a_search_with_its_trial_failed_and_said(tmp_path, started
     assert trial.state == TrialState.FAIL and trial.user_attrs[keys.FAIL_REASON] == "stopped by SIGTERM"
 
 
-def test_a_hangup_stops_a_search_on_its_terminal_with_its_trial_failed(tmp_path, started: Started):
+def test_a_hangup_stops_a_search_on_its_terminal_with_its_trial_failed(tmp_path, started: Started, hangups_heard: None):
     """A dropped SSH session: the terminal's other end closes, the kernel sends SIGHUP; the search records its trial
     as FAIL and exits 129, though the terminal it would say so on is gone (a write there fails)."""
     leader, terminal = os.openpty()
@@ -236,7 +249,7 @@ def test_sigterm_during_halving_fails_every_candidate_of_the_batch(tmp_path, sta
     log = tmp_path / "err"
     with log.open("wb") as err:
         argv = search(tmp_path, "--halving", "--n-trials", "3", "--eta", "2", "--sampler", "random")
-        proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
+        proc = warm.popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
     started.append(proc.pid)
     wait_for(log, r"rung 0: \d+ candidates", 1, proc)
     proc.send_signal(signal.SIGTERM)
@@ -257,7 +270,7 @@ def test_sigterm_stops_a_training_after_its_step_with_a_checkpoint(tmp_path, sta
     argv = ["--arch", str(files["arch"]), "--data", str(files["train"]), "--val-data", str(files["val"]),
             "--out", str(out), "--iters", "100000", "--batch", "2", "--hr-patch", "16", "--val-every", "1000",
             "--ckpt-every", "6", "--no-subimages", "--device", "cpu"]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "nas.train", *argv], cwd=ROOT, env=ENV,
+    proc = warm.popen([sys.executable, "-m", "nas.train", *argv], cwd=ROOT, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     started.append(proc.pid)
     deadline = time.monotonic() + 120
@@ -280,7 +293,7 @@ def workers_of(launcher: int) -> list[int]:
 def test_workers_die_with_a_killed_launcher_and_a_rerun_recovers(tmp_path, started: Started):
     log = tmp_path / "err"
     with log.open("wb") as err:
-        launcher = subprocess.Popen(search(tmp_path, "--n-trials", "4", "--devices", "cpu,cpu"), cwd=ROOT, env=ENV,
+        launcher = warm.popen(search(tmp_path, "--n-trials", "4", "--devices", "cpu,cpu"), cwd=ROOT, env=ENV,
                                     stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
     started.append(launcher.pid)
     wait_for(log, r"\[w\d cpu\] trial \d+ \S+ starts:", 2, launcher)
@@ -297,7 +310,7 @@ def test_workers_die_with_a_killed_launcher_and_a_rerun_recovers(tmp_path, start
     assert [(t.state, t.user_attrs.get(keys.FAIL_REASON)) for t in trials] == [(TrialState.FAIL, reason)] * 2
 
     # the next run has nothing left RUNNING to fail and goes on; Ctrl-C stops it alike
-    rerun = subprocess.Popen(search(tmp_path, "--n-trials", "1"), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+    rerun = warm.popen(search(tmp_path, "--n-trials", "1"), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)  # fmt: skip
     started.append(rerun.pid)
     assert rerun.stderr is not None

@@ -21,6 +21,7 @@ from nas.training.checkpoint import CHECKPOINT
 from nas.training.full import FINAL, RUN_FILES, next_boundary
 from nas.training.recipe import PROTOCOL, RECIPE
 from space import preset
+from tests import warm
 
 ROOT = Path(__file__).resolve().parents[2]
 ITERS = 36
@@ -84,7 +85,7 @@ def test_killed_run_resumes_to_the_same_weights(setup_files, tmp_path):
 
     killed = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
+    proc = warm.popen(
         [sys.executable, "-m", "nas.train", *argv(setup_files, killed)],
         cwd=ROOT,
         env=env,

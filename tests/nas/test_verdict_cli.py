@@ -20,6 +20,8 @@ from optuna.trial import TrialState
 from nas.study import keys
 from nas.study.storage import storage_for
 from nas.verdict import main
+from tests import warm
+from tests.warm import Command
 
 RACE = ["--study", "tiny", "--candidates", "standard,ms3", "--budgets", "1", "--min-seeds", "2", "--max-seeds", "2",
         "--device", "cpu"]  # fmt: skip
@@ -33,10 +35,10 @@ def trials(url: str) -> list[optuna.trial.FrozenTrial]:
         return []
 
 
-def worker(url: str) -> subprocess.Popen[str]:
+def worker(url: str) -> Command:
     command = [sys.executable, "-m", "nas.verdict", *RACE, "--storage", url, "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return warm.popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def kill_while_training(url: str, timeout: float = 60.0) -> int:

@@ -25,6 +25,8 @@ import pytest
 
 from nas.study import keys
 from nas.study.storage import storage_for
+from tests import warm
+from tests.warm import Command
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMED = ["ms", "ms3", "standard"]  # the paper variants that lie in the tiny study's space, queued at creation
@@ -41,7 +43,7 @@ pytestmark = pytest.mark.slow
 class Worker:
     """One ``nas.search`` process and the files its stdout and stderr go to."""
 
-    proc: subprocess.Popen[bytes]
+    proc: Command
     out: Path
     err: Path
     files: tuple[IO[bytes], IO[bytes]]
@@ -85,7 +87,7 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
         path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
         # one thread each: the workers share the machine's cores, and this is about the storage, not speed
         full_env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", **(env or {})}
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL, stdout=files[0], stderr=files[1])
+        proc = warm.popen(cmd, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL, stdout=files[0], stderr=files[1])
         started.append(Worker(proc, out, err, files))
         return started[-1]
 

@@ -19,8 +19,10 @@ from optuna.trial import TrialState
 
 from nas.study import keys
 from nas.study.storage import storage_for
+from tests import warm
 from tests.nas.test_secrets import leaks, stored_text
 from tests.nas.test_stops import Started
+from tests.warm import Command
 
 ROOT = Path(__file__).resolve().parents[3]
 ROUNDS = int(os.environ.get("MSNAS_FAULT_ROUNDS", "1"))
@@ -36,18 +38,18 @@ class Fleet:
 
     argv: list[str]
     folder: Path
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    procs: list[Command] = field(default_factory=list)
     killed: list[int] = field(default_factory=list)  # PIDs ended by a fault (not expected to exit 0)
     logs: dict[int, Path] = field(default_factory=dict)  # each process's stderr
     children: Started = field(default_factory=Started)  # a launcher's workers, killed at the end if still running
     started: int = 0
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self) -> Command:
         path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
         env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
         log = (self.folder / f"worker{self.started}.err").open("wb")
         self.started += 1
-        proc = subprocess.Popen(
+        proc = warm.popen(
             [sys.executable, "-m", *self.argv], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
@@ -56,18 +58,18 @@ class Fleet:
         self.logs[proc.pid] = Path(log.name)
         return proc
 
-    def kill(self, proc: subprocess.Popen[bytes], signum: int = signal.SIGKILL) -> int:
+    def kill(self, proc: Command, signum: int = signal.SIGKILL) -> int:
         """Send ``signum`` and wait for the process to end; its exit code."""
         os.kill(proc.pid, signum)
         code = proc.wait(timeout=STOP_SECONDS)
         self.killed.append(proc.pid)
         return code
 
-    def kill_and_restart(self, proc: subprocess.Popen[bytes]) -> None:
+    def kill_and_restart(self, proc: Command) -> None:
         self.kill(proc)
         self.start()
 
-    def live(self) -> list[subprocess.Popen[bytes]]:
+    def live(self) -> list[Command]:
         return [p for p in self.procs if p.poll() is None]
 
     def finish(self, seconds: float = DEADLINE) -> None:
@@ -81,7 +83,7 @@ class Fleet:
                 pytest.fail(f"worker {p.pid} still running after {seconds} s: {self.tail(p)}")
             assert p.returncode == 0, self.tail(p)
 
-    def tail(self, proc: subprocess.Popen[bytes]) -> str:
+    def tail(self, proc: Command) -> str:
         logs = sorted(self.folder.glob("worker*.err"))
         return f"pid {proc.pid} exit {proc.returncode}:\n" + "\n".join(
             line for f in logs for line in f.read_text(errors="replace").splitlines()[-8:]
@@ -113,7 +115,7 @@ def running_of(url: str, pid: int, name: str = "tiny") -> list[int]:
     return [t.number for t in trials if t.user_attrs.get(keys.WORKER_PID) == pid]
 
 
-def in_a_trial(fleet: Fleet, url: str, rng: random.Random, name: str = "tiny") -> subprocess.Popen[bytes] | None:
+def in_a_trial(fleet: Fleet, url: str, rng: random.Random, name: str = "tiny") -> Command | None:
     """A live worker that holds a RUNNING trial, a random 0-1.5 s after it was seen to; None when none comes."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
