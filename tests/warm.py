@@ -39,7 +39,12 @@ SOCKET_ENV = "MSNAS_WARM_SOCKET"
 PID_FD_ENV = "MSNAS_WARM_PID_FD"
 PRELOAD = ("torch", "torch._dynamo", "optuna", "scipy.ndimage", "PIL.Image", "nas.search.__main__", "nas.fidelity",
            "nas.train", "nas.verdict", "nas.report", "nas.export", "nas.analyze", "nas.evaluate", "nas.regions",
-           "nas.cost", "nas.dashboard")  # fmt: skip
+           "nas.cost", "nas.dashboard",
+           # and what they load on first use (a search: Optuna's schema check, the cost counters, the photos)
+           "alembic.command", "alembic.migration", "alembic.script", "mako.template", "fvcore.nn", "ptflops",
+           "skimage.data", "imageio.v2", "pygments.lexers", "pygments.formatters", "multiprocessing.synchronize",
+           "zoneinfo", "alembic.config", "optuna.storages._rdb.models", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite",
+           "skimage.io", "skimage.color", "skimage.exposure", "imageio.plugins.pillow", "tifffile")  # fmt: skip
 # read as the interpreter or a library loads: a child whose value differs from the server's runs cold
 IMPORT_TIME_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONPATH", "PYTHONHASHSEED",
                    "PYTHONWARNINGS", "PYTHONOPTIMIZE", "LD_PRELOAD", "LD_LIBRARY_PATH")  # fmt: skip

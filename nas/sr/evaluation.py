@@ -10,6 +10,8 @@ measured exactly as a grey one.  ``python -m nas.evaluate`` is the command line.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,10 +92,31 @@ def prepare_hr(name: str, img: np.ndarray, scale: int) -> np.ndarray:
     return hr
 
 
+DEGRADED_BYTES = 256 * 2**20  # what ``degraded`` keeps: a search's validation images, not a whole benchmark set
+_degraded: OrderedDict[tuple[bytes, tuple[int, ...], str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+
+def degraded(name: str, img: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """The prepared HR image and its LR, remembered by content (read-only): a search scores the same validation
+    images after every trial, and for a small proxy network their downscale costs as much as its upscale."""
+    arr = np.ascontiguousarray(img)
+    key = (hashlib.blake2b(arr.tobytes(), digest_size=16).digest(), arr.shape, arr.dtype.str, scale)
+    if key in _degraded:
+        _degraded.move_to_end(key)
+        return _degraded[key]
+    hr = prepare_hr(name, arr, scale)
+    pair = (hr, imresize_np(hr, 1.0 / scale))
+    for a in pair:
+        a.setflags(write=False)
+    _degraded[key] = pair
+    while sum(h.nbytes + lr.nbytes for h, lr in _degraded.values()) > DEGRADED_BYTES and len(_degraded) > 1:
+        _degraded.popitem(last=False)
+    return pair
+
+
 def evaluate_image(name: str, img: np.ndarray, scale: int, upscale_fn: UpscaleFn) -> ImageScore:
     """PSNR and SSIM of one uint8 HR image: degrade it by ``1/scale``, upscale with ``upscale_fn``, compare on Y."""
-    hr = prepare_hr(name, img, scale)
-    return score_image(name, hr, imresize_np(hr, 1.0 / scale), scale, upscale_fn)
+    return score_image(name, *degraded(name, img, scale), scale, upscale_fn)
 
 
 def score_image(name: str, hr: np.ndarray, lr: np.ndarray, scale: int, upscale_fn: UpscaleFn) -> ImageScore:
@@ -117,8 +140,7 @@ def prepared(images: Sequence[tuple[str, np.ndarray]], scale: int) -> Prepared:
     check_scale(scale)
     if not images:
         raise ImageError("no images to evaluate")
-    hrs = [(name, prepare_hr(name, img, scale)) for name, img in images]
-    return tuple((name, hr, imresize_np(hr, 1.0 / scale)) for name, hr in hrs)
+    return tuple((name, *degraded(name, img, scale)) for name, img in images)
 
 
 def mean_psnr(images: Prepared, scale: int, upscale_fn: UpscaleFn) -> float:

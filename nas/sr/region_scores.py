@@ -20,8 +20,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from nas.confidence import LEVEL
-from nas.sr.evaluation import UpscaleFn, prepare_hr
-from nas.sr.imresize import imresize_np
+from nas.sr.evaluation import UpscaleFn, degraded
 from nas.sr.metrics import PEAK, crop_border, psnr_of_mse, quantize, y_levels
 from nas.sr.region_classes import CLASSES, TILE, Tiling, classify, classify_once
 from nas.sr.tile_sums import TileSums, tile_sums
@@ -143,8 +142,7 @@ def measure_image(
     pair: tuple[str, str] | None = None,
 ) -> None:
     """Degrade one HR image, upscale it with each upscaler, and add its tiles and sums (and crops) to ``measured``."""
-    hr = prepare_hr(name, img, scale)
-    lr = imresize_np(hr, 1.0 / scale)
+    hr, lr = degraded(name, img, scale)
     y_hr = crop_border(y_levels(hr), scale)
     tiling = classify_once(y_hr, tile)
     srs = {u: quantize(np.asarray(fn(lr), dtype=np.float64)) for u, fn in upscalers.items()}

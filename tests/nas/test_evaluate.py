@@ -12,7 +12,7 @@ from PIL import Image
 
 import backbones
 from nas.evaluate import main
-from nas.sr.evaluation import EvalResult, evaluate_folder, evaluate_images, model_upscaler
+from nas.sr.evaluation import EvalResult, degraded, evaluate_folder, evaluate_images, model_upscaler
 from nas.sr.images import ImageError, list_images, load_image, to_float
 from nas.sr.metrics import modcrop
 from space import preset
@@ -141,6 +141,17 @@ def test_text_output_and_progress(capsys, folder):
 def test_evaluate_images_equals_evaluate_folder(folder):
     images = [(p.name, load_image(p)) for p in list_images(folder)]
     assert evaluate_images(images, 4) == evaluate_folder(folder, 4)
+
+
+def test_an_image_is_degraded_once_by_content_and_read_only(astronaut):
+    hr, lr = degraded("a", astronaut, 4)
+    again = degraded("another name", astronaut.copy(), 4)  # equal pixels: the same arrays
+    assert again[0] is hr and again[1] is lr and not hr.flags.writeable and not lr.flags.writeable
+    assert np.array_equal(hr, modcrop(to_float(astronaut), 4)) and lr.shape == (hr.shape[0] // 4, hr.shape[1] // 4, 3)
+    assert degraded("a", astronaut, 2)[1].shape == (hr.shape[0] // 2, hr.shape[1] // 2, 3)  # the scale is in the key
+    changed = astronaut.copy()
+    changed[0, 0, 0] ^= 1
+    assert degraded("a", changed, 4)[0] is not hr
 
 
 def test_a_perfect_upscaler_scores_infinity(folder):
