@@ -27,8 +27,10 @@ from nas.analysis.proxy_stats import rank_correlations
 from nas.analysis.race import RaceState, Work
 from nas.analysis.verdict import Run
 from nas.cli import quiet_optuna
+from nas.errors import InputError
 from nas.search.race import Race, RaceConfig, open_race
 from nas.study.experimental import experimental_ok
+from nas.study.storage import open_existing_study
 
 
 def means(runs: Sequence[Run], budget: float, seeds: Sequence[int]) -> dict[str, float]:
@@ -73,7 +75,8 @@ def report(cosine: Race, nested: Race, seeds: Sequence[int]) -> list[str]:
         both = sorted(set(c) & set(n))
         diff = float(np.mean([n[a] - c[a] for a in both])) if both else float("nan")
         c_t, n_t = means(c_runs, target, seeds), means(n_runs, target, seeds)
-        lines.append(f"{b:>5g}x  {kendall(n, c):<36} {diff:>+18.3f}  {kendall(c, c_t):<30} {kendall(n, n_t):<30}")
+        own = ("-", "-") if b == target else (kendall(c, c_t), kendall(n, n_t))  # a budget against itself: no test
+        lines.append(f"{b:>5g}x  {kendall(n, c):<36} {diff:>+18.3f}  {own[0]:<30} {own[1]:<30}")
     for b in budgets:
         c, n = means(c_runs, b, seeds), means(n_runs, b, seeds)
         row = ", ".join(f"{names[a]} {n.get(a, float('nan')):.3f}/{c.get(a, float('nan')):.3f}" for a in names)
@@ -89,6 +92,14 @@ def report(cosine: Race, nested: Race, seeds: Sequence[int]) -> list[str]:
     return lines
 
 
+def shard_of(p: argparse.ArgumentParser, text: str) -> tuple[int, int]:
+    """``I/N`` with 0 <= I < N, or the parser's error."""
+    i, sep, n = text.partition("/")
+    if not (sep and i.isdigit() and n.isdigit() and int(i) < int(n)):
+        p.error(f"--shard: {text!r} is not I/N with 0 <= I < N")
+    return int(i), int(n)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--study", default="ms3")
@@ -102,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
+    shard = shard_of(p, args.shard)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     budgets = tuple(float(x) for x in args.budgets.split(","))
     seeds = [int(x) for x in args.seeds.split(",")]
@@ -111,11 +123,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )  # fmt: skip
     keep_freed_memory()  # as every nas command
     quiet_optuna()  # as nas.verdict: a failed trial is one line, not Optuna's traceback
+    if args.report_only:
+        try:
+            open_existing_study(args.storage, args.study)  # a report of a missing storage is an error, not a new one
+        except InputError as err:
+            p.error(str(err))
     with experimental_ok():
         cosine, nested = open_race(config), open_race(replace(config, nested=True))
         if not args.report_only:
-            shard = tuple(int(x) for x in args.shard.split("/"))
-            train_missing(cosine, nested, seeds, (shard[0], shard[1]))
+            train_missing(cosine, nested, seeds, shard)
         print("\n".join(report(cosine, nested, seeds)))
 
 

@@ -30,7 +30,7 @@ from nas.output.verdict_page import verdict_report
 from nas.search.race import RaceConfig, race
 from nas.study import keys
 from nas.study.experimental import experimental_ok
-from nas.study.storage import DEFAULT_STORAGE, public_url
+from nas.study.storage import DEFAULT_STORAGE, open_existing_study, public_url
 from studies import DEFAULT_ROPE
 
 
@@ -125,6 +125,8 @@ def write_json(path: Path, data: Mapping[str, object]) -> Path:
 def run(args: argparse.Namespace) -> str:
     config = config_of(args)
     quiet_optuna()
+    if args.report_only:  # nothing to decide from: an error, never a new empty storage that decides nothing
+        open_existing_study(config.storage, args.study)
     with experimental_ok():
         r, state, runs = race(config)
     report = race_report([e.candidate for e in r.entrants], runs, r.policy(), state,

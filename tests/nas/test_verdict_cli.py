@@ -110,3 +110,16 @@ def test_candidates_by_name_hash_prefix_or_group():
         choose(["nonesuch", "ms3"], tiny, [])
     with pytest.raises(InputError, match="a race needs 2 or more"):
         choose(["ms3"], tiny, [])
+
+
+def test_a_report_of_a_storage_or_study_that_does_not_exist_is_refused_and_makes_nothing(tmp_path: Path):
+    missing = tmp_path / "none.db"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main([*RACE, "--storage", f"sqlite:///{missing}", "--report-only"]) != 0
+    assert err.getvalue().strip().endswith(f"no such SQLite file: {missing}") and not missing.exists()
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    optuna.create_study(study_name="other", storage=storage_for(other))
+    with contextlib.redirect_stderr(err):
+        assert main([*RACE, "--storage", other, "--report-only"]) != 0
+    assert "no study 'tiny'" in err.getvalue().splitlines()[-1], err.getvalue()
