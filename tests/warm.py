@@ -67,7 +67,8 @@ def preload() -> None:
 
     os.environ.setdefault(nas.SPIN_COUNT_ENV, nas.OPENMP_SPIN_COUNT)  # as a command sets it before torch loads
     for name in PRELOAD:
-        importlib.import_module(name)
+        with contextlib.suppress(ImportError):  # one this environment lacks: a command that needs it says so itself
+            importlib.import_module(name)
     import PIL.Image
 
     PIL.Image.init()  # the image plugins, which load on first use otherwise
