@@ -83,9 +83,11 @@ def report(cosine: Race, nested: Race, seeds: Sequence[int]) -> list[str]:
         lines.append(f"  {b:g}x WSD/cosine: {row}")
     ladder = [cosine.base.scaled(b).iterations for b in budgets]
     cosine_cost = sum(ladder) / ladder[-1]
-    nested_cost = sum(r.compute for r in n_runs if r.seed in seeds) / target / max(1, len(names) * len(seeds))
+    ladders = {(r.arch, r.seed) for r in n_runs if r.seed in seeds and r.budget == target}  # the finished ones
+    nested_cost = sum(r.compute for r in n_runs if (r.arch, r.seed) in ladders) / target / max(1, len(ladders))
     lines.append(f"compute per candidate and seed, in {target:g}x trainings: cosine ladder {cosine_cost:.2f}, nested "
-                 f"WSD ladder {nested_cost:.2f} (measured from the records' own iterations)")  # fmt: skip
+                 f"WSD ladder {nested_cost:.2f} (measured from the records' own iterations of the {len(ladders)} "
+                 f"finished ladders)")  # fmt: skip
     seconds_c = sum(r.seconds for r in c_runs if r.seed in seeds)
     seconds_n = sum(r.seconds for r in n_runs if r.seed in seeds)
     lines.append(f"training seconds in all: cosine {seconds_c:.0f}, nested {seconds_n:.0f}")
