@@ -286,14 +286,9 @@ class Server:
     def env(self) -> dict[str, str]:
         return {SOCKET_ENV: self.path}
 
-    def close(self) -> None:
-        """End the server (and what it still runs); a pytest worker's ends with the worker."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
 
 def pythonpath() -> str:
+    """The project first, then the caller's own: what the server imports with, so a command given it runs warm."""
     return os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
 
@@ -301,10 +296,9 @@ class Command:
     """A command run warm, used as a ``subprocess.Popen``: ``pid`` is the command's process (what it records,
     what ``kill`` and ``send_signal`` reach); its exit and pipes are the client's, which ends as the command did."""
 
-    def __init__(self, server: Server | None, argv: list[str], env: dict[str, str] | None = None,
-                 **popen: Any) -> None:  # fmt: skip
+    def __init__(self, server: Server, argv: list[str], env: dict[str, str] | None = None, **popen: Any) -> None:
         read, write = os.pipe()
-        env = dict(os.environ if env is None else env, **(server.env() if server else {}), **{PID_FD_ENV: str(write)})
+        env = dict(os.environ if env is None else env, **server.env(), **{PID_FD_ENV: str(write)})
         self.client = subprocess.Popen([sys.executable, "-S", "-E", str(CLIENT), *argv], env=env, pass_fds=(write,),
                                        **popen)  # fmt: skip
         os.close(write)

@@ -84,9 +84,8 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
             "--artifacts",
             str(tmp_path / "artifacts"),
         ]
-        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
         # one thread each: the workers share the machine's cores, and this is about the storage, not speed
-        full_env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", **(env or {})}
+        full_env = {**os.environ, "PYTHONPATH": warm.pythonpath(), "OMP_NUM_THREADS": "1", **(env or {})}
         proc = warm.popen(cmd, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL, stdout=files[0], stderr=files[1])
         started.append(Worker(proc, out, err, files))
         return started[-1]

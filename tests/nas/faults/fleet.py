@@ -45,8 +45,7 @@ class Fleet:
     started: int = 0
 
     def start(self) -> Command:
-        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+        env = {**os.environ, "PYTHONPATH": warm.pythonpath(), "OMP_NUM_THREADS": "1"}
         log = (self.folder / f"worker{self.started}.err").open("wb")
         self.started += 1
         proc = warm.popen(
