@@ -71,7 +71,7 @@ class RaceConfig:
     device: str = "auto"
     report_only: bool = False
     nested: bool = False  # WSD budgets: a target run's stable phase branches into every shorter budget's decay
-    poll_seconds: float = 15.0
+    poll_seconds: float = 15.0  # the longest wait for another worker's training; the first is 1/16 of it
 
     def policy(self, names: Mapping[str, str], study_rope: float = DEFAULT_ROPE) -> Policy:
         """The planner's policy: alpha spent over the looks a pair can get at one budget."""
@@ -351,14 +351,19 @@ def race(config: RaceConfig, stop_after: int | None = None) -> tuple[Race, RaceS
 
 def race_until(r: Race, stop_after: int | None) -> tuple[Race, RaceState, list[Run]]:
     """Plan, claim and train until done; a stop (``nas.stops``) interrupts only a training or a wait, so the
-    claimed trial is always recorded FAIL with the stop's reason."""
+    claimed trial is always recorded FAIL with the stop's reason. While every next training is held by another
+    worker it re-plans after 1/16 of ``poll_seconds``, doubling the wait up to it."""
+    wait = r.config.poll_seconds / 16
     with deferring():
         while True:
             raise_if_stopped()
             state, runs = r.plan()
             if state.done or r.config.report_only or (stop_after is not None and r.trained >= stop_after):
                 return r, state, runs
-            if not any(r.train_one(w, state) for w in [*state.work, *state.spare]):
-                log.info("every next training is held by another worker; waiting %.0f s", r.config.poll_seconds)
-                with interruptible():
-                    time.sleep(r.config.poll_seconds)
+            if any(r.train_one(w, state) for w in [*state.work, *state.spare]):
+                wait = r.config.poll_seconds / 16
+                continue
+            log.info("every next training is held by another worker; waiting %.1f s", wait)
+            with interruptible():
+                time.sleep(wait)
+            wait = min(2 * wait, r.config.poll_seconds)  # a short training is taken up soon after it ends

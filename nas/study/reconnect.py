@@ -37,8 +37,10 @@ class Patience:
 
     def connect(self, dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         """SQLAlchemy's ``do_connect`` hook: the driver's connection once the server answers; its error after
-        ``seconds``."""
-        deadline = time.monotonic() + self.seconds
+        ``seconds`` from when the server went (every connection of an outage shares that wait: one after another,
+        each waiting anew, the worker took five times as long to end)."""
+        with self.lock:
+            deadline = (time.monotonic() if self.lost_at is None else self.lost_at) + self.seconds
         while True:
             try:
                 connection = dialect.connect(*cargs, **cparams)

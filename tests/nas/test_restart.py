@@ -172,3 +172,23 @@ def test_a_read_whose_connection_the_server_drops_mid_query_runs_again(server: S
         killer.dispose()
         storage.engine.dispose()  # the tests' server is shared: give its connections back
     assert dropped and len(trials) == 1
+
+
+def test_the_connections_of_one_outage_share_one_wait() -> None:
+    """A server that went away is waited for once: each connection after the wait has run out fails at once (a
+    worker made five in turn, each waiting anew, and took five times the wait to end)."""
+    import sqlalchemy
+
+    from nas.study.reconnect import wait_for_server
+    from tests.nas.pgserver import free_port
+
+    url = f"postgresql+psycopg2://nobody:pw@127.0.0.1:{free_port()}/none"  # nothing listens there
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    wait_for_server(engine, 1.5)
+    waited = []
+    for _ in range(3):
+        began = time.monotonic()
+        with pytest.raises(sqlalchemy.exc.OperationalError), engine.connect():
+            pass
+        waited.append(time.monotonic() - began)
+    assert waited[0] >= 1.5 and max(waited[1:]) < 0.5, waited
