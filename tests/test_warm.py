@@ -55,3 +55,14 @@ def test_another_import_time_environment_runs_cold() -> None:
     env["OMP_NUM_THREADS"] = "1"
     proc = warm.popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
     assert proc.communicate(timeout=60)[0].strip() == "True"
+
+
+def test_the_servers_rehearsal_leaves_a_command_what_a_fresh_interpreter_would_print(tmp_path: Path) -> None:
+    """The server trains the tiny study once before it forks (``rehearse``): a warning that training raised is
+    printed again by a command that raises it, and the unbuffered flag torchrun gives its ranks is taken."""
+    env = dict(os.environ, PYTHONPATH=warm.pythonpath(), OMP_NUM_THREADS="1")
+    code = f"from nas.study.storage import storage_for; storage_for('sqlite:///{tmp_path}/s.db'); print('opened')"
+    proc = warm.popen([sys.executable, "-u", "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                      text=True)  # fmt: skip
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out == "opened\n" and "ExperimentalWarning" in err, err

@@ -1,13 +1,14 @@
 """Warm starts for the commands the suite runs: each a real process, forked from one that has already imported
-torch, Optuna and our modules, instead of a fresh interpreter that spends about 6 s importing them.
+torch, Optuna and our modules, instead of a fresh interpreter that spends seconds importing them.
 
-Most of the suite's CPU went into starting processes: a tiny ``nas.search`` of one trial took 8.5 s, 6 s of it
-imports (torch, and torch._dynamo, which every ``torch.optim`` step loads).  The server (``python -m tests.warm
+Most of the suite's CPU went into starting processes, mostly imports (torch, and torch._dynamo, which every
+``torch.optim`` step loads; docs/development.md has the measurements).  The server (``python -m tests.warm
 serve SOCKET``, one per pytest worker) imports them once and forks a child per request; the client
 (``tests/warm_client.py``) stands in for ``python`` on a command line.  The child is the command: its pid is the
 one it records and the one signals reach; the client ends as it ends, forwards the stop signals it gets, and its
 death (even by SIGKILL) kills the child.  A command whose import-time environment differs from the server's (thread
-counts, ``PYTHONPATH``...) runs cold, by ``exec``, as does anything but ``-m``, ``-c`` or a script.  Tests about
+counts, ``PYTHONPATH``...) runs cold, by ``exec``, as does anything but ``-m``, ``-c`` or a script (after an
+optional ``-u``).  Tests about
 what a command imports or how fast it starts run plain processes, not these.
 """
 
@@ -22,6 +23,7 @@ import json
 import os
 import runpy
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +32,7 @@ import tempfile
 import threading
 import traceback
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,34 @@ def preload() -> None:
     import PIL.Image
 
     PIL.Image.init()  # the image plugins, which load on first use otherwise
+    rehearse()
+
+
+def rehearse() -> None:
+    """One training of the tiny study in a throwaway folder, so that what a command does on first use (the photos
+    decoded and degraded, kernels and their caches set up, lazily loaded modules, the first trace of the cost
+    counters) is done once here instead of in every child.  Warnings it raises are not remembered as shown."""
+    import optuna
+
+    from nas.search.runner import SearchConfig, run_search
+
+    folder = tempfile.mkdtemp(prefix="msnas-warm-rehearsal-")
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # its handler writes to the suite's stderr
+    try:
+        quiet = (contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()))
+        with quiet[0], quiet[1], warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run_search(SearchConfig("tiny", storage=f"sqlite:///{folder}/study.db", n_trials=1, device="cpu"))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+        shutil.rmtree(folder, ignore_errors=True)
+    from tqdm import tqdm
+
+    if tqdm.monitor is not None:  # its thread, which a fork would leave behind while tqdm counts on it
+        tqdm.monitor.exit()
+        tqdm.monitor = None
+    assert threading.active_count() == 1, [t.name for t in threading.enumerate()]  # a fork keeps only ours
 
 
 def receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
@@ -160,12 +191,12 @@ def serve(path: str) -> None:
 # ---------------------------------------------------------------- the child
 
 
-def take_streams(fds: list[int]) -> None:
-    """The client's stdin, stdout and stderr as ours, buffered as the interpreter would buffer them."""
+def take_streams(fds: list[int], unbuffered: bool) -> None:
+    """The client's stdin, stdout and stderr as ours, buffered as the interpreter would buffer them (``-u`` or
+    ``PYTHONUNBUFFERED`` in the command's environment: not at all)."""
     for target, fd in enumerate(fds[:3]):
         os.dup2(fd, target)
         os.close(fd)
-    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
     for name, fd in (("stdin", 0), ("stdout", 1), ("stderr", 2)):
         old = getattr(sys, name)
         _replaced.append(old)  # kept: collected, it would close the fd that is now the client's stream
@@ -242,7 +273,7 @@ def leave(code: int, sig: int | None = None) -> None:
 
 def become(child: Become) -> None:
     server_env = dict(os.environ)
-    take_streams(child.fds)
+    take_streams(child.fds, unbuffered=bool(child.body["env"].get("PYTHONUNBUFFERED")))
     settle(child.body)
     if any(server_env.get(k) != os.environ.get(k) for k in IMPORT_TIME_ENV):
         os.execv(sys.executable, [sys.executable, *child.body["argv"]])
@@ -352,8 +383,17 @@ def popen(argv: list[str], **popen: Any) -> Command:
     return Command(shared(), argv[1:], **popen)
 
 
+def shim_python(path: Path, server: Server) -> Path:
+    """An executable file at ``path`` that runs ``python ARGS`` warm on ``server``: for a program that starts
+    Python by a path it is given (torchrun's ``PYTHON_EXEC``, a virtual environment's ``bin/python``)."""
+    path.write_text(f'#!/bin/sh\n{SOCKET_ENV}="{server.path}" exec "{sys.executable}" -S -E "{CLIENT}" "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
 def shim_venv(folder: Path, server: Server) -> Path:
-    """A virtual environment folder whose ``bin/python`` starts commands warm (everything else links to ours)."""
+    """A virtual environment folder whose ``bin/python`` starts commands warm, as does ``bin/torchrun`` with its
+    ranks (everything else links to ours)."""
     venv = folder / "warm-venv"
     (venv / "bin").mkdir(parents=True)
     for entry in Path(sys.prefix).iterdir():
@@ -361,11 +401,13 @@ def shim_venv(folder: Path, server: Server) -> Path:
             (venv / entry.name).symlink_to(entry)
     for entry in (Path(sys.prefix) / "bin").iterdir():
         if entry.name.startswith("python"):
-            shim = venv / "bin" / entry.name
-            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S -E "{CLIENT}" "$@"\n')
-            shim.chmod(0o755)
-        else:
+            shim_python(venv / "bin" / entry.name, server)
+        elif entry.name != "torchrun":
             (venv / "bin" / entry.name).symlink_to(entry)
+    python = venv / "bin" / "python"
+    torchrun = venv / "bin" / "torchrun"
+    torchrun.write_text(f'#!/bin/sh\nPYTHON_EXEC="{python}" exec "{python}" -m torch.distributed.run "$@"\n')
+    torchrun.chmod(0o755)
     return venv
 
 

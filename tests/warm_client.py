@@ -66,6 +66,9 @@ def end_as(status: int) -> None:
 
 def main() -> None:
     argv, path = sys.argv[1:], os.environ.get(SOCKET_ENV)
+    if argv[:1] == ["-u"]:  # unbuffered streams, as torchrun starts its ranks: the child reads it from here
+        os.environ["PYTHONUNBUFFERED"] = "1"
+        argv = argv[1:]
     if not path or not supported(argv):
         return cold(argv)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

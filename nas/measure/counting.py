@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 from dataclasses import asdict, dataclass
@@ -69,8 +70,11 @@ def counting_side(spec: ArchSpec, lr_size: int) -> int:
     return side if side < lr_size and lr_size % side == 0 and side % coarsest_step(spec) == 0 else lr_size
 
 
+@functools.lru_cache(maxsize=256)
 def measure(spec: ArchSpec, lr_size: int = DEFAULT_LR_SIZE) -> CostReport:
-    """Build the model once and count it three ways (the libraries at :func:`counting_side`, scaled up)."""
+    """Build the model once and count it three ways (the libraries at :func:`counting_side`, scaled up).  A pure
+    function of the spec, remembered: a worker counts an architecture once, whatever rungs or seeds it trains
+    (fvcore's trace of a full-size multi-branch network takes seconds)."""
     h, w = check_lr_size(spec, lr_size)
     cost = analytic_cost(spec, (h, w))
     side = counting_side(spec, lr_size)

@@ -23,7 +23,7 @@ from nas.confidence import LEVEL
 from nas.sr.evaluation import UpscaleFn, degraded
 from nas.sr.metrics import PEAK, crop_border, psnr_of_mse, quantize, y_levels
 from nas.sr.region_classes import CLASSES, TILE, Tiling, classify, classify_once
-from nas.sr.tile_sums import TileSums, tile_sums
+from nas.sr.tile_sums import TileSums, tile_sse, tile_sums
 
 ALL = "all"  # every evaluated pixel, as a class row beside the others
 N_BOOT = 2000
@@ -132,6 +132,13 @@ def small_view(rgb: npt.NDArray[np.uint8], side: int = VIEW_SIDE) -> npt.NDArray
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)
 
 
+def tiled(name: str, img: npt.NDArray[np.uint8], scale: int, tile: int) -> tuple[Array, Array, Array, Tiling]:
+    """The HR image's degraded pair, its scored Y (border cropped) and that Y's tiles with their classes."""
+    hr, lr = degraded(name, img, scale)
+    y_hr = crop_border(y_levels(hr), scale)
+    return hr, lr, y_hr, classify_once(y_hr, tile)
+
+
 def measure_image(
     measured: Measured,
     name: str,
@@ -142,9 +149,7 @@ def measure_image(
     pair: tuple[str, str] | None = None,
 ) -> None:
     """Degrade one HR image, upscale it with each upscaler, and add its tiles and sums (and crops) to ``measured``."""
-    hr, lr = degraded(name, img, scale)
-    y_hr = crop_border(y_levels(hr), scale)
-    tiling = classify_once(y_hr, tile)
+    hr, lr, y_hr, tiling = tiled(name, img, scale, tile)
     srs = {u: quantize(np.asarray(fn(lr), dtype=np.float64)) for u, fn in upscalers.items()}
     y_srs = {u: crop_border(y_levels(sr), scale) for u, sr in srs.items()}
     sums = {u: tile_sums(y_hr, y_sr, tiling) for u, y_sr in y_srs.items()}
@@ -341,8 +346,15 @@ def analyse(measured: Measured, pairs: Sequence[tuple[str, str]], n_boot: int = 
 def region_psnrs(
     images: Sequence[tuple[str, npt.NDArray[np.uint8]]], scale: int, upscale_fn: UpscaleFn, tile: int = TILE
 ) -> dict[str, float]:
-    """{class: PSNR over that class's pixels of all images} for the classes present (a search trial's record)."""
-    measured = Measured(("model",))
+    """{class: PSNR over that class's pixels of all images} for the classes present (a search trial's record),
+    from the squared errors alone: ``per_class``'s PSNRs without its SSIM and GMS maps, which every trial paid."""
+    classes, pixels, sse = [], [], []
     for name, img in images:
-        measure_image(measured, name, img, scale, {"model": upscale_fn}, tile)
-    return {region: scores["model"].psnr for region, scores in per_class(measured).items() if region != ALL}
+        _, lr, y_hr, tiling = tiled(name, img, scale, tile)
+        y_sr = crop_border(y_levels(quantize(np.asarray(upscale_fn(lr), dtype=np.float64))), scale)
+        classes.append(tiling.classes)
+        pixels.append(tiling.pixels)
+        sse.append(tile_sse(y_hr, y_sr, tiling))
+    c, p, s = np.concatenate(classes), np.concatenate(pixels), np.concatenate(sse)
+    members = {region: class_members(c, region) for region in region_names(c) if region != ALL}
+    return {region: pooled_psnr(float(s[m].sum()), float(p[m].sum())) for region, m in members.items()}

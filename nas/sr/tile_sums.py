@@ -61,25 +61,30 @@ class TileSums:
         return TileSums(*(getattr(self, n)[index] for n in names))
 
 
+def per_tile(labels: IntArray, values: Array, n: int) -> Array:
+    """The sum of ``values`` over each of ``n`` tiles, ``labels`` naming each value's tile."""
+    return np.bincount(labels.ravel(), weights=values.ravel(), minlength=n).astype(np.float64)
+
+
+def tile_sse(y_hr: Array, y_sr: Array, tiling: Tiling) -> Array:
+    """An upscaler's squared error summed over each tile of one image (all a PSNR needs)."""
+    return per_tile(tiling.owner(), (y_hr - y_sr) ** 2, len(tiling.boxes))
+
+
 def tile_sums(y_hr: Array, y_sr: Array, tiling: Tiling) -> TileSums:
     """An upscaler's per-tile sums on one image (Y 0..255, border-cropped, the shape of ``tiling``)."""
     owner = tiling.owner()
     n = len(tiling.boxes)
-
-    def per_tile(labels: IntArray, values: Array) -> Array:
-        return np.bincount(labels.ravel(), weights=values.ravel(), minlength=n).astype(np.float64)
-
-    err = (y_hr - y_sr) ** 2
     half = SSIM_WINDOW // 2  # an SSIM window belongs to the tile of its centre pixel
     smap = ssim_map(y_hr, y_sr)
     centres = owner[half : half + smap.shape[0], half : half + smap.shape[1]]
     gms = gms_map(y_hr, y_sr)
     corners = owner[: 2 * gms.shape[0] : 2, : 2 * gms.shape[1] : 2]  # a half-resolution pixel's top-left pixel
     return TileSums(
-        sse=per_tile(owner, err),
-        ssim_sum=per_tile(centres, smap),
-        ssim_n=per_tile(centres, np.ones_like(smap)),
-        gms_sum=per_tile(corners, gms),
-        gms_sq=per_tile(corners, gms * gms),
-        gms_n=per_tile(corners, np.ones_like(gms)),
+        sse=tile_sse(y_hr, y_sr, tiling),
+        ssim_sum=per_tile(centres, smap, n),
+        ssim_n=per_tile(centres, np.ones_like(smap), n),
+        gms_sum=per_tile(corners, gms, n),
+        gms_sq=per_tile(corners, gms * gms, n),
+        gms_n=per_tile(corners, np.ones_like(gms), n),
     )

@@ -1,7 +1,8 @@
 """Full training under torchrun: 2 gloo ranks match 1 process on the same global batch, and DDP runs resume.
 
 Each run is the real command, ``python -m torch.distributed.run --standalone --nproc_per_node 2 -m nas.train``,
-on a tiny network (8 filters, 1 block, x2) and a global batch of 2 (1 patch per rank).
+on a tiny network (8 filters, 1 block, x2) and a global batch of 2 (1 patch per rank); torchrun and its ranks start
+warm (``tests/warm.py``): a killed rank is its warm client, whose death kills the rank at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from nas.train import main
 from nas.training.checkpoint import CHECKPOINT
 from tests import warm
 from tests.nas.test_train_cli import make_files
+from tests.warm import Command
 
 ROOT = Path(__file__).resolve().parents[2]
 ITERS = 48
@@ -43,16 +45,17 @@ def argv(files: dict[str, Path], out: Path, *extra: str) -> list[str]:
     ]
 
 
-def torchrun(files: dict[str, Path], out: Path, *extra: str) -> subprocess.Popen[bytes]:
-    """Two gloo ranks of ``nas.train`` (stderr kept in OUT.err for failure messages)."""
+def torchrun(files: dict[str, Path], out: Path, *extra: str) -> Command:
+    """Two gloo ranks of ``nas.train`` (stderr kept in OUT.err for failure messages), torchrun and its ranks
+    started warm (``PYTHON_EXEC``: the ranks' interpreter)."""
+    python = warm.shim_python(Path(f"{out}.python"), warm.shared())
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     log = open(f"{out}.err", "wb")  # noqa: SIM115  (closed by the process's end; the file outlives the call)
-    return subprocess.Popen(
-        [*cmd, "-m", "nas.train", *argv(files, out, *extra)], cwd=ROOT, env=ENV, stdout=log, stderr=log
-    )
+    return warm.popen([*cmd, "-m", "nas.train", *argv(files, out, *extra)], cwd=ROOT,
+                      env={**ENV, "PYTHON_EXEC": str(python)}, stdout=log, stderr=log)  # fmt: skip
 
 
-def finished(proc: subprocess.Popen[bytes], out: Path) -> None:
+def finished(proc: Command, out: Path) -> None:
     assert proc.wait(timeout=120) == 0, Path(f"{out}.err").read_text()[-3000:]
 
 

@@ -145,6 +145,23 @@ def test_scoring_runs_the_model_once_per_image_and_matches_separate_passes(data,
     assert dict(result.per_region) == region_psnrs(val.images, val.scale, alone)
 
 
+def test_a_trials_region_psnrs_are_the_region_analysis_psnrs(data):
+    """A trial records per-region PSNRs from squared errors alone; they are, to the bit, the PSNRs of the region
+    analysis, which also builds SSIM and GMS maps."""
+    from nas.sr import evaluation
+    from nas.sr.held_out import validation_images
+    from nas.sr.region_scores import ALL, Measured, measure_image, per_class, region_psnrs
+
+    photos = validation_images(())  # the bundled photos: every class has tiles in them
+    model, _ = fit_proxy(preset("ms3", upscale=2), TINY, data[0], seed=1, device="cpu")
+    upscale = evaluation.model_upscaler(model, torch.device("cpu"))
+    measured = Measured(("model",))
+    for name, img in photos:
+        measure_image(measured, name, img, 2, {"model": upscale})
+    analysed = {region: scores["model"].psnr for region, scores in per_class(measured).items() if region != ALL}
+    assert len(analysed) >= 3 and region_psnrs(photos, 2, upscale) == analysed, analysed
+
+
 def test_the_curve_measures_the_psnr_that_evaluation_does(data):
     """A learning curve's checkpoint (PSNR only, images degraded once) is the same number as the full evaluation."""
     from backbones import build_model

@@ -38,18 +38,19 @@ class Fleet:
 
     argv: list[str]
     folder: Path
+    rerun: list[str] | None = None  # a restart's command line, where it differs (a launcher's: a single search)
     procs: list[Command] = field(default_factory=list)
     killed: list[int] = field(default_factory=list)  # PIDs ended by a fault (not expected to exit 0)
     logs: dict[int, Path] = field(default_factory=dict)  # each process's stderr
     children: Started = field(default_factory=Started)  # a launcher's workers, killed at the end if still running
     started: int = 0
 
-    def start(self) -> Command:
+    def start(self, argv: list[str] | None = None) -> Command:
         env = {**os.environ, "PYTHONPATH": warm.pythonpath(), "OMP_NUM_THREADS": "1"}
         log = (self.folder / f"worker{self.started}.err").open("wb")
         self.started += 1
         proc = warm.popen(
-            [sys.executable, "-m", *self.argv], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", *(argv or self.argv)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
         log.close()
@@ -64,9 +65,12 @@ class Fleet:
         self.killed.append(proc.pid)
         return code
 
+    def restart(self) -> Command:
+        return self.start(self.rerun)
+
     def kill_and_restart(self, proc: Command) -> None:
         self.kill(proc)
-        self.start()
+        self.restart()
 
     def live(self) -> list[Command]:
         return [p for p in self.procs if p.poll() is None]
@@ -187,14 +191,14 @@ def check_invariants(url: str, kept: dict[int, list[float]], name: str = "tiny")
 
 def search_round(
     fleets: list[Fleet], folder: Path, url: str, workers: int, seed: int, fault: Fault = kill_during_a_trial,
-    extra: tuple[str, ...] = (), n_trials: int = 5,
+    extra: tuple[str, ...] = (), n_trials: int = 5, rerun_extra: tuple[str, ...] | None = None,
 ) -> tuple[int, int]:  # fmt: skip
-    """One round of ``nas.search`` workers (``extra`` flags) under ``fault``, each ended one restarted; (faults
-    landed, trials in the study)."""
+    """One round of ``nas.search`` workers (``extra`` flags) under ``fault``, each ended one restarted (with
+    ``rerun_extra`` in place of ``extra`` where given); (faults landed, trials in the study)."""
     rng = random.Random(seed)
     argv = ["nas.search", "--study", "tiny", "--storage", url, "--n-trials", str(n_trials), "--seed", "0",
-            "--artifacts", str(folder / "artifacts"), *extra]  # fmt: skip
-    fleet = Fleet(argv, folder)
+            "--artifacts", str(folder / "artifacts")]  # fmt: skip
+    fleet = Fleet([*argv, *extra], folder, None if rerun_extra is None else [*argv, *rerun_extra])
     fleets.append(fleet)
     for _ in range(workers):
         fleet.start()
@@ -206,7 +210,7 @@ def search_round(
         landed += 1
         kept.update(complete_values(url))
     fleet.finish()
-    fleet.start()  # one more run after the dust settles: re-queues a named variant whose last trial was killed
+    fleet.restart()  # one more run after the dust settles: re-queues a named variant whose last trial was killed
     fleet.finish()
     study = check_invariants(url, kept)
     done = {t.user_attrs.get(keys.PRESET) for t in study.get_trials(states=(TrialState.COMPLETE,))}
