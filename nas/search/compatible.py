@@ -48,12 +48,13 @@ def check_is_this_study(
     directions or definition): searching it would mix its trials with ours or optimise the wrong way.
 
     Metric names and attributes are written just after creation, so a worker that loads a study
-    another worker is still creating waits ``wait`` seconds for them once.
+    another worker is still creating looks again for up to ``wait`` seconds.
     """
     want = [(o.name, o.direction) for o in definition.objectives]
     check_directions(study, definition)
-    if study.metric_names is None or keys.DEFINITION not in study.user_attrs:
-        time.sleep(wait)
+    deadline = time.monotonic() + wait
+    while (study.metric_names is None or keys.DEFINITION not in study.user_attrs) and time.monotonic() < deadline:
+        time.sleep(0.1)
         study = optuna.load_study(study_name=study.study_name, storage=storage)
     made_by = study.user_attrs.get(keys.DEFINITION)
     if study.metric_names != [n for n, _ in want] or made_by != definition.name:

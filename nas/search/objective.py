@@ -307,7 +307,7 @@ class Searcher:
                 )
 
 
-WAIT_POLL_SECONDS = 2.0
+WAIT_POLL_SECONDS = 2.0  # the longest wait between looks at a claimed architecture's trial; the first is 1/8 of it
 
 
 def stop_if_asked(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -318,11 +318,14 @@ def stop_if_asked(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 def _wait_for(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:
     """Trial ``number`` once finished (None: no such trial, a claim left by a deleted namesake); a holder whose
-    worker died is failed by Optuna's heartbeat check here."""
+    worker died is failed by Optuna's heartbeat check here.  The looks are 1/8 of ``WAIT_POLL_SECONDS`` apart at
+    first, doubling up to it: a short training is copied soon after it ends."""
+    wait = WAIT_POLL_SECONDS / 8
     while True:
         found = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
         if found is None or found.state.is_finished():
             return found
         optuna.storages.fail_stale_trials(study)
         with interruptible():
-            time.sleep(WAIT_POLL_SECONDS)
+            time.sleep(wait)
+        wait = min(2 * wait, WAIT_POLL_SECONDS)
