@@ -8,8 +8,10 @@ serve SOCKET``, one per pytest worker) imports them once and forks a child per r
 one it records and the one signals reach; the client ends as it ends, forwards the stop signals it gets, and its
 death (even by SIGKILL) kills the child.  A command whose import-time environment differs from the server's (thread
 counts, ``PYTHONPATH``...) runs cold, by ``exec``, as does anything but ``-m``, ``-c`` or a script (after an
-optional ``-u``).  Tests about
-what a command imports or how fast it starts run plain processes, not these.
+optional ``-u``).  Before it forks, the server trains the tiny study once (``rehearse``), so first-use work is
+not repeated by every command.  Tests about what a command imports or how fast it starts run plain processes.
+
+Long because the server, the forked child and the suite's side are one mechanism, read together.
 """
 
 from __future__ import annotations
