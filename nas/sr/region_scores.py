@@ -354,7 +354,7 @@ def region_psnrs(
         y_sr = crop_border(y_levels(quantize(np.asarray(upscale_fn(lr), dtype=np.float64))), scale)
         classes.append(tiling.classes)
         pixels.append(tiling.pixels)
-        sse.append(tile_sse(y_hr, y_sr, tiling))
+        sse.append(tile_sse(y_hr, y_sr, tiling.owner(), len(tiling.boxes)))
     c, p, s = np.concatenate(classes), np.concatenate(pixels), np.concatenate(sse)
     members = {region: class_members(c, region) for region in region_names(c) if region != ALL}
     return {region: pooled_psnr(float(s[m].sum()), float(p[m].sum())) for region, m in members.items()}

@@ -66,9 +66,10 @@ def per_tile(labels: IntArray, values: Array, n: int) -> Array:
     return np.bincount(labels.ravel(), weights=values.ravel(), minlength=n).astype(np.float64)
 
 
-def tile_sse(y_hr: Array, y_sr: Array, tiling: Tiling) -> Array:
-    """An upscaler's squared error summed over each tile of one image (all a PSNR needs)."""
-    return per_tile(tiling.owner(), (y_hr - y_sr) ** 2, len(tiling.boxes))
+def tile_sse(y_hr: Array, y_sr: Array, owner: IntArray, n: int) -> Array:
+    """An upscaler's squared error summed over each of the ``n`` tiles of one image (``owner``: each pixel's
+    tile, ``Tiling.owner``); all a PSNR needs."""
+    return per_tile(owner, (y_hr - y_sr) ** 2, n)
 
 
 def tile_sums(y_hr: Array, y_sr: Array, tiling: Tiling) -> TileSums:
@@ -81,7 +82,7 @@ def tile_sums(y_hr: Array, y_sr: Array, tiling: Tiling) -> TileSums:
     gms = gms_map(y_hr, y_sr)
     corners = owner[: 2 * gms.shape[0] : 2, : 2 * gms.shape[1] : 2]  # a half-resolution pixel's top-left pixel
     return TileSums(
-        sse=tile_sse(y_hr, y_sr, tiling),
+        sse=tile_sse(y_hr, y_sr, owner, n),
         ssim_sum=per_tile(centres, smap, n),
         ssim_n=per_tile(centres, np.ones_like(smap), n),
         gms_sum=per_tile(corners, gms, n),
