@@ -92,8 +92,11 @@ def rehearse() -> None:
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # its handler writes to the suite's stderr
     try:
-        quiet = (contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()))
-        with quiet[0], quiet[1], warnings.catch_warnings():
+        with (
+            contextlib.redirect_stderr(io.StringIO()),
+            contextlib.redirect_stdout(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore")
             run_search(SearchConfig("tiny", storage=f"sqlite:///{folder}/study.db", n_trials=1, device="cpu"))
     finally:
