@@ -12,7 +12,7 @@ import optuna
 import sqlalchemy
 
 from nas.errors import InputError, one_line
-from nas.study.faults import driver_cause
+from nas.study.faults import chain, driver_cause
 from nas.study.naming import join_names
 from nas.study.objectives import check_msnas
 from nas.study.reconnect import RETRY_SECONDS, SERVER_ENGINE, SteadyStorage, wait_for_server
@@ -82,15 +82,23 @@ def open_rdb(url: str, engine: dict[str, Any], heartbeat: int, grace: int, patie
             if attempt < 5 and (racing or "already exists" in str(err)):  # another worker creating the tables
                 time.sleep(random.uniform(0.1, 0.5) * attempt)
                 continue
-            if isinstance(err, sqlalchemy.exc.OperationalError) and time.monotonic() < deadline:
+            if server_away(err) and time.monotonic() < deadline:
                 time.sleep(RETRY_SECONDS)  # the server is restarting
                 continue
             raise InputError(f"--storage: cannot open {public_url(url)}: {why_not_opened(err)}") from None
 
 
+def server_away(err: Exception) -> bool:
+    """Whether the server could not be reached or dropped the connection, also under a commit of the opening
+    (Optuna reports that as "invalid data in the commit", the driver's error beneath it)."""
+    return any(isinstance(link, sqlalchemy.exc.OperationalError) for link in chain(err))
+
+
 def why_not_opened(err: Exception) -> str:
-    """The cause from the driver's code where there is one (never the URL: SQLAlchemy's messages hold none)."""
-    cause = driver_cause(err.orig) if isinstance(err, sqlalchemy.exc.DBAPIError) else None
+    """The cause from the driver's code where there is one, also beneath Optuna's own error (never the URL:
+    SQLAlchemy's messages hold none)."""
+    dbapi = next((link for link in chain(err) if isinstance(link, sqlalchemy.exc.DBAPIError)), None)
+    cause = driver_cause(dbapi.orig) if dbapi is not None else None
     return cause or f"{err.__class__.__name__}: {one_line(err)}"
 
 

@@ -28,11 +28,12 @@ import sqlalchemy
 
 from nas.analyze import main as analyze_main
 from nas.dashboard import main as dashboard_main
+from nas.errors import InputError
 from nas.report import main as report_main
 from nas.search.__main__ import main as search_main
 from nas.study import keys
 from nas.study.faults import storage_fault
-from nas.study.storage import storage_for
+from nas.study.storage import open_rdb, storage_for
 
 READ_ONLY = "storage: the SQLite file or its folder is read-only (attempt to write a readonly database)"
 FULL = "storage: the disk is full (database or disk is full)"
@@ -214,3 +215,27 @@ def chained(err: BaseException) -> BaseException:
         raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from err
     except optuna.exceptions.StorageInternalError as outer:
         return outer
+
+
+def test_a_connection_dropped_under_the_opening_commit_is_waited_out_and_named_otherwise(tmp_path: Path):
+    """A server restarting while a worker opens its storage again: the opening's second commit fails on the
+    dropped connection, which Optuna reports as "invalid data in the commit".  With patience the opening tries
+    again (a worker ended here under three workers and a restart, on a loaded machine); without, the one line
+    names the driver's cause, not Optuna's words."""
+    dropped = caught(lambda: psycopg2.connect(host="127.0.0.1", port=closed_port(), user="u", password="p", dbname="d"))
+    commits: list[int] = []
+
+    def drop_the_second_commit(_connection: Any) -> None:
+        commits.append(1)
+        if len(commits) == 2:
+            raise sqlalchemy.exc.OperationalError("COMMIT", {}, dropped)
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    with engines("commit", drop_the_second_commit):
+        assert open_rdb(url, {}, heartbeat=60, grace=120, patience=5.0).get_all_studies() == []
+    assert len(commits) > 2
+    commits.clear()
+    with engines("commit", drop_the_second_commit), pytest.raises(InputError) as refused:
+        open_rdb(f"sqlite:///{tmp_path / 'other.db'}", {}, heartbeat=60, grace=120)
+    assert "cannot connect to the database server" in str(refused.value), refused.value
+    assert "invalid data" not in str(refused.value)
