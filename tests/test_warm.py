@@ -66,3 +66,14 @@ def test_the_servers_rehearsal_leaves_a_command_what_a_fresh_interpreter_would_p
                       text=True)  # fmt: skip
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and out == "opened\n" and "ExperimentalWarning" in err, err
+
+
+def test_a_command_killed_holding_the_progress_bar_lock_does_not_hang_the_next() -> None:
+    """tqdm's write lock is a multiprocessing lock: had the server made it (its rehearsal trains with a bar), every
+    child would share it, and one killed while writing a bar would hang every later command at its first bar."""
+    env = dict(os.environ, PYTHONPATH=warm.pythonpath(), OMP_NUM_THREADS="1")
+    dies = "import os, signal; from tqdm import tqdm; tqdm.get_lock().acquire(); os.kill(os.getpid(), signal.SIGKILL)"
+    assert warm.popen([sys.executable, "-c", dies], env=env).wait(timeout=60) == -signal.SIGKILL
+    bar = "import sys; from tqdm import tqdm; [None for _ in tqdm(range(3), file=sys.stdout)]; print('done')"
+    proc = warm.popen([sys.executable, "-c", bar], env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.communicate(timeout=30)[0].splitlines()[-1] == "done"

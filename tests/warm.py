@@ -102,12 +102,24 @@ def rehearse() -> None:
     finally:
         optuna.logging.set_verbosity(verbosity)
         shutil.rmtree(folder, ignore_errors=True)
-    from tqdm import tqdm
+    forget_tqdm_state()
+    assert threading.active_count() == 1, [t.name for t in threading.enumerate()]  # a fork keeps only ours
 
-    if tqdm.monitor is not None:  # its thread, which a fork would leave behind while tqdm counts on it
+
+def forget_tqdm_state() -> None:
+    """What the rehearsal's progress bars left, undone, so each child makes its own as a fresh interpreter would:
+    the monitor thread (a fork leaves it behind while tqdm counts on it) and the write lock, a multiprocessing
+    lock that every child would share: one killed while writing a bar (the fault tests kill commands) left the
+    lock held, and every later command of this server hung at its first bar."""
+    from tqdm import tqdm
+    from tqdm.std import TqdmDefaultWriteLock
+
+    if tqdm.monitor is not None:
         tqdm.monitor.exit()
         tqdm.monitor = None
-    assert threading.active_count() == 1, [t.name for t in threading.enumerate()]  # a fork keeps only ours
+    for owner, name in ((tqdm, "_lock"), (TqdmDefaultWriteLock, "mp_lock")):  # tqdm makes each on first use
+        if name in vars(owner):
+            delattr(owner, name)
 
 
 def receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
