@@ -70,20 +70,38 @@ def counting_side(spec: ArchSpec, lr_size: int) -> int:
     return side if side < lr_size and lr_size % side == 0 and side % coarsest_step(spec) == 0 else lr_size
 
 
+# Backbones whose blocks are alike when every converted layer has one unit: each block adds the same counts.
+ALIKE_BLOCKS = frozenset({"srresnet"})
+
+
+def library_counts(spec: ArchSpec, h: int, w: int) -> tuple[int, int, int, int]:
+    """fvcore's conv and total counts and ptflops' MACs and parameters of the built model on an h x w input."""
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    with torch.no_grad():
+        conv, total = fvcore_counts(model, torch.rand(1, 3, h, w))
+    return conv, total, *ptflops_counts(model, (3, h, w))
+
+
+def counts_by_depth(spec: ArchSpec, h: int, w: int) -> tuple[int, ...]:
+    """:func:`library_counts`, read off one block and two where the blocks are alike (``ALIKE_BLOCKS``): the
+    network's counts are the one-block network's plus ``blocks - 1`` times the second block's, exactly
+    (``tests/nas/test_cost_cli.py`` checks it), and fvcore's trace of 16 blocks costs several times the two."""
+    if spec.backbone not in ALIKE_BLOCKS or len(spec.units) != 1 or spec.blocks <= 2:
+        return library_counts(spec, h, w)
+    one, two = library_counts(spec.resized(blocks=1), h, w), library_counts(spec.resized(blocks=2), h, w)
+    return tuple(a + (spec.blocks - 1) * (b - a) for a, b in zip(one, two, strict=True))
+
+
 @functools.lru_cache(maxsize=256)
 def measure(spec: ArchSpec, lr_size: int = DEFAULT_LR_SIZE) -> CostReport:
-    """Build the model once and count it three ways (the libraries at :func:`counting_side`, scaled up).  A pure
-    function of the spec, remembered: a worker counts an architecture once, whatever rungs or seeds it trains
-    (fvcore's trace of a full-size multi-branch network takes seconds)."""
+    """Count the model three ways (the libraries at :func:`counting_side`, scaled up).  A pure function of the
+    spec, remembered: a worker counts an architecture once, whatever rungs or seeds it trains."""
     h, w = check_lr_size(spec, lr_size)
     cost = analytic_cost(spec, (h, w))
     side = counting_side(spec, lr_size)
     factor = (lr_size // side) ** 2
-    torch.manual_seed(0)
-    model = build_model(spec).eval()
-    with torch.no_grad():
-        conv, total = fvcore_counts(model, torch.rand(1, 3, side, side) if factor > 1 else torch.rand(1, 3, h, w))
-    pt_macs, pt_params = ptflops_counts(model, (3, side, side) if factor > 1 else (3, h, w))
+    conv, total, pt_macs, pt_params = counts_by_depth(spec, *((side, side) if factor > 1 else (h, w)))
     return CostReport(
         macs=cost.macs,
         params=cost.params,
@@ -92,5 +110,5 @@ def measure(spec: ArchSpec, lr_size: int = DEFAULT_LR_SIZE) -> CostReport:
         fvcore_total=total * factor,
         ptflops_total=pt_macs * factor,
         ptflops_params=pt_params,
-        model_params=sum(p.numel() for p in model.parameters()),
+        model_params=sum(p.numel() for p in build_model(spec).parameters()),
     )

@@ -118,3 +118,12 @@ def test_counts_at_a_smaller_side_scale_exactly(name: str, backbone: str):
     conv, total = fvcore_counts(model, torch.rand(1, 3, 64, 64))
     assert (report.fvcore_conv, report.fvcore_total) == (conv, total) and report.fvcore_conv == report.macs
     assert report.ptflops_total == ptflops_counts(model, (3, 64, 64))[0]
+
+
+@pytest.mark.parametrize("name", ["standard", "ms3", "ms3-4branch", "octconv"])
+def test_counts_read_off_one_block_and_two_equal_the_whole_networks(name: str):
+    # SRResNet's blocks are alike when every layer has one unit: counts grow by the same amount each block
+    from nas.measure.counting import counts_by_depth, library_counts
+
+    spec = preset(name, "srresnet", upscale=2, blocks=4, width=32)
+    assert counts_by_depth(spec, 8, 16) == library_counts(spec, 8, 16)

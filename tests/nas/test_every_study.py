@@ -1,5 +1,5 @@
-"""Every built-in study end to end on a micro proxy budget: each named variant and two sampled points
-(per-layer ones in ``layerwise``) COMPLETE, then report, export and analysis of the study."""
+"""Every built-in study end to end on a micro proxy budget: each named variant and a sampled point
+(a per-layer one in ``layerwise``) COMPLETE, then report, export and analysis of the study."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from studies import STUDIES, StudyDef
 from studies.budget import ProxyBudget
 
 MICRO = ProxyBudget(iterations=2, batch=2, patch=8, peak_lr=1e-3, warmup=1, width=16, blocks=1)
-SAMPLED = 2
+SAMPLED = 1
 
 
 def queued_names(definition: StudyDef) -> list[str]:
