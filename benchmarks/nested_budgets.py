@@ -29,6 +29,7 @@ from nas.analysis.verdict import Run
 from nas.cli import quiet_optuna
 from nas.errors import InputError
 from nas.search.race import Race, RaceConfig, open_race
+from nas.study.companion import recorded
 from nas.study.experimental import experimental_ok
 from nas.study.storage import open_existing_study
 
@@ -94,6 +95,13 @@ def report(cosine: Race, nested: Race, seeds: Sequence[int]) -> list[str]:
     return lines
 
 
+def nothing_matches(race: Race) -> str:
+    """Why a report would be empty: the runs are keyed by their data, and the storage's were made on other data."""
+    held = len(recorded(race.companion))
+    return (f"no run of these candidates on this training and validation data; the study's companion holds {held}"
+            " recorded run(s) made otherwise: give the --data and --val-data they were trained with")  # fmt: skip
+
+
 def shard_of(p: argparse.ArgumentParser, text: str) -> tuple[int, int]:
     """``I/N`` with 0 <= I < N, or the parser's error."""
     i, sep, n = text.partition("/")
@@ -134,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         cosine, nested = open_race(config), open_race(replace(config, nested=True))
         if not args.report_only:
             train_missing(cosine, nested, seeds, shard)
+        elif not cosine.runs() and not nested.runs():
+            p.error(nothing_matches(cosine))
         print("\n".join(report(cosine, nested, seeds)))
 
 
