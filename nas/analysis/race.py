@@ -56,12 +56,14 @@ AGREEMENT_MIN_ARCHS = 5
 AGREEMENT_MIN_TAU = 0.5  # the lower end of Kendall tau's 95 % interval must reach this
 
 
-def agreement(runs: Sequence[Run], low: float, target: float, seed: int = 0) -> Agreement:
-    """Kendall tau of the architectures' mean PSNRs at ``low`` against ``target`` (the same architectures).
+def agreement(runs: Sequence[Run], low: float, target: float, rope: float, seed: int = 0) -> Agreement:
+    """Whether ``low``'s decisions may stand for ``target``'s: the architectures' mean PSNRs rank alike (Kendall
+    tau) and every pair more than ``rope`` apart at ``low`` is so, the same way, at ``target``.
 
-    Usable only when at least ``AGREEMENT_MIN_ARCHS`` architectures were measured at both and the lower end of
-    the bootstrap interval reaches ``AGREEMENT_MIN_TAU``: otherwise a lower-budget decision may be a budget
-    artifact.
+    Usable only when at least ``AGREEMENT_MIN_ARCHS`` architectures were measured at both, the lower end of the
+    bootstrap interval of tau reaches ``AGREEMENT_MIN_TAU``, and no gap breaks: ranks alone let a budget whose gaps
+    are wider than the target's through (on ``ms3`` with the 291 set, cosine 3x ranked like 10x at tau +0.81, but
+    MS3-L's 0.15-0.24 dB gaps at 3x were 0.01-0.09 dB at 10x), and a candidate would leave on such a gap.
     """
     means = {b: _means([r for r in runs if r.budget == b]) for b in (low, target)}
     both = sorted(set(means[low]) & set(means[target]))
@@ -70,10 +72,29 @@ def agreement(runs: Sequence[Run], low: float, target: float, seed: int = 0) -> 
                          f" ({AGREEMENT_MIN_ARCHS} needed)")  # fmt: skip
     x, y = [means[low][a] for a in both], [means[target][a] for a in both]
     c = rank_correlations(x, y, n_boot=2000, rng=np.random.default_rng(seed))
-    usable = c.tau_low >= AGREEMENT_MIN_TAU
-    verb = "agrees" if usable else "does not agree beyond noise"
-    return Agreement(low, usable, f"{low:g}x {verb} with {target:g}x: Kendall tau {c.kendall_tau:+.2f} "
-                     f"[{c.tau_low:+.2f}, {c.tau_high:+.2f}] over {len(both)} architectures")  # fmt: skip
+    ranks = f"Kendall tau {c.kendall_tau:+.2f} [{c.tau_low:+.2f}, {c.tau_high:+.2f}] over {len(both)} architectures"
+    if c.tau_low < AGREEMENT_MIN_TAU:
+        return Agreement(low, False, f"{low:g}x does not agree beyond noise with {target:g}x: {ranks}")
+    apart, broken = gaps_that_break(means[low], means[target], both, rope)
+    if broken:
+        why = f"{low:g}x ranks like {target:g}x ({ranks}) but its gaps do not hold: {broken} of {apart} pair(s)"
+        return Agreement(low, False, f"{why} more than {rope:g} dB apart at {low:g}x are not at {target:g}x")
+    return Agreement(low, True, f"{low:g}x agrees with {target:g}x: {ranks}; the {apart} pair(s) more than"
+                     f" {rope:g} dB apart at {low:g}x are so at {target:g}x")  # fmt: skip
+
+
+def gaps_that_break(
+    low: Mapping[str, float], target: Mapping[str, float], archs: Sequence[str], rope: float
+) -> tuple[int, int]:
+    """How many pairs are more than ``rope`` apart at the low budget, and how many of them are not, the same way, at
+    the target (a decision that the low budget would make and the target would not)."""
+    apart = broken = 0
+    for a, b in itertools.combinations(archs, 2):
+        d_low, d_target = low[a] - low[b], target[a] - target[b]
+        if abs(d_low) > rope:
+            apart += 1
+            broken += not (abs(d_target) > rope and (d_target > 0) == (d_low > 0))
+    return apart, broken
 
 
 def _means(runs: Sequence[Run]) -> dict[str, float]:

@@ -160,7 +160,8 @@ class Race:
 
     def agreements(self, runs: Sequence[Run]) -> dict[float, Agreement]:
         target = self.config.budgets[-1]
-        return {b: agreement(runs, b, target) for b in self.config.budgets[:-1]}
+        rope = self.policy().margin.rope
+        return {b: agreement(runs, b, target, rope) for b in self.config.budgets[:-1]}
 
     def plan(self) -> tuple[RaceState, list[Run]]:
         runs = self.runs()

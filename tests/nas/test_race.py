@@ -84,7 +84,7 @@ def test_a_lower_budget_without_measured_agreement_is_not_raced_on():
     cands = candidates_of(effects, [1.0, 1.0, 1.0, 1.0, 2.0])
     low = World.make([-x for x in effects], Noise(), 1)
     runs = [low.train(a, s, 1.0) for a in range(5) for s in range(2)]
-    state = plan_race(cands, runs, policy((1.0, 10.0)), {1.0: agreement(runs, 1.0, 10.0)})
+    state = plan_race(cands, runs, policy((1.0, 10.0)), {1.0: agreement(runs, 1.0, 10.0, ROPE)})
     assert 1.0 in state.skipped and "not measured" in state.skipped[1.0]
     assert not state.left and {w.budget for w in state.work} == {10.0}
 
@@ -93,16 +93,26 @@ def test_a_lower_budget_that_agrees_is_raced_on_first():
     effects = [0.4, 0.1, 0.0, -0.1, -0.2]
     world = World.make(effects, Noise(), 3)
     both = [world.train(a, s, b) for a in range(5) for s in range(2) for b in (1.0, 10.0)]
-    found = agreement(both, 1.0, 10.0)
+    found = agreement(both, 1.0, 10.0, ROPE)
     assert found.usable and "agrees" in found.why
     state = plan_race(candidates_of(effects, [1, 1, 1, 1, 1]), both[:0], policy((1.0, 10.0)), {1.0: found})
     assert {w.budget for w in state.work} == {1.0}  # every candidate's first seeds at the cheap budget
 
 
+def test_a_lower_budget_that_ranks_alike_but_with_wider_gaps_is_not_raced_on():
+    """A budget artifact that ranks cannot see: the order holds, but gaps of 0.1-0.4 dB at 1x are 0.02-0.08 dB at
+    10x (as MS3-L's were at 3x on the 291 set), so candidates would leave at 1x on gaps 10x does not have."""
+    effects = [0.4, 0.3, 0.2, 0.1, 0.0]
+    low, high = World.make(effects, Noise(), 5), World.make([x / 5 for x in effects], Noise(), 5)
+    runs = [w.train(a, s, b) for w, b in ((low, 1.0), (high, 10.0)) for a in range(5) for s in range(2)]
+    found = agreement(runs, 1.0, 10.0, ROPE)
+    assert not found.usable and "ranks like 10x" in found.why and "gaps do not hold" in found.why, found.why
+
+
 def test_an_unusable_agreement_is_said_with_its_numbers():
     world = World.make([0.0] * 6, Noise(), 4)
     runs = [world.train(a, 0, b) for a in range(6) for b in (1.0, 10.0)]
-    found = agreement(runs, 1.0, 10.0)
+    found = agreement(runs, 1.0, 10.0, ROPE)
     assert not found.usable and "Kendall tau" in found.why and "over 6 architectures" in found.why
 
 
