@@ -289,6 +289,7 @@ def workers_of(launcher: int) -> list[int]:
     return [pid for pid in pids if (stat_of(pid) or ["", "0"])[1] == str(launcher)]
 
 
+@pytest.mark.slow  # two cold worker processes
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 def test_workers_die_with_a_killed_launcher_and_a_rerun_recovers(tmp_path, started: Started):
     log = tmp_path / "err"

@@ -65,6 +65,7 @@ def verdict(url: str, *extra: str) -> str:
     return out.getvalue()
 
 
+@pytest.mark.slow  # three worker processes and five trainings: `make test` runs it, `make quick` does not
 def test_a_killed_race_resumes_and_two_workers_share_it_without_training_twice(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'race.db'}"
     killed = kill_while_training(url)
