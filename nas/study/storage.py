@@ -15,7 +15,7 @@ from nas.errors import InputError, one_line
 from nas.study.faults import chain, driver_cause
 from nas.study.naming import join_names
 from nas.study.objectives import check_msnas
-from nas.study.reconnect import RETRY_SECONDS, SERVER_ENGINE, SteadyStorage, wait_for_server
+from nas.study.reconnect import RETRY_SECONDS, SERVER_ENGINE, SteadyStorage, lost_connection, wait_for_server
 from nas.study.urls import engine_url, parsed, public_url
 
 DEFAULT_STORAGE = "sqlite:///runs/msnas.db"
@@ -54,7 +54,7 @@ def storage_for(url: str) -> optuna.storages.BaseStorage:
     grace = int(os.environ.get("MSNAS_GRACE_SECONDS", GRACE_SECONDS))
     wait = float(os.environ.get("MSNAS_RECONNECT_SECONDS", grace))
     heartbeat = int(os.environ.get("MSNAS_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
-    storage = open_rdb(url, engine, heartbeat, grace, patience=wait if url in ANSWERED else 0.0)
+    storage = open_rdb(url, engine, heartbeat, grace, wait=wait, answered=url in ANSWERED)
     if sqlite:
         serialise_sqlite(storage.engine)  # our own RDBStorage, before Optuna wraps it
     else:
@@ -63,14 +63,17 @@ def storage_for(url: str) -> optuna.storages.BaseStorage:
     return storage
 
 
-def open_rdb(url: str, engine: dict[str, Any], heartbeat: int, grace: int, patience: float = 0.0) -> SteadyStorage:
+def open_rdb(
+    url: str, engine: dict[str, Any], heartbeat: int, grace: int, wait: float = 0.0, answered: bool = False
+) -> SteadyStorage:
     """The storage; InputError naming the cause when it cannot be opened.
 
     Many processes may open one URL at once: they may all find the tables missing and create them together,
-    so that first opening is retried.  A server that cannot be reached is waited for up to ``patience`` seconds
-    (a server this process has opened before, restarting: a worker opening it again must not end then).
+    so that first opening is retried.  A server that has answered (``answered``: this process opened it before;
+    or it dropped a connection under this opening) and cannot be reached now is restarting: it is waited for up
+    to ``wait`` seconds, so a worker that opens it then does not end.  A server never reached is an error at once.
     """
-    deadline, attempt = time.monotonic() + patience, 0
+    deadline, attempt = time.monotonic() + wait, 0
     while True:
         attempt += 1
         try:
@@ -82,7 +85,8 @@ def open_rdb(url: str, engine: dict[str, Any], heartbeat: int, grace: int, patie
             if attempt < 5 and (racing or "already exists" in str(err)):  # another worker creating the tables
                 time.sleep(random.uniform(0.1, 0.5) * attempt)
                 continue
-            if server_away(err) and time.monotonic() < deadline:
+            answered = answered or lost_connection(err)
+            if answered and server_away(err) and time.monotonic() < deadline:
                 time.sleep(RETRY_SECONDS)  # the server is restarting
                 continue
             raise InputError(f"--storage: cannot open {public_url(url)}: {why_not_opened(err)}") from None

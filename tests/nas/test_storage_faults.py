@@ -218,24 +218,29 @@ def chained(err: BaseException) -> BaseException:
 
 
 def test_a_connection_dropped_under_the_opening_commit_is_waited_out_and_named_otherwise(tmp_path: Path):
-    """A server restarting while a worker opens its storage again: the opening's second commit fails on the
-    dropped connection, which Optuna reports as "invalid data in the commit".  With patience the opening tries
-    again (a worker ended here under three workers and a restart, on a loaded machine); without, the one line
-    names the driver's cause, not Optuna's words."""
+    """A server restarting while a worker opens its storage: the opening's second commit fails on the dropped
+    connection, which Optuna reports as "invalid data in the commit".  Where the server has answered this process
+    before, or the drop shows that it answered now (the connection was invalidated under the commit), the opening
+    tries again (a worker ended here under three workers and a restart, on a loaded machine); otherwise the one
+    line names the driver's cause, not Optuna's words."""
     dropped = caught(lambda: psycopg2.connect(host="127.0.0.1", port=closed_port(), user="u", password="p", dbname="d"))
-    commits: list[int] = []
 
-    def drop_the_second_commit(_connection: Any) -> None:
-        commits.append(1)
-        if len(commits) == 2:
-            raise sqlalchemy.exc.OperationalError("COMMIT", {}, dropped)
+    def opening(name: str, invalidated: bool = False, **patience: Any) -> tuple[Any, list[int]]:
+        commits: list[int] = []
 
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    with engines("commit", drop_the_second_commit):
-        assert open_rdb(url, {}, heartbeat=60, grace=120, patience=5.0).get_all_studies() == []
-    assert len(commits) > 2
-    commits.clear()
-    with engines("commit", drop_the_second_commit), pytest.raises(InputError) as refused:
-        open_rdb(f"sqlite:///{tmp_path / 'other.db'}", {}, heartbeat=60, grace=120)
+        def drop_the_second_commit(_connection: Any) -> None:
+            commits.append(1)
+            if len(commits) == 2:
+                raise sqlalchemy.exc.OperationalError("COMMIT", {}, dropped, connection_invalidated=invalidated)
+
+        with engines("commit", drop_the_second_commit):
+            return open_rdb(f"sqlite:///{tmp_path / name}", {}, heartbeat=60, grace=120, **patience), commits
+
+    storage, commits = opening("again.db", wait=5.0, answered=True)
+    assert storage.get_all_studies() == [] and len(commits) > 2
+    storage, commits = opening("first.db", invalidated=True, wait=5.0)
+    assert storage.get_all_studies() == [] and len(commits) > 2
+    with pytest.raises(InputError) as refused:
+        opening("never.db", wait=5.0)
     assert "cannot connect to the database server" in str(refused.value), refused.value
     assert "invalid data" not in str(refused.value)
