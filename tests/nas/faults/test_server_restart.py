@@ -30,12 +30,25 @@ def restart_the_server(server: Server) -> Fault:
     """A fault that restarts ``server`` (``pg_ctl restart -m fast``: every connection dropped) during a trial."""
 
     def fault(fleet: Fleet, url: str, rng: random.Random) -> bool:
-        if in_a_trial(fleet, url, rng) is None:
+        if not every_worker_opened(fleet) or in_a_trial(fleet, url, rng) is None:
             return False
         server.restart()
         return True
 
     return fault
+
+
+def every_worker_opened(fleet: Fleet, seconds: float = 90.0) -> bool:
+    """Whether each worker has opened the storage (its log names the study) within ``seconds``.  The scenario is a
+    restart under running workers: a worker that has never reached the server is refused at once, by design (it
+    cannot be told from a wrong URL), and on a loaded machine one could still be starting when the first trial ran."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        logs = sorted(fleet.folder.glob("worker*.err"))
+        if logs and all("study tiny (" in log.read_text(errors="replace") for log in logs):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_postgres_server_restarted_under_three_workers(
