@@ -74,13 +74,14 @@ def counting_side(spec: ArchSpec, lr_size: int) -> int:
 ALIKE_BLOCKS = frozenset({"srresnet"})
 
 
-def library_counts(spec: ArchSpec, h: int, w: int) -> tuple[int, int, int, int]:
-    """fvcore's conv and total counts and ptflops' MACs and parameters of the built model on an h x w input."""
+def library_counts(spec: ArchSpec, h: int, w: int) -> tuple[int, int, int, int, int]:
+    """fvcore's conv and total counts, ptflops' MACs and parameters, and the parameters PyTorch holds, of the
+    built model on an h x w input."""
     torch.manual_seed(0)
     model = build_model(spec).eval()
     with torch.no_grad():
         conv, total = fvcore_counts(model, torch.rand(1, 3, h, w))
-    return conv, total, *ptflops_counts(model, (3, h, w))
+    return conv, total, *ptflops_counts(model, (3, h, w)), sum(p.numel() for p in model.parameters())
 
 
 def counts_by_depth(spec: ArchSpec, h: int, w: int) -> tuple[int, ...]:
@@ -101,7 +102,7 @@ def measure(spec: ArchSpec, lr_size: int = DEFAULT_LR_SIZE) -> CostReport:
     cost = analytic_cost(spec, (h, w))
     side = counting_side(spec, lr_size)
     factor = (lr_size // side) ** 2
-    conv, total, pt_macs, pt_params = counts_by_depth(spec, *((side, side) if factor > 1 else (h, w)))
+    conv, total, pt_macs, pt_params, model_params = counts_by_depth(spec, *((side, side) if factor > 1 else (h, w)))
     return CostReport(
         macs=cost.macs,
         params=cost.params,
@@ -110,5 +111,5 @@ def measure(spec: ArchSpec, lr_size: int = DEFAULT_LR_SIZE) -> CostReport:
         fvcore_total=total * factor,
         ptflops_total=pt_macs * factor,
         ptflops_params=pt_params,
-        model_params=sum(p.numel() for p in build_model(spec).parameters()),
+        model_params=model_params,
     )
