@@ -62,8 +62,8 @@ def agreement(runs: Sequence[Run], low: float, target: float, rope: float, seed:
 
     Usable only when at least ``AGREEMENT_MIN_ARCHS`` architectures were measured at both, the lower end of the
     bootstrap interval of tau reaches ``AGREEMENT_MIN_TAU``, and no gap breaks: ranks alone let a budget whose gaps
-    are wider than the target's through (on ``ms3`` with the 291 set, cosine 3x ranked like 10x at tau +0.81, but
-    MS3-L's 0.15-0.24 dB gaps at 3x were 0.01-0.09 dB at 10x), and a candidate would leave on such a gap.
+    are wider than the target's through (on ``ms3`` with the 291 set, cosine 3x ranked like 10x while MS3-L's gaps at
+    3x were several times its gaps at 10x: BENCHMARKS.md, "Nested budgets"), and a candidate would leave on such a gap.
     """
     means = {b: _means([r for r in runs if r.budget == b]) for b in (low, target)}
     both = sorted(set(means[low]) & set(means[target]))

@@ -7,8 +7,8 @@ A simulated training draws its per-image PSNRs from the crossed model the verdic
 
 with the seed shift shared by every architecture (common random numbers), ``u`` the architecture-by-seed
 noise, ``v`` a fixed image-by-architecture effect (drawn once per race: the images are a sample) and
-``e`` what is left.  The defaults are the sizes measured at 10x the CPU proxy (BENCHMARKS.md: residual
-SD of run means 0.014 dB, per-image SD of a paired difference about 0.03 dB on 20 images).
+``e`` what is left.  The defaults are the sizes measured at 10x the CPU proxy (BENCHMARKS.md, "Which rule, and
+why alpha is spent over a race's looks").
 """
 
 from __future__ import annotations

@@ -59,8 +59,9 @@ def forward_of(model: nn.Module, x: torch.Tensor, runtime: Runtime, folder: Path
 
 
 def latency_setup() -> dict[str, object]:
-    """What besides the runtime sets a latency here (each moved MS3's or standard's time by 10-35 %, BENCHMARKS.md
-    "Kept memory, a folded conv_last"); the OpenMP variables as this process's environment holds them."""
+    """What besides the runtime sets a latency here (each moved MS3's or standard's time beyond the noise:
+    BENCHMARKS.md, "Kept memory, a folded conv_last"); the OpenMP variables as this process's environment holds
+    them."""
     openmp = {key: os.environ.get(variable) for key, variable in OPENMP_WAITING.items()}
     return {"threads": torch.get_num_threads(), **openmp, "memory_kept": memory_kept()}
 

@@ -300,7 +300,7 @@ _tilings: OrderedDict[tuple[bytes, tuple[int, ...], int], Tiling] = OrderedDict(
 
 def classify_once(y: Array, tile: int = TILE) -> Tiling:
     """``classify``, remembered by the image's content: a search classifies the same validation images after every
-    trial (about 8 ms a tile), and the classes depend on the HR image alone."""
+    trial (milliseconds a tile: BENCHMARKS.md, "Region classes"), and the classes depend on the HR image alone."""
     arr = np.ascontiguousarray(y, dtype=np.float64)
     key = (hashlib.blake2b(arr.tobytes(), digest_size=16).digest(), arr.shape, tile)
     if key in _tilings:

@@ -34,6 +34,10 @@ from tests.nas.faults.fleet import (
 from tests.nas.test_storage_faults import FULL, READ_ONLY, leftovers
 
 pytestmark = pytest.mark.slow
+# The tiny study's trials at its own 12 iterations last about half a second on a quiet machine: one worker's three
+# could end between two looks of a loaded test process for a RUNNING trial (seen once, 2026-12-07: the disk never
+# filled). Eight times as long, a trial cannot slip between looks.
+LONGER_TRIALS = ("--proxy", "iterations=96")
 
 
 @pytest.fixture
@@ -91,7 +95,8 @@ def test_storage_disk_filled(fleets: list[Fleet], tmp_path: Path, disk: Path) ->
     began, fills, trials = time.monotonic(), 0, 0
     for r, folder in rounds(tmp_path):
         url = f"sqlite:///{disk}/study{r}.db"
-        landed, n = search_round(fleets, folder, url, 1, seed=500 + r, fault=fill_the_disk(disk), n_trials=3)
+        landed, n = search_round(fleets, folder, url, 1, seed=500 + r, fault=fill_the_disk(disk), n_trials=3,
+                                 extra=LONGER_TRIALS)  # fmt: skip
         fills, trials = fills + landed, trials + n
         assert leftovers(disk) == [] and not (disk / "filler").exists()
     assert fills >= ROUNDS, "the disk never filled during a trial"
