@@ -3,8 +3,10 @@
 Why the race decides with TOST and spends alpha over a pair's looks: both rules, with and without spending,
 side by side on the same simulated races (``nas.analysis.race_simulation``: the noise sizes measured at 10x).
 For each scenario it prints the share of pairs decided wrongly (a decision on the ROPE's edge counts as wrong),
-the share decided, and the trainings per race; then, for the 7 named variants of ``ms3`` with their costs,
-the race against uniform allocation (every candidate with as many seeds as the race gave any of them).
+the share decided, and the trainings per race; then, for the 7 named variants of ``ms3`` at 10x and 20 sampled
+architectures of ``layerwise`` at 3x, each with its measured costs and effects (and the effects 2, 4 and 8 times
+as far apart: a space less flat), the race against uniform allocation (every candidate with as many seeds as the
+race gave any of them).
 
     python -m benchmarks.verdict_errors --races 200
 """
@@ -64,11 +66,28 @@ def policy(rule: Rule, spend: bool, min_seeds: int = 1, max_seeds: int = 8) -> P
     return Policy(Margin(0.05, 0.05, "random", rule, looks), (10.0,), min_seeds, max_seeds)
 
 
-def against_uniform(races: int) -> list[str]:
-    """The race on the named variants against every candidate x every seed the race used x the target budget."""
-    names = list(NAMED)
-    cands = [Candidate(str(i), n, {"macs": NAMED[n][0], "params": NAMED[n][1]}) for i, n in enumerate(names)]
-    effects = [NAMED[n][2] for n in names]
+# the 20 sampled architectures of the `layerwise` space at 3x the proxy (BENCHMARKS.md, "3x on 20 architectures of
+# the layerwise space"): spec-hash prefix, G MACs, M params, 3x PSNR - the lowest of them
+LAYERWISE_3X = {
+    "60b712f7": (18.53, 0.941, 0.070), "23a68c4f": (21.01, 1.188, 0.059), "7a3cf7ce": (18.30, 0.932, 0.058),
+    "c5b6b961": (18.01, 0.962, 0.052), "b532edbf": (22.32, 1.021, 0.051), "5454190d": (21.31, 0.886, 0.051),
+    "b8c54908": (18.48, 0.957, 0.048), "e4fbdbe6": (18.08, 0.943, 0.044), "4a186d35": (17.76, 0.870, 0.043),
+    "ab5f6a1c": (18.14, 0.819, 0.041), "bba22f2d": (18.50, 1.070, 0.037), "31b824d5": (20.08, 1.036, 0.036),
+    "50a85980": (18.02, 0.939, 0.034), "54b279c0": (18.26, 0.968, 0.032), "4b041dcb": (19.25, 1.101, 0.019),
+    "39d8880c": (22.65, 1.161, 0.018), "cedc5d45": (18.92, 1.102, 0.012), "cf078500": (22.44, 1.077, 0.007),
+    "58e7362a": (17.39, 0.784, 0.005), "805729fa": (17.64, 0.832, 0.000),
+}
+SPACES = {"named variants of ms3 (10x)": NAMED, "20 of layerwise (3x)": LAYERWISE_3X}
+SCALES = (1.0, 2.0, 4.0, 8.0)  # the named variants' effects times these: how the saving grows as the space spreads
+
+
+def against_uniform(races: int, space: str, scale: float = 1.0) -> list[str]:
+    """The race on ``space``'s candidates (their effects times ``scale``) against every candidate x every seed the
+    race used x the target budget."""
+    table = SPACES[space]
+    names = list(table)
+    cands = [Candidate(str(i), n, {"macs": table[n][0], "params": table[n][1]}) for i, n in enumerate(names)]
+    effects = [table[n][2] * scale for n in names]
     p = policy("tost", True)
     rows = []
     for k in range(races):
@@ -79,7 +98,7 @@ def against_uniform(races: int) -> list[str]:
         rows.append((len(runs), most * len(cands), decided, len(state.verdicts[p.target])))
     r = np.array(rows, dtype=float)
     return [
-        f"named variants of ms3, {races} races: race {r[:, 0].mean():.1f} trainings, uniform (every candidate x "
+        f"{space}, effects x{scale:g}, {races} races: race {r[:, 0].mean():.1f} trainings, uniform (every candidate x "
         f"every seed the race used) {r[:, 1].mean():.1f}; race / uniform {np.mean(r[:, 0] / r[:, 1]):.2f}; "
         f"{r[:, 2].mean():.1f} of {r[:, 3].mean():.0f} pairs that matter decided"
     ]
@@ -98,8 +117,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 row = measure(effects, races, policy(rule, spend))
                 how = "over 8 looks" if spend else "every look"
                 print(f"{label:<42} {rule:<6} {how:<14} {row.wrong:>6.3f} {row.decided:>8.2f} {row.trainings:>10.1f}")
-    for line in against_uniform(max(10, args.races // 5)):
-        print(line)
+    for space in SPACES:
+        for scale in SCALES:
+            for line in against_uniform(max(10, args.races // (5 * len(SPACES[space]) // 7)), space, scale):
+                print(line, flush=True)
 
 
 if __name__ == "__main__":
