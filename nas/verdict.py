@@ -2,10 +2,10 @@
 
 Races the study's candidates (its named variants by default) through a ladder of budgets: trains only what
 decides an open pair that matters to the front, drops a candidate once another that costs no more is better
-beyond the ROPE (or equivalent and cheaper), and stops when every such pair is decided, when more seeds
-cannot decide the rest, or at ``--max-trainings``.  Runs are the companion study's (``NAME.fidelity``, shared
-with ``nas.fidelity``): the same command resumes, and several workers (``&``, or machines on one PostgreSQL
-storage) share the work through claims.  Writes ``verdict.json`` (schema: docs/verdicts.md).
+beyond the ROPE (or cheaper, and not worse by more than the ROPE), and stops when every such pair is decided,
+when more seeds cannot decide the rest, or at ``--max-trainings``.  Runs are the companion study's
+(``NAME.fidelity``, shared with ``nas.fidelity``): the same command resumes, and several workers (``&``, or
+machines on one PostgreSQL storage) share the work through claims.  Writes ``verdict.json`` (schema: docs/verdicts.md).
 
 Examples::
 

@@ -3,9 +3,9 @@
 The candidates race through a ladder of budgets (times the proxy; the last is the target).  At a budget,
 every candidate still in the race first gets ``min_seeds`` seeds; then every pair is decided
 (``nas.analysis.verdict``) and a candidate leaves when another that costs no more is better by more than
-the ROPE, or is practically equivalent and cheaper (it would be dominated in practice).  Open pairs that
-matter (one could dominate the other: it costs no more on every objective, or the user named the pair)
-get one more seed at a time, the pair that the fewest trainings would decide first.
+the ROPE, or is cheaper and not worse than it by more than the ROPE (it would be dominated in practice).
+Open pairs that matter (one could dominate the other: it costs no more on every objective, or the user
+named the pair) get one more seed at a time, the pair that the fewest trainings would decide first.
 
 A decision holds at the budget it was measured at.  A lower budget is raced on only where this space's
 measurements show that its decisions agree with the target's (``Agreement``); otherwise it is skipped,
@@ -161,15 +161,30 @@ def matters(a: Candidate, b: Candidate, named: set[tuple[str, str]]) -> bool:
 
 
 def leave_reason(loser: Candidate, winner: Candidate, v: PairVerdict) -> str | None:
-    """Why ``loser`` leaves, given ``v`` = verdict on winner - loser (None: it stays)."""
+    """Why ``loser`` leaves, given ``v`` = verdict on winner - loser (None: it stays).
+
+    Against a cheaper winner one side is enough: the loser's lead, if it has one, is within the ROPE (the lower
+    end of ``v``'s interval above ``-rope``: a one-sided test at the per-look alpha, the same as either half of
+    TOST).  Whether it is then equivalent or worse does not change the front, and showing that it is not worse
+    by more than the ROPE as well took most of a race's seeds where the costlier member was a little worse."""
     if not winner.no_costlier_than(loser):
         return None
     if v.decision == "better":
         return (f"worse than {winner.name} by more than {v.rope:g} dB at {v.budget:g}x "
                 f"({-v.difference:+.3f} dB [{-v.high:+.3f}, {-v.low:+.3f}]) and not cheaper")  # fmt: skip
-    if v.decision == "equivalent" and winner.cheaper_than(loser):
+    if not winner.cheaper_than(loser):
+        return None
+    if v.decision == "equivalent":
         return f"practically equivalent to {winner.name} at {v.budget:g}x (within +-{v.rope:g} dB), which costs less"
+    if v.low > -v.rope:
+        return (f"not better than {winner.name} by more than {v.rope:g} dB at {v.budget:g}x "
+                f"({-v.difference:+.3f} dB, at most {-v.low:+.3f}), which costs less")  # fmt: skip
     return None
+
+
+def costlier(a: Candidate, b: Candidate) -> str | None:
+    """The member of the pair that costs more (the other is cheaper), or None where neither is."""
+    return b.arch if a.cheaper_than(b) else a.arch if b.cheaper_than(a) else None
 
 
 def eliminate(cands: Mapping[str, Candidate], active: list[str], verdicts: Sequence[PairVerdict]) -> dict[str, str]:
@@ -247,8 +262,8 @@ def plan_race(
         state.verdicts[budget] = verdicts
         state.left |= eliminate(cands, state.active, verdicts)
         state.active = [a for a in state.active if a not in state.left]
-        state.open = [(v, need_of(v, policy.margin)) for v in verdicts if v.decision == "open"
-                      and v.a in state.active and v.b in state.active]  # fmt: skip
+        state.open = [(v, need_of(v, policy.margin, costlier(cands[v.a], cands[v.b]))) for v in verdicts
+                      if v.decision == "open" and v.a in state.active and v.b in state.active]  # fmt: skip
         state.work = more_seeds(state.open, at, budget, policy.max_seeds, cands)
         if state.work:
             return capped(state, policy)

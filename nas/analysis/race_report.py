@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from nas.analysis.equivalence import cheapest_equivalent, equivalence_groups
 from nas.analysis.race import Agreement, Candidate, Policy, RaceState, matters
-from nas.analysis.verdict import PairVerdict, Run, cheapest_equivalent, compare_all, equivalence_groups, need_of
+from nas.analysis.verdict import PairVerdict, Run, compare_all, need_of
 from nas.jsonvalues import finite_or_none
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -327,8 +327,12 @@ class Need:
 MAX_SEEDS_ESTIMATE = 100  # beyond this many seeds per architecture a pair is called undecidable by seeds
 
 
-def need_of(v: PairVerdict, margin: Margin) -> Need:
-    """Seeds that would bring the interval clear of the ROPE's edge, holding the difference and noise fixed."""
+def need_of(v: PairVerdict, margin: Margin, costlier: str | None = None) -> Need:
+    """Seeds that would bring the interval clear of the ROPE's edge, holding the difference and noise fixed.
+
+    With ``costlier`` (the member that costs more), the edge that matters to a race: the costlier member's lead
+    against ``+rope`` alone, since it leaves as soon as that lead is shown to be within the ROPE, whether it is
+    equivalent or worse (``nas.analysis.race.leave_reason``)."""
     have = min(v.seeds)
     if v.decision != "open":
         return Need(have, 0)
@@ -337,7 +341,8 @@ def need_of(v: PairVerdict, margin: Margin) -> Need:
             return Need(have + 1, 2 * (have + 1) - sum(v.seeds), "a second seed measures the seed noise")
         return Need(None, None, v.reason)
     z = float(sps.norm.ppf(1 - margin.alpha_per_look))  # more seeds bring more degrees of freedom: t tends to z
-    target = abs(margin.rope - abs(v.difference)) / z  # the standard error that would decide it
+    lead = abs(v.difference) if costlier is None else v.difference if v.a == costlier else -v.difference
+    target = abs(margin.rope - lead) / z  # the standard error that would decide it
     image_var = v.image_se**2
     per_seed = v.seed_se**2 * max(1, v.common_seeds)
     if target <= v.image_se or target == 0:
@@ -348,49 +353,3 @@ def need_of(v: PairVerdict, margin: Margin) -> Need:
         return Need(None, None, why)
     seeds = max(seeds, have + 1)
     return Need(seeds, 2 * seeds - sum(min(s, seeds) for s in v.seeds))
-
-
-# ---- groups and the cheapest equivalent ----
-
-
-def equivalence_groups(names: Sequence[str], verdicts: Sequence[PairVerdict]) -> list[list[str]]:
-    """Groups whose members are pairwise practically equivalent, greedily from the best-scoring name on.
-
-    ``names`` in order of mean PSNR, best first; a name joins the first group it is equivalent to as a whole.
-    """
-    equivalent = {(v.a, v.b) for v in verdicts if v.decision == "equivalent"}
-    equivalent |= {(b, a) for a, b in equivalent}
-    groups: list[list[str]] = []
-    for name in names:
-        home = next((g for g in groups if all((name, m) in equivalent for m in g)), None)
-        if home is None:
-            groups.append([name])
-        else:
-            home.append(name)
-    return groups
-
-
-@dataclass(frozen=True)
-class Cheapest:
-    """Per cost objective: the cheapest architecture practically equivalent to the best (or the best itself)."""
-
-    objective: str
-    arch: str
-    best: str
-    cost: float
-    best_cost: float
-    candidates: tuple[str, ...] = field(default=())  # the best and everything decided equivalent to it
-
-
-def cheapest_equivalent(
-    best: str, costs: Mapping[str, Mapping[str, float]], verdicts: Sequence[PairVerdict]
-) -> list[Cheapest]:
-    """For each cost objective, the cheapest architecture decided practically equivalent to ``best``."""
-    equivalent = {v.b if v.a == best else v.a for v in verdicts if v.decision == "equivalent" and best in (v.a, v.b)}
-    peers = [best, *sorted(equivalent)]
-    objectives = sorted(next(iter(costs.values())).keys()) if costs else []
-    out = []
-    for objective in objectives:
-        arch = min(peers, key=lambda n: (costs[n][objective], n != best))
-        out.append(Cheapest(objective, arch, best, costs[arch][objective], costs[best][objective], tuple(peers)))
-    return out

@@ -78,6 +78,30 @@ def test_a_cheaper_equivalent_removes_the_costlier_one():
     assert "practically equivalent to arch0" in state.left.get("1", "") and "costs less" in state.left["1"]
 
 
+def test_a_costlier_candidate_a_little_worse_leaves_once_its_lead_is_shown_within_the_rope():
+    """Against a cheaper rival one side is enough: equivalence would also need its deficit (0.03 dB, near the
+    ROPE's other edge) shown within the ROPE, which kept it in most of these races until the seed limit."""
+    effects, costs = [0.0, -0.03], [1.0, 2.0]
+    for k in range(10):
+        state, runs = run_race(World.make(effects, Noise(), k), candidates_of(effects, costs), policy())
+        assert "not better than arch0 by more than 0.05 dB at 10x" in state.left["1"], (k, state.stopped)
+        assert len(runs) <= 6 and state.stopped == "every pair that matters to the front is decided"
+
+
+def wrongly_left(effects: list[float], costs: list[float], races: int, p: Policy) -> float:
+    """The share of races in which candidate 0, better than each cheaper rival by exactly the ROPE, left."""
+    return sum("0" in run_race(World.make(effects, Noise(), k), candidates_of(effects, costs), p)[0].left
+               for k in range(races)) / races  # fmt: skip
+
+
+def test_a_costlier_candidate_better_by_the_rope_leaves_at_most_at_the_nominal_rate():
+    """On the edge, leaving is wrong: the one-sided test at alpha spent over the looks keeps that at alpha; at
+    alpha on every look it is not (400 races of 2 candidates)."""
+    effects, costs = [ROPE, 0.0], [2.0, 1.0]
+    assert at_or_below(wrongly_left(effects, costs, 400, policy()), ALPHA, 400)
+    assert not at_or_below(wrongly_left(effects, costs, 400, policy(looks=1)), ALPHA, 400)
+
+
 def test_a_lower_budget_without_measured_agreement_is_not_raced_on():
     """At 1x the order is reversed (a budget artifact); without agreement 1x is skipped and 10x decides."""
     effects = [0.2, 0.0, 0.0, 0.0, 0.0]

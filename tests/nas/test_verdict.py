@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from nas.analysis.equivalence import cheapest_equivalent, equivalence_groups
 from nas.analysis.verdict import (
     Margin,
     Run,
-    cheapest_equivalent,
     compare,
     decide,
-    equivalence_groups,
     fit_seed_model,
     need_of,
     probabilities,
