@@ -5,10 +5,12 @@
 The labels (``benchmarks/records/2026-12-06-region-classes/labels.csv``, how they were made in the README beside
 it) name each tile by its image, the folder of that image under ``--data`` and its box in the classifier's frame
 (the HR image modcropped to ``scale`` with ``scale`` pixels cropped from each side, as ``nas.regions`` tiles it).
-Prints the confusion matrix (rows: the label, columns: the classifier), each class's recall and precision, for all
-tiles, the tiles the rules were tuned on, the held-out images (every third image of each set, in name order),
-and the tiles not marked ambiguous; then the labeller against itself (``relabel.csv``: 72 tiles labelled a second
-time blind), the level of agreement the labels themselves reach.
+The tiles were labelled in four classes (``LABELLED``: texture and periodic apart); the classifier has three, texture
+and periodic being one class of detail (``AS_CLASS``).  Prints the confusion matrix (rows: the label, columns: the
+classifier), each class's recall and precision, for all tiles, the tiles the rules were tuned on, the held-out
+images (every third image of each set, in name order), and the tiles not marked ambiguous; then the labeller
+against itself (``relabel.csv``: 72 tiles labelled a second time blind), in the classifier's classes and in the
+labeller's own four, the level of agreement the labels themselves reach.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ RELABEL = LABELS.with_name("relabel.csv")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HELD_OUT = "held-out"
 TUNE = "tune"
+LABELLED = ("flat", "edge", "texture", "periodic")  # the classes the tiles were labelled in
+AS_CLASS = {"texture": "detail", "periodic": "detail"}  # a label's class in the classifier's CLASSES
+
+
+def as_class(label: str) -> str:
+    return AS_CLASS.get(label, label)
 
 
 @dataclass(frozen=True)
@@ -50,11 +58,11 @@ class Label:
 
 
 def read_labels(path: Path = LABELS) -> list[Label]:
-    """The labelled tiles of ``path``; a label outside CLASSES or an unknown split is refused."""
+    """The labelled tiles of ``path``; a label outside LABELLED or an unknown split is refused."""
     out = []
     with path.open(newline="") as f:
         for row in csv.DictReader(f):
-            if row["label"] not in CLASSES or row["split"] not in (TUNE, HELD_OUT):
+            if row["label"] not in LABELLED or row["split"] not in (TUNE, HELD_OUT):
                 raise ValueError(f"{path}: tile {row['tile']}: label {row['label']!r}, split {row['split']!r}")
             out.append(
                 Label(
@@ -73,11 +81,11 @@ def read_labels(path: Path = LABELS) -> list[Label]:
 
 
 def read_relabel(path: Path = RELABEL) -> tuple[list[str], list[str]]:
-    """(first labels, second labels) of the tiles labelled twice; a label outside CLASSES is refused."""
+    """(first labels, second labels) of the tiles labelled twice; a label outside LABELLED is refused."""
     first, second = [], []
     with path.open(newline="") as f:
         for row in csv.DictReader(f):
-            if row["first"] not in CLASSES or row["second"] not in CLASSES:
+            if row["first"] not in LABELLED or row["second"] not in LABELLED:
                 raise ValueError(f"{path}: tile {row['tile']}: labels {row['first']!r}, {row['second']!r}")
             first.append(row["first"])
             second.append(row["second"])
@@ -105,11 +113,13 @@ def tiles(labels: Sequence[Label], data: Path) -> list[npt.NDArray[np.float64]]:
     return out
 
 
-def confusion(truth: Sequence[str], predicted: Sequence[str]) -> npt.NDArray[np.int64]:
-    """Counts of (label, prediction), rows and columns in CLASSES order."""
-    m = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
+def confusion(
+    truth: Sequence[str], predicted: Sequence[str], classes: Sequence[str] = CLASSES
+) -> npt.NDArray[np.int64]:
+    """Counts of (label, prediction), rows and columns in ``classes`` order."""
+    m = np.zeros((len(classes), len(classes)), dtype=np.int64)
     for t, p in zip(truth, predicted, strict=True):
-        m[CLASSES.index(t), CLASSES.index(p)] += 1
+        m[classes.index(t), classes.index(p)] += 1
     return m
 
 
@@ -125,13 +135,15 @@ def precision(m: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         return np.asarray(np.diag(m) / m.sum(axis=0), dtype=np.float64)
 
 
-def table(m: npt.NDArray[np.int64], title: str, axes: str = "label \\ classifier") -> list[str]:
+def table(
+    m: npt.NDArray[np.int64], title: str, axes: str = "label \\ classifier", classes: Sequence[str] = CLASSES
+) -> list[str]:
     """The matrix as a Markdown table with recall per row and precision under it."""
     lines = [f"{title}: {int(m.sum())} tiles, agreement {np.trace(m) / max(int(m.sum()), 1):.0%}", ""]
-    lines.append(f"| {axes} | " + " | ".join(CLASSES) + " | recall |")
-    lines.append("|---" * (len(CLASSES) + 2) + "|")
+    lines.append(f"| {axes} | " + " | ".join(classes) + " | recall |")
+    lines.append("|---" * (len(classes) + 2) + "|")
     rec, prec = recall(m), precision(m)
-    for i, c in enumerate(CLASSES):
+    for i, c in enumerate(classes):
         lines.append(f"| {c} | " + " | ".join(str(v) for v in m[i]) + f" | {rec[i]:.0%} |")
     lines.append("| precision | " + " | ".join(f"{p:.0%}" for p in prec) + " | |")
     return lines
@@ -152,7 +164,7 @@ def report(
     labels: Sequence[Label], pixels: Sequence[npt.NDArray[np.float64]], rule: Callable[[np.ndarray], str]
 ) -> list[str]:
     """Every subset's matrix for the classifier ``rule``."""
-    truth = np.array([lab.label for lab in labels])
+    truth = np.array([as_class(lab.label) for lab in labels])
     predicted = np.array([rule(y) for y in pixels])
     lines: list[str] = []
     for title, members in subsets(labels).items():
@@ -168,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     labels = read_labels(args.labels)
     print("\n".join(report(labels, tiles(labels, args.data), classify_tile)))
     first, second = read_relabel(args.labels.with_name(RELABEL.name))
-    print("\n".join(table(confusion(first, second), "the labeller against itself (relabel.csv)", "first \\ second")))
+    mapped = confusion([as_class(c) for c in first], [as_class(c) for c in second])
+    print("\n".join([*table(mapped, "the labeller against itself (relabel.csv)", "first \\ second"), ""]))
+    own = confusion(first, second, LABELLED)
+    print("\n".join(table(own, "the same, in the four labelled classes", "first \\ second", LABELLED)))
     return 0
 
 

@@ -6,7 +6,9 @@ Measures a multinomial logistic regression (balanced class weights, an L2 penalt
 features) over the ``FEATURES`` of each tile, against the labels by eye of ``benchmarks.region_classes``:
 leave-one-image-out over the tuning images, fitted on the tuning images and scored on the held-out ones, and
 leave-one-image-out over all images. Nothing here is used by ``nas``: the classifier stays the rules of
-``nas.sr.region_classes`` (BENCHMARKS.md, "Region classes (issue 32)", says why).
+``nas.sr.region_classes`` (BENCHMARKS.md, "Region classes (issue 32)", says why). It fits the four classes the
+tiles were labelled in (``LABELLED``: texture and periodic apart), part of the measurement behind the classifier's
+one class of detail.
 
 The 14 features were kept from 22 candidates by dropping one at a time while the leave-one-image-out score over the
 tuning images (the lower of periodic and texture recall plus half the agreement) did not fall, and 7 further
@@ -26,7 +28,18 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage, optimize
 
-from benchmarks.region_classes import DATA, HELD_OUT, LABELS, TUNE, Label, confusion, read_labels, table, tiles
+from benchmarks.region_classes import (
+    DATA,
+    HELD_OUT,
+    LABELLED,
+    LABELS,
+    TUNE,
+    Label,
+    confusion,
+    read_labels,
+    table,
+    tiles,
+)
 from nas.sr import region_classes as rc
 
 Array = npt.NDArray[np.float64]
@@ -181,7 +194,7 @@ class Logistic:
         return np.asarray(np.argmax(((x - self.mean) / self.scale) @ self.weights + self.bias, axis=1), np.int64)
 
 
-def fit(x: Array, y: npt.NDArray[np.int64], l2: float, classes: int = len(rc.CLASSES)) -> Logistic:
+def fit(x: Array, y: npt.NDArray[np.int64], l2: float, classes: int = len(LABELLED)) -> Logistic:
     """Weighted cross-entropy (each class weighing as much as the others) plus ``l2`` times the squared weights,
     minimised by L-BFGS; a class absent from ``y`` gets no weight."""
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
@@ -219,11 +232,11 @@ def leave_one_image_out(
 
 def measured(labels: Sequence[Label], x: Array, l2: float) -> dict[str, tuple[list[str], list[str]]]:
     """(labels, predictions) of each measurement."""
-    y = np.array([rc.CLASSES.index(lab.label) for lab in labels], dtype=np.int64)
+    y = np.array([LABELLED.index(lab.label) for lab in labels], dtype=np.int64)
     images = np.array([f"{lab.folder}/{lab.image}" for lab in labels])
     split = np.array([lab.split for lab in labels])
     tune, held = split == TUNE, split == HELD_OUT
-    names = np.array(rc.CLASSES)
+    names = np.array(LABELLED)
 
     def pair(members: npt.NDArray[np.bool_], predicted: npt.NDArray[np.int64]) -> tuple[list[str], list[str]]:
         return list(names[y[members]]), list(names[predicted])
@@ -246,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = read_labels(args.labels)
     x = features(tiles(labels, args.data))
     for title, (truth, predicted) in measured(labels, x, args.l2).items():
-        print("\n".join([*table(confusion(truth, predicted), title), ""]))
+        print("\n".join([*table(confusion(truth, predicted, LABELLED), title, classes=LABELLED), ""]))
     return 0
 
 

@@ -60,7 +60,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--region",
         default=None,
-        help="compare on the validation PSNR over one region class only (flat, edge, texture, periodic)",
+        help="compare on the validation PSNR over one region class only (flat, edge, detail)",
     )
     p.add_argument("--no-dashboard", action="store_true", help="do not save the figures into the study")
     p.add_argument("--features", action="store_true", help="list the features predicates may use")

@@ -1,7 +1,7 @@
 """``python -m nas.regions``: where trained models differ, region by region (the paper's Section 5).
 
 Each model (and bicubic, always) upscales every HR image of ``--data`` under the evaluation protocol; the
-pixels are split into region classes from the HR image alone (flat, edge, texture, periodic: see
+pixels are split into region classes from the HR image alone (flat, edge, detail: see
 ``nas.sr.region_classes``), and per class the page gives PSNR, SSIM, GMSD and each pair's PSNR difference with a
 paired bootstrap interval over images; a gallery shows, per image and class, the crop where the first two
 models differ most, and each image shows its tiles' classes over it.  ``--rescale`` repeats the analysis on the HR

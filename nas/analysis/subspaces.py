@@ -137,7 +137,7 @@ def analyse(
 
     ``budget_x`` other than 1 analyses the re-trainings ``nas.fidelity`` recorded at that multiple
     of the proxy budget (mean over seeds), over the architectures that have them.  ``region`` compares on the
-    PSNR over one region class's pixels (``nas.sr.region_scores``), e.g. dense periodic structure alone.
+    PSNR over one region class's pixels (``nas.sr.region_scores``), e.g. dense detail alone.
     """
     key = keys.PSNR_KEY if region is None else keys.region_key(region)
     records = arch_records(study)

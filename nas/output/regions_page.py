@@ -27,7 +27,7 @@ from nas.sr.region_scores import ALL, Crop, Measured, PairDifference, RegionAnal
 
 ZOOM = 4  # crops are enlarged by nearest neighbour, so every pixel stays visible
 MIN_ERROR_RANGE = 2.0  # Y levels: the difference map's saturation never drops below this, so rounding stays white
-CLASS_COLOURS = {"flat": (70, 130, 230), "edge": (250, 200, 0), "texture": (40, 180, 70), "periodic": (220, 40, 200)}
+CLASS_COLOURS = {"flat": (70, 130, 230), "edge": (250, 200, 0), "detail": (220, 40, 200)}
 OVERLAY_ALPHA = 110  # of 255: the image stays readable under its classes
 VIEW_QUALITY = 85  # JPEG quality of each image's view under its classes (the crops stay PNG: every pixel counts)
 STYLE = """
@@ -155,12 +155,12 @@ def differences_figure(pairs: Sequence[PairDifference]) -> go.Figure:
 def rules_text() -> str:
     return (
         f"Tiles are classed from the HR image alone: flat when the smoothed gradient stays under {FLAT_GRADIENT:g} "
-        f"levels per pixel (95th percentile); periodic when the profile across the tile alternates at least "
+        f"levels per pixel (95th percentile); detail when the profile across the tile alternates at least "
         f"{MIN_ALTERNATIONS} times (three lines or more) and the structure repeats (autocorrelation peak of at least "
         f"{MIN_REPEAT:g}) or shares one orientation; edge when one orientation dominates the gradients (coherence at "
         f"least {EDGE_COHERENCE:g}) or {EDGE_SPARSITY:.0%} of the gradient energy lies in {SPARSE_SHARE:.0%} of the "
-        f"pixels; texture otherwise. '{ALL}' is every evaluated pixel. Intervals are paired bootstrap percentiles "
-        "that resample images with their tiles."
+        f"pixels; detail otherwise (texture). '{ALL}' is every evaluated pixel. Intervals are paired bootstrap "
+        "percentiles that resample images with their tiles."
     )
 
 

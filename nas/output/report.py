@@ -115,9 +115,9 @@ CAPTIONS = {  # what a figure's short title leaves out, said once on the page
     "Where seeds were repeated, each bar is one run's 95 % interval from the pooled seed noise; the PSNR axis "
     f"spans at least {MIN_SPAN_ROPES:g} times the study's ROPE, so a gap within the ROPE is drawn small.",
     "msnas-pareto-params": "The same points against parameters.",
-    "msnas-regions": "Validation PSNR over the pixels of one region class (nas.sr.region_scores: flat, edge, texture, "
-    "periodic dense structure; classed from the HR images alone) against the full network's MACs, with each "
-    "class's own 2-D front, named variants labelled. A region's PSNR pools its pixels over the validation images.",
+    "msnas-regions": "Validation PSNR over the pixels of one region class (nas.sr.region_scores: flat, edge, or "
+    "detail, dense high-frequency structure; classed from the HR images alone) against the full network's MACs, with "
+    "each class's own 2-D front, named variants labelled. A region's PSNR pools its pixels over the validation images.",
     "msnas-hypervolume": "Hypervolume after each newly evaluated architecture: each objective scaled to [0, 1] "
     f"between the study's best and worst complete values, reference point = worst + {MARGIN:.0%} of the range, "
     "shown as a fraction of that box.",

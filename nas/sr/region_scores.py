@@ -1,5 +1,5 @@
 """Where upscalers differ, region by region (the paper's Section 5): each upscaler's PSNR, SSIM and GMSD over the
-pixels of each region class (flat, edge, texture, periodic: ``nas.sr.region_classes``, from the HR image alone).
+pixels of each region class (flat, edge, detail: ``nas.sr.region_classes``, from the HR image alone).
 
 Per class, PSNR pools the squared errors of the class's pixels over all images (one MSE, then dB), SSIM averages
 the protocol's SSIM map over the windows centred on the class's pixels, and GMSD (Xue et al. 2014: the standard

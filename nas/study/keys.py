@@ -127,7 +127,7 @@ def zc_keys(attrs: Mapping[str, Any]) -> list[str]:
 
 
 def region_key(region: str) -> str:
-    """The user attribute of the validation PSNR over one region class's pixels (``psnr_periodic``)."""
+    """The user attribute of the validation PSNR over one region class's pixels (``psnr_detail``)."""
     return REGION_PREFIX + region
 
 

@@ -63,9 +63,9 @@ def synthetic(kind: str) -> np.ndarray:
         ("flat", "flat"),
         ("ramp", "flat"),
         ("edge", "edge"),
-        ("grating", "periodic"),
-        ("checkerboard", "periodic"),
-        ("noise", "texture"),
+        ("grating", "detail"),
+        ("checkerboard", "detail"),
+        ("noise", "detail"),
     ],
 )
 def test_synthetic_images_get_their_class(kind: str, expected: str):
@@ -125,7 +125,7 @@ def measured_of(hr: np.ndarray, srs: dict[str, np.ndarray], tiling: R.Tiling) ->
 def test_per_class_psnr_is_psnr_on_the_class_mask():
     hr, sr, tiling = half_flat_half_grating()
     scores = R.per_class(measured_of(hr, {"m": sr}, tiling))
-    for region in ("flat", "periodic"):
+    for region in ("flat", "detail"):
         mask = tiling.mask(region)
         by_hand = 10 * math.log10(255.0**2 / float(np.mean((hr[mask] - sr[mask]) ** 2)))
         assert scores[region]["m"].psnr == pytest.approx(by_hand, abs=1e-9)
@@ -210,7 +210,7 @@ def test_page_and_json_from_two_tiny_models(two_models: tuple[Path, Path, Path],
     assert "standard - ms3 on all:" in printed and f"page: {out / 'regions.html'}" in printed
     doc = json.loads((out / "regions.json").read_text())
     assert doc["models"] == ["standard", "ms3", "bicubic"] and doc["images"] == ["g.png", "grating.png"]
-    assert set(doc["per_class"]) <= {*R.CLASSES, R.ALL} and "periodic" in doc["per_class"]
+    assert set(doc["per_class"]) <= {*R.CLASSES, R.ALL} and "detail" in doc["per_class"]
     for region, scores in doc["per_class"].items():
         assert set(scores) == {"standard", "ms3", "bicubic"}
         assert all(set(s) >= {"psnr", "ssim", "share"} for s in scores.values()), region
@@ -224,7 +224,7 @@ def test_page_and_json_from_two_tiny_models(two_models: tuple[Path, Path, Path],
     page = (out / "regions.html").read_text()
     assert page.count('class="classes"') == 2  # each image under its classes
     assert page.count("data:image/png;base64,") >= 5  # a crop: HR, three upscalers, the difference map
-    assert "grating.png, periodic" in page and "HR rescaled by 0.8" in page
+    assert "grating.png, detail" in page and "HR rescaled by 0.8" in page
     assert "https://" not in page.split("<script")[0]  # nothing fetched before plotly.js, which is inline
 
 
@@ -317,7 +317,7 @@ def test_regions_json_lists_every_tile_with_its_image_box_and_class(measured_pai
     for region, scores in doc["per_class"].items():
         if region != R.ALL:
             assert scores["bicubic"]["tiles"] == counts[region]
-    assert {"flat", "periodic"} <= {t["class"] for t in doc["tiles"]}
+    assert {"flat", "detail"} <= {t["class"] for t in doc["tiles"]}
 
 
 def test_exactly_reproduced_tiles_print_no_runtime_warning():

@@ -214,7 +214,7 @@ def test_dominated_labels_are_legible():
 
 
 def test_region_panels_label_the_named_points():
-    study = synthetic(1, per_image=False, **{keys.region_key("flat"): 30.0, keys.region_key("periodic"): 25.0})
+    study = synthetic(1, per_image=False, **{keys.region_key("flat"): 30.0, keys.region_key("detail"): 25.0})
     fig = build_report(study, TINY).figures["msnas-regions"]
     panels = [t for t in fig.data if t.mode == "markers+text"]
     assert len(panels) == 2
