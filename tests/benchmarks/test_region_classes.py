@@ -82,11 +82,17 @@ def right(m: np.ndarray, classes: tuple[str, ...] = CLASSES, names: tuple[str, .
     return (*(int(diagonal[classes.index(n)]) for n in names), int(diagonal.sum()))
 
 
+@pytest.fixture(scope="module")
+def classified() -> np.ndarray:
+    """The classifier's class of every labelled tile, in the labels' order (read and classed once)."""
+    return np.array([classify_tile(y) for y in tiles(read_labels(), DATA)])
+
+
 @needs_images
-def test_classifier_agrees_with_the_labels_by_eye():
+def test_classifier_agrees_with_the_labels_by_eye(classified: np.ndarray):
     labels = read_labels()
     truth = np.array([as_class(lab.label) for lab in labels])
-    predicted = np.array([classify_tile(y) for y in tiles(labels, DATA)])
+    predicted = classified
     members = subsets(labels)
     for subset, counts in MEASURED.items():
         m = confusion(list(truth[members[subset]]), list(predicted[members[subset]]))
@@ -94,11 +100,13 @@ def test_classifier_agrees_with_the_labels_by_eye():
 
 
 @needs_images
-def test_tiles_labelled_texture_and_those_labelled_periodic_are_each_detail_on_85_percent_or_more():
+def test_tiles_labelled_texture_and_those_labelled_periodic_are_each_detail_on_85_percent_or_more(
+    classified: np.ndarray,
+):
     """Issue 32, item 3, in the classes as redefined: each of the two labels the class of detail holds agrees with
     it on at least 85 % of its tiles, on all labelled tiles and on the held-out images."""
     labels = read_labels()
-    predicted = np.array([classify_tile(y) for y in tiles(labels, DATA)])
+    predicted = classified
     label = np.array([lab.label for lab in labels])
     members = subsets(labels)
     for subset in ("all labelled tiles", "held out (every third image of each set)"):
