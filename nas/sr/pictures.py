@@ -54,16 +54,22 @@ def as_rgb(img: np.ndarray) -> np.ndarray:
 
 def embedded_images(names: Sequence[str]) -> list[NamedImage]:
     """Photos that ship with scikit-image, so a fresh install trains offline."""
+    return [(name.replace(":", "_"), embedded_photo(name)) for name in names]
+
+
+@lru_cache(maxsize=len(EMBEDDED_TRAIN) + len(EMBEDDED_VAL))
+def embedded_photo(name: str) -> np.ndarray:
+    """One bundled photo (``name`` or ``name:index`` of a pair), decoded once per process and read-only: a training
+    command read the 14 photos several times over (34 PNG decodes, a quarter of a second, every time)."""
     import skimage.data
 
-    out = []
-    for name in names:
-        base, _, index = name.partition(":")
-        img = getattr(skimage.data, base)()
-        if isinstance(img, tuple):
-            img = img[int(index or 0)]
-        out.append((name.replace(":", "_"), as_rgb(np.asarray(img, dtype=np.uint8))))
-    return out
+    base, _, index = name.partition(":")
+    img = getattr(skimage.data, base)()
+    if isinstance(img, tuple):
+        img = img[int(index or 0)]
+    rgb = as_rgb(np.array(img, dtype=np.uint8))
+    rgb.flags.writeable = False
+    return rgb
 
 
 def folder_images(folder: str | Path) -> list[NamedImage]:

@@ -261,3 +261,15 @@ def test_the_data_identity_names_the_folders_and_follows_their_content(tmp_path)
     assert bundled["bundled"] and bundled["train"]["folders"] == bundled["val"]["folders"] == [BUNDLED]
     assert bundled["train"]["images"] == len(EMBEDDED_TRAIN) and bundled == data_identity([], [])
     assert not data_identity([], val)["bundled"]
+
+
+def test_a_bundled_photo_is_decoded_once_and_cannot_be_changed_in_place():
+    """Every caller shares one decoded copy per process, so none may write into it."""
+    from nas.sr.pictures import embedded_photo
+
+    first, again = embedded_photo("coffee"), embedded_photo("coffee")
+    assert first is again and first.dtype == np.uint8 and first.shape[2] == 3
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0, 0] = 0
+    left, right = embedded_photo("stereo_motorcycle:0"), embedded_photo("stereo_motorcycle:1")
+    assert left is not right and left.shape == right.shape

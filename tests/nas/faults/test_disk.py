@@ -36,8 +36,8 @@ from tests.nas.test_storage_faults import FULL, READ_ONLY, leftovers
 pytestmark = pytest.mark.slow
 # The tiny study's trials at its own 12 iterations last about half a second on a quiet machine: one worker's three
 # could end between two looks of a loaded test process for a RUNNING trial (seen once, 2026-12-07: the disk never
-# filled). Eight times as long, a trial cannot slip between looks.
-LONGER_TRIALS = ("--proxy", "iterations=96")
+# filled). Three times as long (about a second each), a trial cannot slip between looks.
+LONGER_TRIALS = ("--proxy", "iterations=40")
 
 
 @pytest.fixture
