@@ -18,8 +18,10 @@ from collections.abc import Sequence
 
 from nas.analysis.race import RaceState, plan_race
 from nas.analysis.verdict import Run
+from nas.errors import InputError
 from nas.search.race import Race, RaceConfig, open_race
 from nas.study.experimental import experimental_ok
+from nas.study.storage import open_existing_study
 
 
 def replay(r: Race) -> tuple[RaceState, list[Run], list[str]]:
@@ -53,19 +55,33 @@ def report(r: Race, state: RaceState, runs: Sequence[Run], lacking: Sequence[str
     return lines
 
 
+def budgets_of(text: str) -> tuple[float, ...]:
+    try:
+        budgets = tuple(float(b) for b in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not comma-separated numbers") from None
+    if list(budgets) != sorted(set(budgets)) or budgets[0] <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: budgets are positive and ascending")
+    return budgets
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--study", required=True)
     p.add_argument("--storage", required=True)
     p.add_argument("--data", action="append", default=[], help="the race's training folders, as it was run")
     p.add_argument("--val-data", action="append", default=[], help="its validation folders")
-    p.add_argument("--budgets", default="10", help="comma-separated, ascending; the last is the target")
+    p.add_argument("--budgets", type=budgets_of, default=(10.0,), help="comma-separated, ascending; the last is the "
+                   "target")  # fmt: skip
     args = p.parse_args(argv)
-    budgets = tuple(float(b) for b in args.budgets.split(","))
     config = RaceConfig(args.study, args.storage, data=tuple(args.data), val_data=tuple(args.val_data),
-                        budgets=budgets, report_only=True)  # fmt: skip
-    with experimental_ok():
-        r = open_race(config)
+                        budgets=args.budgets, report_only=True)  # fmt: skip
+    try:
+        open_existing_study(args.storage, args.study)  # a replay reads: never a new, empty storage
+        with experimental_ok():
+            r = open_race(config)
+    except InputError as err:
+        p.error(str(err))
     print("\n".join(report(r, *replay(r))))
 
 
