@@ -1,9 +1,9 @@
 """Stopping from the learning curve (``nas.search --stop-early``): one run per candidate, cut where it ranks out.
 
 Successive halving retrains each rung from scratch with a shorter schedule, and at a third of the
-CPU proxy every architecture still sits on the bicubic plateau (BENCHMARKS.md: rung 0 spans 0.012
-dB).  Inside one full-length run, though, the validation curve already ranks the architectures like
-the run's end at its midpoint (Kendall +0.79 at iteration 150 of 300).  So each candidate trains on
+CPU proxy every architecture still sits on the bicubic plateau (BENCHMARKS.md, "Plain vs MO-ASHA vs
+curve stopping").  Inside one full-length run, though, the validation curve already ranks the architectures
+like the run's end at its midpoint (BENCHMARKS.md, "Every predictor against 10x").  So each candidate trains on
 the proxy's own schedule; at the check (the first validation at or after 1/eta of the run) it
 records its PSNR there on its trial (``curve_at_<t>``, visible to every worker) and goes on only if
 it ranks among the first ceil(n / eta) of the n runs that reached the check, by the MO-ASHA order

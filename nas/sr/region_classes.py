@@ -15,11 +15,10 @@ every evaluated pixel belongs to exactly one tile).  A tile is, in this order:
 - ``detail`` otherwise too: irregular dense structure without one orientation or a repeat (texture).
 
 These are the paper's own two sides, "high-frequency details (strips, dense grids, lattices)" against "flat regions
-and smooth edges".  Regular and irregular detail were two classes until 2026-12-07: the rules told them apart on 75 %
-and 73 % of the tiles labelled by eye, a fitted model no better on images it had not seen, while the labeller drew
-that line the same way every time; one class of detail agrees with the labels on 89 % (90 % on held-out images),
-the level at which the labeller agrees with itself on it (BENCHMARKS.md, "Region classes (issue 32)"; the labels
-and how they were made: ``benchmarks/records/2026-12-06-region-classes``).
+and smooth edges".  Regular and irregular detail were two classes until 2026-12-07: neither the rules nor a fitted
+model told them apart on images they had not been tuned on as the labeller did, while one class of detail agrees
+with the labels at the level the labeller agrees with itself (BENCHMARKS.md, "Region classes (issue 32)", "Third:
+the classes redefined"; the labels and how they were made: ``benchmarks/records/2026-12-06-region-classes``).
 """
 
 from __future__ import annotations
