@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 
 from nas.jsonvalues import finite_or_none
+from nas.sr import region_classes
 from nas.study import keys
 from nas.study.objectives import objectives_of
 from nas.study.versions import library_versions
@@ -16,9 +17,11 @@ from nas.training.proxy import ProxyResult
 from studies.budget import ProxyBudget
 
 
-def region_attrs(result: ProxyResult) -> dict[str, float | None]:
-    """The user attributes of a proxy run's per-region validation PSNRs (None where a region was reproduced exactly)."""
-    return {keys.region_key(region): finite_or_none(psnr) for region, psnr in result.per_region}
+def region_attrs(result: ProxyResult) -> dict[str, float | str | None]:
+    """The user attributes of a proxy run's per-region validation PSNRs (None where a region was reproduced exactly),
+    and the rules that classed the regions, so that runs classed by other rules are never taken for comparable."""
+    psnrs: dict[str, float | str | None] = {keys.region_key(r): finite_or_none(psnr) for r, psnr in result.per_region}
+    return {**psnrs, keys.REGION_RULES: region_classes.RULES} if psnrs else psnrs
 
 
 def proxy_attrs(result: ProxyResult, budget: ProxyBudget, seed: int) -> dict[str, Any]:

@@ -36,6 +36,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 CLASSES = ("flat", "edge", "detail")
+RULES = "2026-12-07"  # the rules' date, recorded beside every per-region PSNR: change it with CLASSES or a threshold
 TILE = 32
 SMOOTH = 1.0  # pixels: the Gaussian before gradients, so that sensor grain is not structure
 FLAT_GRADIENT = 4.0  # Y levels per pixel, 95th percentile of the smoothed gradient magnitude

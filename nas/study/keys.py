@@ -48,6 +48,7 @@ DEVICE = "device"
 SEED = "seed"
 DATA = "data"  # which data trained and validated it (nas.sr.data_identity): folders, image counts, content hash
 VERSIONS = "versions"
+REGION_RULES = "region_rules"  # which rules classed the psnr_<class> regions (nas.sr.region_classes.RULES)
 FVCORE_TOTAL = "fvcore_total"
 PTFLOPS_TOTAL = "ptflops_total"
 LATENCY_MS = LATENCY.name
@@ -73,6 +74,7 @@ MEASURED = (
     SEED,
     DATA,
     VERSIONS,
+    REGION_RULES,
     LATENCY_MS,
     LATENCY_RUNTIME,
     LATENCY_SETUP,

@@ -28,7 +28,7 @@ from nas.sr import region_scores as R
 from nas.sr import tile_sums as T
 from nas.sr.evaluation import bicubic_upscaler
 from nas.sr.metrics import ssim
-from nas.sr.region_classes import prominent_peaks
+from nas.sr.region_classes import RULES, prominent_peaks
 from nas.sr.regions_json import as_json
 from nas.study import keys
 from nas.train import main as train_main
@@ -243,6 +243,7 @@ def test_search_trials_record_region_psnr_and_analyze_compares_on_one_region(tin
     recorded = [keys.region_keys(t.user_attrs) for t in done]
     assert recorded[0] and all(r == recorded[0] for r in recorded)  # the same validation images, the same classes
     assert {k.removeprefix(keys.REGION_PREFIX) for k in recorded[0]} <= set(R.CLASSES)
+    assert {t.user_attrs[keys.REGION_RULES] for t in done} == {RULES}  # which rules classed them, with them
     region = recorded[0][0].removeprefix(keys.REGION_PREFIX)
     for t in done:  # a region's PSNR pools its pixels: it need not lie near the image mean, but it is a PSNR
         assert all(10.0 < t.user_attrs[k] < 60.0 for k in recorded[0])
