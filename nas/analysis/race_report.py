@@ -191,6 +191,17 @@ def decided_first(v: PairVerdict) -> tuple[bool, float]:
     return v.decision == "open", -abs(v.difference) if math.isfinite(v.difference) else 0.0
 
 
+def pair_lines(at: Sequence[PairVerdict], names: Mapping[str, str]) -> list[str]:
+    """A sentence per pair; one line where every pair is open for the same want of data (a budget the race did not
+    race on, one seed each: the same reason 21 times says nothing more; ``verdict.json`` keeps every pair)."""
+    reasons = {v.reason for v in at}
+    if len(at) > 1 and all(v.decision == "open" for v in at) and len(reasons) == 1:
+        (reason,) = reasons
+        if reason.startswith("not enough data"):
+            return [f"  all {len(at)} pairs open: {reason}"]
+    return ["  " + v.sentence(names) for v in sorted(at, key=decided_first)]
+
+
 def report_lines(report: RaceReport, head: str) -> list[str]:
     """The verdict as the terminal shows it: the margin, each pair, who left, groups, cost, what is open."""
     m = report.policy.margin
@@ -202,7 +213,7 @@ def report_lines(report: RaceReport, head: str) -> list[str]:
         images = at[0].images if at else 0
         seeds = ", ".join(f"{names[c.arch]} {report.seeds(c.arch, budget)}" for c in report.candidates)
         lines.append(f"at {budget:g}x ({images} validation images; seeds per candidate: {seeds}):")
-        lines += ["  " + v.sentence(names) for v in sorted(at, key=decided_first)]
+        lines += pair_lines(at, names)
         groups = report.groups(budget)
         lines.append("  equivalence groups, best first: " + "; ".join(", ".join(names[a] for a in g) for g in groups))
     for arch, why in report.state.left.items():

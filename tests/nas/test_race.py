@@ -162,3 +162,17 @@ def test_candidates_compare_costs_on_every_objective():
     a, b = Candidate("a", "a", {"macs": 1, "params": 2}), Candidate("b", "b", {"macs": 2, "params": 1})
     assert not a.no_costlier_than(b) and not b.no_costlier_than(a)
     assert Candidate("c", "c", {"macs": 1, "params": 1}).cheaper_than(a)
+
+
+def test_a_budget_whose_pairs_all_want_the_same_data_is_one_line_and_a_decided_one_is_not():
+    from nas.analysis.race_report import pair_lines
+    from nas.analysis.verdict import compare_all
+
+    world = World.make([0.0, 0.01, 0.02], Noise(), 5)
+    names = {str(a): f"arch{a}" for a in range(3)}
+    pairs = [("0", "1"), ("0", "2"), ("1", "2")]
+    one_seed = compare_all([world.train(a, 0, 1.0) for a in range(3)], pairs, policy().margin)
+    (line,) = pair_lines(one_seed, names)
+    assert line.startswith("  all 3 pairs open: not enough data: the seed noise is not measured")
+    many = compare_all([world.train(a, s, 1.0) for a in range(3) for s in range(6)], pairs, policy().margin)
+    assert len(pair_lines(many, names)) == 3 and any("equivalent" in x for x in pair_lines(many, names))
