@@ -24,8 +24,9 @@ from nas.study.experimental import experimental_ok
 from nas.study.storage import open_existing_study
 
 
-def replay(r: Race) -> tuple[RaceState, list[Run], list[str]]:
-    """The planner's state when it stops or the pool runs dry, the runs it took in order, and what it lacked."""
+def replay(r: Race) -> tuple[RaceState, list[Run], list[str], int]:
+    """The planner's state when it stops or the pool runs dry, the runs it took in order, what it lacked, and how
+    many runs the pool held."""
     pool = {(x.arch, x.budget, x.seed): x for x in r.runs()}
     cands, policy = [e.candidate for e in r.entrants], r.policy()
     taken: dict[tuple[str, float, int], Run] = {}
@@ -35,18 +36,16 @@ def replay(r: Race) -> tuple[RaceState, list[Run], list[str]]:
         found = [w for w in asked if (w.arch, w.budget, w.seed) in pool]
         if state.done or not found:
             lacking = [f"{r.names[w.arch]} seed {w.seed} at {w.budget:g}x" for w in asked if w not in found]
-            return state, list(taken.values()), lacking
+            return state, list(taken.values()), lacking, len(pool)
         for w in found:
             taken[(w.arch, w.budget, w.seed)] = pool[(w.arch, w.budget, w.seed)]
 
 
-def report(r: Race, state: RaceState, runs: Sequence[Run], lacking: Sequence[str]) -> list[str]:
+def report(r: Race, state: RaceState, runs: Sequence[Run], lacking: Sequence[str], stored: int) -> list[str]:
     names = r.names
     seeds = {names[e.candidate.arch]: sum(x.arch == e.candidate.arch for x in runs) for e in r.entrants}
     uniform = len(seeds) * max(seeds.values(), default=0)
-    lines = [
-        f"replayed {len(runs)} of the {len(r.runs())} stored runs: {', '.join(f'{n} {k}' for n, k in seeds.items())}"
-    ]
+    lines = [f"replayed {len(runs)} of the {stored} stored runs: {', '.join(f'{n} {k}' for n, k in seeds.items())}"]
     lines += [f"left: {names[a]}: {why}" for a, why in state.left.items()]
     lines.append(f"still in the race: {', '.join(names[a] for a in state.active)}")
     lines.append(f"stopped: {state.stopped}" if state.done else f"the pool lacks what comes next: {'; '.join(lacking)}")

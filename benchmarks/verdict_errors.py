@@ -15,16 +15,15 @@ full alpha): how often each removes every candidate the race removed.
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
-from collections.abc import Sequence, Set
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from nas.analysis.race import Candidate, Policy, eliminate, matters
-from nas.analysis.race_simulation import Noise, World, candidates_of, run_race, tally
-from nas.analysis.verdict import Margin, Rule, compare_all
+from nas.analysis.race import Candidate, Policy
+from nas.analysis.race_simulation import Noise, World, candidates_of, run_race, tally, uniform_to_remove
+from nas.analysis.verdict import Margin, Rule
 
 SCENARIOS = {
     "on the edge: one at +rope, three at 0": [0.05, 0.0, 0.0, 0.0],
@@ -96,13 +95,18 @@ SPACES = {"named variants of ms3 (10x)": NAMED, "20 of layerwise (3x)": LAYERWIS
 SCALES = (1.0, 2.0, 4.0, 8.0)  # the named variants' effects times these: how the saving grows as the space spreads
 
 
+def space_candidates(space: str, scale: float = 1.0) -> tuple[list[Candidate], list[float]]:
+    """``space``'s candidates with their measured costs, named by index as the simulation names them, and their
+    effects times ``scale``."""
+    table = SPACES[space]
+    cands = [Candidate(str(i), name, {"macs": c[0], "params": c[1]}) for i, (name, c) in enumerate(table.items())]
+    return cands, [c[2] * scale for c in table.values()]
+
+
 def against_uniform(races: int, space: str, scale: float = 1.0) -> list[str]:
     """The race on ``space``'s candidates (their effects times ``scale``) against every candidate x every seed the
     race used x the target budget."""
-    table = SPACES[space]
-    names = list(table)
-    cands = [Candidate(str(i), n, {"macs": table[n][0], "params": table[n][1]}) for i, n in enumerate(names)]
-    effects = [table[n][2] * scale for n in names]
+    cands, effects = space_candidates(space, scale)
     p = policy("tost", True)
     rows = []
     for k in range(races):
@@ -119,31 +123,17 @@ def against_uniform(races: int, space: str, scale: float = 1.0) -> list[str]:
     ]
 
 
-def seeds_to_match(world: World, cands: Sequence[Candidate], policy: Policy, left: Set[str], most: int = 8) -> int:
-    """The fewest seeds per candidate with which a uniform design, deciding once at the full alpha, removes every
-    candidate the race removed (``most + 1``: not within ``most``)."""
-    once = replace(policy.margin, looks=1)
-    pairs = [(a.arch, b.arch) for a, b in itertools.combinations(cands, 2) if matters(a, b, set())]
-    for n in range(2, most + 1):
-        runs = [world.train(int(c.arch), s, policy.target) for s in range(n) for c in cands]
-        if left <= set(eliminate({c.arch: c for c in cands}, [c.arch for c in cands], compare_all(runs, pairs, once))):
-            return n
-    return most + 1
-
-
 def against_fixed_uniform(races: int, space: str) -> list[str]:
     """The race against uniform designs fixed in advance (every candidate x s seeds, one look at the full alpha):
     how often each removes every candidate the race removed, and the race's trainings against theirs."""
-    table = SPACES[space]
-    cands = [Candidate(str(i), n, {"macs": c[0], "params": c[1]}) for i, (n, c) in enumerate(table.items())]
-    effects = [c[2] for c in table.values()]
+    cands, effects = space_candidates(space)
     p = policy("tost", True)
     spent, need = [], []
     for k in range(races):
         world = World.make(effects, Noise(), k)
         state, runs = run_race(world, cands, p)
         spent.append(len(runs))
-        need.append(seeds_to_match(world, cands, p, set(state.left)))
+        need.append(uniform_to_remove(world, cands, set(state.left), p) or p.max_seeds + 1)
     race, need_a = float(np.mean(spent)), np.array(need)
     fixed = "; ".join(f"{s} seeds ({s * len(cands)} runs): {np.mean(need_a <= s):.0%}, race / it "
                       f"{race / (s * len(cands)):.2f}" for s in (2, 3, 4))  # fmt: skip

@@ -13,12 +13,12 @@ why alpha is spent over a race's looks").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from nas.analysis.race import Candidate, Policy, RaceState, plan_race
+from nas.analysis.race import Candidate, Policy, RaceState, eliminate, plan_race
 from nas.analysis.verdict import Decision, PairVerdict, Run, compare_all
 
 
@@ -134,14 +134,30 @@ def uniform(world: World, arches: int, seeds: int, policy: Policy) -> list[PairV
     return compare_all(runs, pairs, policy.margin)
 
 
+def deciding_once(policy: Policy) -> Policy:
+    """``policy`` for uniform allocation: it decides once, after all its trainings, so no looks to spend alpha over."""
+    return Policy(replace(policy.margin, looks=1), policy.budgets, policy.min_seeds, policy.max_seeds)
+
+
 def uniform_to_match(world: World, race: Sequence[PairVerdict], policy: Policy, most: int = 12) -> int | None:
     """The fewest seeds per candidate with which uniform allocation reaches every decision the race reached
-    (None: not within ``most`` seeds).  Uniform decides once, after all its trainings: no looks to spend over."""
+    (None: not within ``most`` seeds)."""
     decided = {(v.a, v.b): v.decision for v in race if v.decision != "open"}
-    arches = len(world.effects)
-    once = Policy(replace(policy.margin, looks=1), policy.budgets, policy.min_seeds, policy.max_seeds)
+    arches, once = len(world.effects), deciding_once(policy)
     for seeds in range(2, most + 1):
         found = {(v.a, v.b): v.decision for v in uniform(world, arches, seeds, once)}
         if all(found.get(pair) == decision for pair, decision in decided.items()):
+            return seeds
+    return None
+
+
+def uniform_to_remove(
+    world: World, candidates: Sequence[Candidate], left: Set[str], policy: Policy, most: int = 8
+) -> int | None:
+    """The fewest seeds per candidate with which uniform allocation removes every candidate in ``left`` (those a
+    race removed; None: not within ``most`` seeds)."""
+    cands, once = {c.arch: c for c in candidates}, deciding_once(policy)
+    for seeds in range(2, most + 1):
+        if left <= set(eliminate(cands, list(cands), uniform(world, len(candidates), seeds, once))):
             return seeds
     return None

@@ -29,9 +29,9 @@ def test_the_291_race_replayed_spends_18_of_its_20_trainings_and_keeps_the_pract
                         report_only=True)  # fmt: skip
     with experimental_ok():
         r = open_race(config)
-    state, runs, lacking = replay(r)
+    state, runs, lacking, stored = replay(r)
     assert state.done and not lacking and len(runs) == 18
     assert sorted(r.names[a] for a in state.active) == ["ms", "ms3", "standard"]
     left = {r.names[a]: why for a, why in state.left.items()}
     assert "not better than ms2-no-lh by more than 0.05 dB" in left["ms3-l"]
-    assert report(r, state, runs, lacking)[-1].endswith("race / uniform 0.64")
+    assert report(r, state, runs, lacking, stored)[-1].endswith("race / uniform 0.64")
