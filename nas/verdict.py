@@ -55,7 +55,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--min-seeds", type=int, default=1, help="seeds every candidate gets at a budget (default 1)")
     p.add_argument("--max-seeds", type=int, default=8, help="seeds a candidate may get at a budget (default 8)")
-    p.add_argument("--max-trainings", type=int, default=None, help="stop after this many recorded runs in all")
+    p.add_argument("--max-trainings", type=int, default=None,
+                   help="stop once the candidates have this many recorded runs, every budget counted")  # fmt: skip
     p.add_argument("--pairs", default="", help="A:B,... pairs to decide whatever their costs (e.g. ms2:ms2-no-lh)")
     p.add_argument(
         "--data", action="append", default=[], help="HR training folder; repeatable (default: bundled photos)"
