@@ -133,6 +133,9 @@ def run(args: argparse.Namespace) -> str:
     report = race_report([e.candidate for e in r.entrants], runs, r.policy(), state,
                          r.agreements(runs), r.trained)  # fmt: skip
     lines = report_lines(report, f"verdict on {r.study.study_name} in {public_url(config.storage)}")
+    if unread := r.unread_runs():
+        lines.insert(1, f"not read: {unread} recorded run(s) at seed {config.max_seeds} or above; alpha is spent over "
+                     f"--max-seeds looks, so raise --max-seeds to decide from them")  # fmt: skip
     data = report_data(report, {"study": r.study.study_name, "data": r.data})
     r.study.set_user_attr(keys.VERDICT, data)  # nas.report's section
     page = verdict_report(data, lines)

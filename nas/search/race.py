@@ -144,6 +144,15 @@ class Race:
             out.setdefault((run.arch, run.budget, run.seed), run)
         return list(out.values())
 
+    def unread_runs(self) -> int:
+        """Recorded runs at seeds from ``max_seeds`` on (seeds in a row, as races train them), which ``runs`` does not
+        read: alpha is spent over ``max_seeds`` looks, so a report with a lower limit than the race's says so."""
+        done, count, seed = recorded(self.companion), 0, self.config.max_seeds
+        while found := sum(self.key(e.candidate.arch, b, seed) in done for e in self.entrants
+                           for b in self.config.budgets):  # fmt: skip
+            count, seed = count + found, seed + 1
+        return count
+
     def search_runs(self) -> list[Run]:
         """The study's own proxy runs are 1x runs of the race where the budget, data and device match."""
         if 1.0 not in self.config.budgets:

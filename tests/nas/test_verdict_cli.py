@@ -93,6 +93,8 @@ def test_a_killed_race_resumes_and_two_workers_share_it_without_training_twice(t
     assert data["rope_db"] == 0.05 and data["trainings"]["runs"] == 4
     assert [p["a_name"] + "/" + p["b_name"] for p in data["pairs"]] == ["standard/ms3"]
     assert verdict(url, "--report-only").splitlines()[:-1] == report.splitlines()[:-2]  # the same verdict again
+    fewer = verdict(url, "--report-only", "--min-seeds", "1", "--max-seeds", "1")  # the race's seed 1 unread: said
+    assert fewer.splitlines()[1].startswith("not read: 2 recorded run(s) at seed 1 or above")
 
 
 def test_candidates_by_name_hash_prefix_or_group():
