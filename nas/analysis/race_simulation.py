@@ -139,18 +139,6 @@ def deciding_once(policy: Policy) -> Policy:
     return Policy(replace(policy.margin, looks=1), policy.budgets, policy.min_seeds, policy.max_seeds)
 
 
-def uniform_to_match(world: World, race: Sequence[PairVerdict], policy: Policy, most: int = 12) -> int | None:
-    """The fewest seeds per candidate with which uniform allocation reaches every decision the race reached
-    (None: not within ``most`` seeds)."""
-    decided = {(v.a, v.b): v.decision for v in race if v.decision != "open"}
-    arches, once = len(world.effects), deciding_once(policy)
-    for seeds in range(2, most + 1):
-        found = {(v.a, v.b): v.decision for v in uniform(world, arches, seeds, once)}
-        if all(found.get(pair) == decision for pair, decision in decided.items()):
-            return seeds
-    return None
-
-
 def uniform_to_remove(
     world: World, candidates: Sequence[Candidate], left: Set[str], policy: Policy, most: int = 8
 ) -> int | None:
