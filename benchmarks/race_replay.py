@@ -136,8 +136,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.error(str(err))
     played = replay(r)
     if not played.stored:
-        p.error("no run of the race's candidates on this data at these budgets is stored: give the --data, --val-data "
-                "and --budgets the race was run with")
+        p.error(
+            "no run of the race's candidates on this data at these budgets is stored: give the --data, --val-data "
+            "and --budgets the race was run with"
+        )
     print("\n".join([*report(r, played), *fixed_designs(r, played.state)]))
 
 
