@@ -20,7 +20,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nas.analysis.race import RaceState, eliminate, matters, plan_race
+from nas.analysis.race import RaceState, eliminate, pairs_that_matter, plan_race
 from nas.analysis.race_simulation import deciding_once
 from nas.analysis.verdict import Run, compare_all
 from nas.errors import InputError
@@ -85,7 +85,7 @@ def fixed_designs(r: Race, state: RaceState) -> list[str]:
     cands, policy, names = {e.candidate.arch: e.candidate for e in r.entrants}, deciding_once(r.policy()), r.names
     runs = [x for x in r.runs() if x.budget == policy.target]
     race = {(v.a, v.b): v.decision for v in state.verdicts.get(policy.target, []) if v.decision != "open"}
-    pairs = [(a, b) for a, b in itertools.combinations(cands, 2) if matters(cands[a], cands[b], set(policy.pairs))]
+    pairs = pairs_that_matter(cands, list(cands), set(policy.pairs))
     lines: list[str] = []
     for s in itertools.count(1):
         lacking = [f"{names[a]} seed {k}" for a in cands for k in range(s) if not any(

@@ -160,6 +160,13 @@ def matters(a: Candidate, b: Candidate, named: set[tuple[str, str]]) -> bool:
     return a.no_costlier_than(b) or b.no_costlier_than(a) or (a.arch, b.arch) in named or (b.arch, a.arch) in named
 
 
+def pairs_that_matter(
+    cands: Mapping[str, Candidate], archs: Sequence[str], named: set[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The pairs among ``archs`` whose decision can change the front, or that the user named (``matters``)."""
+    return [(a, b) for a, b in itertools.combinations(archs, 2) if matters(cands[a], cands[b], named)]
+
+
 def leave_reason(loser: Candidate, winner: Candidate, v: PairVerdict) -> str | None:
     """Why ``loser`` leaves, given ``v`` = verdict on winner - loser (None: it stays).
 
@@ -257,8 +264,7 @@ def plan_race(
         if state.work:
             state.spare = spare_work(state.active, at, budget, policy)
             return capped(state, policy)
-        pairs = [(a, b) for a, b in itertools.combinations(state.active, 2) if matters(cands[a], cands[b], named)]
-        verdicts = compare_all(at, pairs, policy.margin)
+        verdicts = compare_all(at, pairs_that_matter(cands, state.active, named), policy.margin)
         state.verdicts[budget] = verdicts
         state.left |= eliminate(cands, state.active, verdicts)
         state.active = [a for a in state.active if a not in state.left]

@@ -136,7 +136,7 @@ def uniform(world: World, arches: int, seeds: int, policy: Policy) -> list[PairV
 
 def deciding_once(policy: Policy) -> Policy:
     """``policy`` for uniform allocation: it decides once, after all its trainings, so no looks to spend alpha over."""
-    return Policy(replace(policy.margin, looks=1), policy.budgets, policy.min_seeds, policy.max_seeds)
+    return replace(policy, margin=replace(policy.margin, looks=1))
 
 
 def uniform_to_remove(
