@@ -31,6 +31,7 @@ from torch.func import functional_call, stack_module_state
 
 from backbones import build_model
 from benchmarks.machine import describe
+from nas.training.loop import prepare_model
 from space import PRESETS, preset
 from studies.budget import CPU_PROXY, ProxyBudget
 
@@ -38,21 +39,23 @@ WARMUP_STEPS = 3
 
 
 def proxy_models(name: str, seeds: int, budget: ProxyBudget = CPU_PROXY) -> list[nn.Module]:
-    """``seeds`` copies of the named variant at the budget's width and depth, initialised with seeds 0, 1, ..."""
+    """``seeds`` copies of the named variant at the budget's width and depth, initialised with seeds 0, 1, ...,
+    channels-last as the proxy trains them (``nas.training.loop.prepare_model``)."""
     spec = preset(name).resized(budget.width, budget.blocks)
     models = []
     for seed in range(seeds):
         torch.manual_seed(seed)
-        models.append(build_model(spec))
+        models.append(prepare_model(build_model(spec), torch.device("cpu")))
     return models
 
 
 def batches(seeds: int, budget: ProxyBudget = CPU_PROXY, upscale: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed LR and HR batch per seed (the rate does not depend on the pixels)."""
+    """A fixed LR and HR batch per seed (the rate does not depend on the pixels), each LR batch channels-last as the
+    proxy makes it."""
     g = torch.Generator().manual_seed(0)
     lr = torch.rand(seeds, budget.batch, 3, budget.patch, budget.patch, generator=g)
     hr = torch.rand(seeds, budget.batch, 3, upscale * budget.patch, upscale * budget.patch, generator=g)
-    return lr, hr
+    return torch.stack([x.contiguous(memory_format=torch.channels_last) for x in lr]), hr
 
 
 def separate_step(model: nn.Module, lr: float = 1e-4) -> Callable[[torch.Tensor, torch.Tensor], None]:
