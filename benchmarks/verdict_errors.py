@@ -18,12 +18,13 @@ import argparse
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from nas.analysis.race import Candidate, Policy
+from nas.analysis.race import Candidate, Policy, RaceState
 from nas.analysis.race_simulation import Noise, World, candidates_of, run_race, tally, uniform_to_remove
-from nas.analysis.verdict import Margin, Rule
+from nas.analysis.verdict import Margin, Rule, Run
 
 SCENARIOS = {
     "on the edge: one at +rope, three at 0": [0.05, 0.0, 0.0, 0.0],
@@ -92,7 +93,7 @@ LAYERWISE_3X = {
     "805729fa": (17.64, 0.832, 0.000),
 }
 SPACES = {"named variants of ms3 (10x)": NAMED, "20 of layerwise (3x)": LAYERWISE_3X}
-SCALES = (1.0, 2.0, 4.0, 8.0)  # the named variants' effects times these: how the saving grows as the space spreads
+SCALES = (1.0, 2.0, 4.0, 8.0)  # each space's effects times these: how the saving grows as the space spreads
 
 
 def space_candidates(space: str, scale: float = 1.0) -> tuple[list[Candidate], list[float]]:
@@ -103,15 +104,22 @@ def space_candidates(space: str, scale: float = 1.0) -> tuple[list[Candidate], l
     return cands, [c[2] * scale for c in table.values()]
 
 
+@lru_cache(maxsize=len(SPACES) * len(SCALES))
+def simulated_races(races: int, space: str, scale: float = 1.0) -> tuple[tuple[World, RaceState, list[Run]], ...]:
+    """``races`` races on ``space``'s candidates (their effects times ``scale``), run once for both comparisons."""
+    cands, effects = space_candidates(space, scale)
+    p = policy("tost", True)
+    worlds = [World.make(effects, Noise(), k) for k in range(races)]
+    return tuple((world, *run_race(world, cands, p)) for world in worlds)
+
+
 def against_uniform(races: int, space: str, scale: float = 1.0) -> list[str]:
     """The race on ``space``'s candidates (their effects times ``scale``) against every candidate x every seed the
     race used x the target budget."""
-    cands, effects = space_candidates(space, scale)
+    cands, _ = space_candidates(space, scale)
     p = policy("tost", True)
     rows = []
-    for k in range(races):
-        world = World.make(effects, Noise(), k)
-        state, runs = run_race(world, cands, p)
+    for _, state, runs in simulated_races(races, space, scale):
         most = max(sum(r.arch == c.arch for r in runs) for c in cands)
         decided = sum(v.decision != "open" for v in state.verdicts[p.target])
         rows.append((len(runs), most * len(cands), decided, len(state.verdicts[p.target])))
@@ -126,12 +134,10 @@ def against_uniform(races: int, space: str, scale: float = 1.0) -> list[str]:
 def against_fixed_uniform(races: int, space: str) -> list[str]:
     """The race against uniform designs fixed in advance (every candidate x s seeds, one look at the full alpha):
     how often each removes every candidate the race removed, and the race's trainings against theirs."""
-    cands, effects = space_candidates(space)
+    cands, _ = space_candidates(space)
     p = policy("tost", True)
     spent, need = [], []
-    for k in range(races):
-        world = World.make(effects, Noise(), k)
-        state, runs = run_race(world, cands, p)
+    for world, state, runs in simulated_races(races, space):
         spent.append(len(runs))
         need.append(uniform_to_remove(world, cands, set(state.left), p) or p.max_seeds + 1)
     race, need_a = float(np.mean(spent)), np.array(need)
@@ -154,12 +160,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 row = measure(effects, races, policy(rule, spend))
                 how = "over 8 looks" if spend else "every look"
                 print(f"{label:<42} {rule:<6} {how:<14} {row.wrong:>6.3f} {row.decided:>8.2f} {row.trainings:>10.1f}")
+    races = {space: max(10, args.races // (5 * len(SPACES[space]) // 7)) for space in SPACES}  # fewer on more
     for space in SPACES:
         for scale in SCALES:
-            for line in against_uniform(max(10, args.races // (5 * len(SPACES[space]) // 7)), space, scale):
+            for line in against_uniform(races[space], space, scale):
                 print(line, flush=True)
     for space in SPACES:
-        for line in against_fixed_uniform(max(10, args.races // (5 * len(SPACES[space]) // 7)), space):
+        for line in against_fixed_uniform(races[space], space):
             print(line, flush=True)
 
 
