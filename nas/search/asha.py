@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import warnings
 from dataclasses import dataclass
 
@@ -36,6 +35,7 @@ from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.naming import trial_arch_name
 from nas.study.optuna_adapter import live_trial
+from nas.study.owners import owner
 from nas.study.records import ArchRecord
 from nas.training.proxy import train_proxy
 from space.arch import ArchSpec
@@ -171,8 +171,8 @@ def _promote(study: optuna.Study, searcher: Searcher, job: Promotion, ladder: Ru
     """Train a promoted candidate at its new rung; at the last rung it becomes a COMPLETE trial."""
     trial = live_trial(study, job.trial)
     try:  # the worker that trains a candidate owns it: it stops it at its end, or its death fails it
-        trial.set_user_attr(keys.WORKER_HOST, socket.gethostname())
-        trial.set_user_attr(keys.WORKER_PID, os.getpid())
+        for key, value in owner().items():
+            trial.set_user_attr(key, value)
     except RuntimeError:  # its owner stopped it between our claim and now
         return 0.0
     spec = ArchRecord(job.trial, searcher.definition.objectives).spec

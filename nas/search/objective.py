@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import tempfile
 import time
 from collections.abc import Container, Mapping
@@ -119,8 +117,6 @@ class Searcher:
         ``pending``: spec hashes this worker claimed and has yet to train (a halving batch); a repeat of
         one is returned untrained for the caller to reject, never waited for (it would wait for itself).
         """
-        trial.set_user_attr(keys.WORKER_HOST, socket.gethostname())
-        trial.set_user_attr(keys.WORKER_PID, os.getpid())
         extra = trial.user_attrs.get(keys.EXTRA_SPEC)
         spec = load_spec(extra) if extra is not None else spec_from_trial(trial, self.definition.space)
         self._record_spec(trial, spec)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -223,8 +222,6 @@ class Race:
         with own_heartbeat():
             trial = self.companion.ask()
         trial.set_user_attr(keys.CLAIMED_WORK, self.key(work.arch, work.budget, work.seed))
-        trial.set_user_attr(keys.WORKER_HOST, socket.gethostname())
-        trial.set_user_attr(keys.WORKER_PID, os.getpid())
         if self.claims is None:
             return trial
         name = self.claim_name(work)

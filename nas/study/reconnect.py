@@ -20,6 +20,7 @@ import sqlalchemy
 
 from nas.errors import one_line
 from nas.study.faults import STORAGE_ERRORS, chain, storage_fault
+from nas.study.owners import OwnedTrialsStorage
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
@@ -73,7 +74,7 @@ def wait_for_server(engine: sqlalchemy.engine.Engine, seconds: float) -> None:
     sqlalchemy.event.listen(engine, "do_connect", Patience(seconds).connect)
 
 
-class SteadyStorage(optuna.storages.RDBStorage):
+class SteadyStorage(OwnedTrialsStorage):
     """Optuna's RDB storage, whose heartbeat, when the database cannot take it, says so in one line and beats
     again at the next interval: Optuna's heartbeat thread died with a traceback and never beat again."""
 
