@@ -35,7 +35,7 @@ from nas.study import keys
 from nas.study.claims import Claims
 from nas.study.naming import trial_arch_name
 from nas.study.optuna_adapter import live_trial
-from nas.study.owners import owner
+from nas.study.owners import local_pid, owner
 from nas.study.records import ArchRecord
 from nas.training.proxy import train_proxy
 from space.arch import ArchSpec
@@ -130,7 +130,7 @@ def _prune_own(study: optuna.Study, ladder: Rungs, claims: Claims | None) -> int
     """PRUNE this worker's candidates that wait for a promotion (not one another worker is training now)."""
     me, stopped = os.getpid(), 0
     for t in candidates(study):
-        if t.user_attrs.get(keys.WORKER_PID) != me:
+        if local_pid(t.user_attrs) != me:
             continue
         top = max(r for r in range(ladder.rungs + 1) if rung_psnr(t, r) is not None)
         if claims is not None and claims.holder(promotion_key(t, top + 1)) is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +28,7 @@ from nas.search.compatible import check_init_rule
 from nas.search.entrants import Entrant, choose, resolve_one
 from nas.search.progress import in_trial_progress
 from nas.search.proxy_attrs import objective_values, proxy_attrs
+from nas.search.recovery import fail_abandoned_trials
 from nas.search.runner import definition_named, open_study
 from nas.sr.data_identity import data_identity
 from nas.sr.held_out import check_unseen, validation_images
@@ -39,6 +39,7 @@ from nas.study.claims import Claims
 from nas.study.companion import data_key, open_companion, recorded, work_key
 from nas.study.heartbeat import heartbeat, own_heartbeat
 from nas.study.optuna_adapter import asked_trial_id, engine_of, storage_of, trial_id
+from nas.study.owners import local_pid
 from nas.study.records import arch_records
 from nas.study.storage import DEFAULT_STORAGE, storage_for
 from nas.training.loop import resolve_device
@@ -199,8 +200,8 @@ class Race:
             return True
         if trial.state != TrialState.RUNNING:
             return False  # COMPLETE: recorded (the next plan drops it)
-        pid = trial.user_attrs.get(keys.WORKER_PID)
-        if trial.user_attrs.get(keys.WORKER_HOST) == socket.gethostname() and isinstance(pid, int):
+        pid = local_pid(trial.user_attrs)
+        if pid is not None:
             if not process_alive(pid):
                 self.fail(trial.number, f"worker process {pid} on this machine ended while it trained")
                 return True
@@ -361,6 +362,9 @@ def race_until(r: Race, stop_after: int | None) -> tuple[Race, RaceState, list[R
     claimed trial is always recorded FAIL with the stop's reason. While every next training is held by another
     worker it re-plans after 1/16 of ``poll_seconds``, doubling the wait up to it."""
     wait = r.config.poll_seconds / 16
+    if not r.config.report_only:  # a killed worker's claim is failed now, not when a plan next needs its work
+        for line in fail_abandoned_trials(r.companion, storage_of(r.companion)):
+            log.info(f"{r.companion.study_name}: {line}")
     with deferring():
         while True:
             raise_if_stopped()

@@ -19,6 +19,7 @@ from nas.study import keys
 from nas.study.faults import STORAGE_ERRORS, storage_fault
 from nas.study.naming import plural
 from nas.study.optuna_adapter import trial_id
+from nas.study.owners import local_pid
 from nas.study.records import why_not
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,10 @@ def fail_local_trials(
     study: optuna.Study, storage: optuna.storages.BaseStorage, reason_for: Callable[[int], str | None]
 ) -> list[int]:
     """Fail the RUNNING trials of this machine's processes for which ``reason_for(pid)`` gives a reason."""
-    here, failed = socket.gethostname(), []
+    failed = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        pid = t.user_attrs.get(keys.WORKER_PID)
-        if t.user_attrs.get(keys.WORKER_HOST) != here or not isinstance(pid, int):
+        pid = local_pid(t.user_attrs)
+        if pid is None:
             continue
         reason = reason_for(pid)
         if reason is None:
@@ -97,17 +98,27 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
     return sorted(before - after)
 
 
+def fail_abandoned_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[str]:
+    """Fail the RUNNING trials whose worker is gone (on this machine at once, elsewhere once its heartbeat is
+    older than the grace period) before a run plans its work; what was failed, as lines to print."""
+    lines = []
+    dead = fail_dead_local_trials(study, storage)
+    if dead:
+        lines.append(f"failed at once, their worker on this machine is gone: trials {dead}")
+    stale = fail_stale_trials(study)
+    if stale:
+        lines.append(f"failed, no heartbeat within the grace period: trials {stale}")
+    return lines
+
+
 def all_failed(study: optuna.Study, finished: Collection[int]) -> str:
     """Why every trial this process finished, other than those ``finished`` before, FAILED ("" when one did not, or
     none finished): a run that produced nothing must not end as if it had."""
-    here, me = socket.gethostname(), os.getpid()
+    me = os.getpid()
     mine = [
         t
         for t in study.get_trials(deepcopy=False)
-        if t.number not in finished
-        and t.state.is_finished()
-        and t.user_attrs.get(keys.WORKER_HOST) == here
-        and t.user_attrs.get(keys.WORKER_PID) == me
+        if t.number not in finished and t.state.is_finished() and local_pid(t.user_attrs) == me
     ]
     if not mine or any(t.state != optuna.trial.TrialState.FAIL for t in mine):
         return ""

@@ -27,7 +27,7 @@ from nas.search.defaults import ETA, RUNGS
 from nas.search.named import enqueue_named, outside_points, queue_on_resume
 from nas.search.new_architectures import NewArchitectures
 from nas.search.objective import Searcher, stop_if_asked
-from nas.search.recovery import all_failed, fail_dead_local_trials, fail_stale_trials, failing_own_trials
+from nas.search.recovery import all_failed, fail_abandoned_trials, failing_own_trials
 from nas.search.samplers import make_sampler
 from nas.search.stopping import CurveStopper
 from nas.search.summary import summary
@@ -220,12 +220,8 @@ def run_search(config: SearchConfig, definition: StudyDef | None = None) -> str:
     if not created:
         assert searcher.data is not None  # searcher_for records it
         check_compatible(study, definition, storage, searcher.budget, searcher.data)
-        dead = fail_dead_local_trials(study, storage)
-        if dead:
-            log.info(f"failed at once, their worker on this machine is gone: trials {dead}")
-        stale = fail_stale_trials(study)
-        if stale:
-            log.info(f"failed, no heartbeat within the grace period: trials {stale}")
+        for line in fail_abandoned_trials(study, storage):
+            log.info(line)
         if (config.sampler or definition.sampler) != "random":
             for line in queue_on_resume(study, definition, config.named_only):
                 log.info(line)

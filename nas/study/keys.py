@@ -31,6 +31,7 @@ STOPPED_AT_RUNG = "stopped_at_rung"  # PRUNED by successive halving after this r
 STOPPED_AT = "stopped_at"  # PRUNED by the curve stopper: the iteration its run stopped at
 DUPLICATE_OF = "duplicate_of"  # a repeated architecture: the trial whose result it copies
 WORKER_HOST = "worker_host"  # the machine and process that run the trial: a RUNNING trial whose process
+WORKER_BOOT = "worker_boot"  # (the machine: its name and the kernel's boot id, as machines may share a name)
 WORKER_PID = "worker_pid"  # on this machine is gone is failed at once by the next run (no heartbeat wait)
 
 # ---- what the proxy measured ----

@@ -20,7 +20,7 @@ import sqlalchemy
 
 from nas.errors import one_line
 from nas.study.faults import STORAGE_ERRORS, chain, storage_fault
-from nas.study.owners import OwnedTrialsStorage
+from nas.study.optuna_adapter import OwnedTrialsStorage
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0

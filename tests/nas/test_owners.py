@@ -18,12 +18,16 @@ from optuna.trial import TrialState
 
 from nas.search.recovery import fail_dead_local_trials
 from nas.study import keys
+from nas.study.optuna_adapter import trial_id
+from nas.study.owners import boot_id, owner
 from nas.study.storage import storage_for
 from tests import warm
 
 ASK_AND_DIE = """
 import os, signal, sys
 import optuna
+from nas.study.optuna_adapter import trial_id
+from nas.study.owners import boot_id, owner
 from nas.study.storage import storage_for
 study = optuna.create_study(study_name="owners", storage=storage_for(sys.argv[1]), load_if_exists=True)
 if sys.argv[2] == "queued":
@@ -56,7 +60,7 @@ def test_a_trial_asked_by_a_worker_killed_at_once_names_it_and_the_next_run_fail
     study = optuna.load_study(study_name="owners", storage=storage)
     (asked,) = study.get_trials(deepcopy=False)  # one trial: a queued one was popped, not asked anew
     assert asked.state == TrialState.RUNNING
-    assert asked.user_attrs == {keys.WORKER_HOST: socket.gethostname(), keys.WORKER_PID: pid}
+    assert asked.user_attrs == {**owner(), keys.WORKER_PID: pid}
 
     assert fail_dead_local_trials(study, storage) == [asked.number]
     (failed,) = study.get_trials(deepcopy=False)
@@ -72,8 +76,22 @@ def test_a_queued_trial_popped_once_is_not_popped_again(tmp_path: Path) -> None:
     study = optuna.create_study(study_name="owners", storage=storage)
     study.enqueue_trial({"x": 1.0})
     (queued,) = study.get_trials(deepcopy=False)
-    trial_id = queued._trial_id
-    assert storage.set_trial_state_values(trial_id, TrialState.RUNNING)
-    assert not storage.set_trial_state_values(trial_id, TrialState.RUNNING)
+    assert storage.set_trial_state_values(trial_id(queued), TrialState.RUNNING)
+    assert not storage.set_trial_state_values(trial_id(queued), TrialState.RUNNING)
     (running,) = study.get_trials(deepcopy=False)
-    assert running.user_attrs == {keys.WORKER_HOST: socket.gethostname(), keys.WORKER_PID: os.getpid()}
+    assert running.user_attrs == owner()
+
+
+def test_a_dead_process_is_judged_on_its_own_machine_only(tmp_path: Path) -> None:
+    """Machines made from one image share a name ("vm"): a process id of another boot says nothing here."""
+    pid = ask_and_die(f"sqlite:///{tmp_path}/study.db", "new")  # an id no process has now
+    storage = storage_for(f"sqlite:///{tmp_path}/study.db")
+    study = optuna.load_study(study_name="owners", storage=storage)
+    here = socket.gethostname()
+    for boot in ("another-boot", None):  # None: recorded before msnas kept the boot id, judged by the name
+        attrs = {keys.WORKER_HOST: here, keys.WORKER_PID: pid} | ({keys.WORKER_BOOT: boot} if boot else {})
+        study.add_trial(optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs=attrs))
+    assert boot_id()  # a Linux machine: the test means nothing where the system gives no boot id
+    asked, elsewhere, before = study.get_trials(deepcopy=False)
+    assert fail_dead_local_trials(study, storage) == [asked.number, before.number]
+    assert study.trials[elsewhere.number].state == TrialState.RUNNING  # left to its heartbeat
